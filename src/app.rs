@@ -1,0 +1,138 @@
+//! Wiring: build the listeners and workers from a [`Config`], then run them.
+//!
+//! Building and running are separate so that a test can build an app on
+//! port 0, read the bound addresses, and then run it.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    admin::{self, AdminState},
+    config::Config,
+    ingress::{self, IngressState, Limits},
+    processing::{self, Processor},
+    store::{Store, StoreError},
+    telemetry::Metrics,
+};
+
+/// How long processors get to finish their batch after shutdown begins.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Which parts of the gateway a process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Ingress and processors.
+    All,
+    /// Only the webhook listener (plus the admin listener).
+    Ingress,
+    /// Only processors (plus the admin listener).
+    Processor,
+}
+
+/// Why the gateway could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A listener address is taken or not allowed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Redis client could not be created.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A listener failed while serving.
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A built, not yet running, gateway.
+pub struct App {
+    ingress: Option<(TcpListener, Router)>,
+    admin: (TcpListener, Router),
+    processors: Vec<Processor>,
+    metrics: Arc<Metrics>,
+}
+
+impl App {
+    /// Binds the listeners (port 0 allowed) and prepares the workers of `role`.
+    pub async fn build(config: Config, role: Role) -> Result<Self, AppError> {
+        let retention = Duration::from_secs(config.processing.arrival_retention_secs);
+        let store = Store::open(&config.redis, retention, config.server.request_timeout())?;
+        let metrics = Arc::new(Metrics::new());
+        let ingress = match role {
+            Role::Processor => None,
+            Role::All | Role::Ingress => {
+                let limits = Limits {
+                    max_body_bytes: config.server.max_body_bytes,
+                    request_timeout: config.server.request_timeout(),
+                };
+                let state = IngressState { sources: config.sources.clone(), store: store.clone(), metrics: metrics.clone(), limits };
+                Some((bind(config.server.listen).await?, ingress::router(state)))
+            }
+        };
+        let processors = match role {
+            Role::Ingress => Vec::new(),
+            Role::All | Role::Processor => (0..config.processing.workers.get())
+                .map(|i| Processor::new(&config, &store, metrics.clone(), i))
+                .collect::<Result<_, _>>()?,
+        };
+        let admin_state = AdminState { store, metrics: metrics.clone() };
+        let admin = (bind(config.server.admin_listen).await?, admin::router(admin_state));
+        Ok(Self { ingress, admin, processors, metrics })
+    }
+
+    /// The webhook listener's address, if this role has one.
+    pub fn ingress_addr(&self) -> Option<SocketAddr> {
+        self.ingress.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// The admin listener's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.0.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Serves until `shutdown` is cancelled: listeners stop accepting and
+    /// finish in-flight requests; processors finish and acknowledge their
+    /// batch, within [`DRAIN_DEADLINE`].
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
+        let tracker = TaskTracker::new();
+        processing::spawn(self.processors, &tracker, &shutdown);
+        tracker.close();
+        let admin = serve(self.admin, shutdown.clone());
+        let ingress = async {
+            match self.ingress {
+                Some(ingress) => serve(ingress, shutdown.clone()).await,
+                None => Ok(()),
+            }
+        };
+        let (admin, ingress) = tokio::join!(admin, ingress);
+        if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait()).await.is_err() {
+            tracing::warn!("Processors did not finish in time; their pending arrivals will be reclaimed.");
+        }
+        admin.and(ingress)
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })
+}
+
+async fn serve((listener, router): (TcpListener, Router), shutdown: CancellationToken) -> Result<(), AppError> {
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(AppError::Serve)
+}

@@ -1,0 +1,357 @@
+//! Configuration: loaded once at start-up into typed, validated values.
+//!
+//! Order of precedence: built-in defaults, then the TOML file, then the
+//! environment overrides `PAYHOOK_REDIS_URL`, `PAYHOOK_LISTEN` and
+//! `PAYHOOK_ADMIN_LISTEN`. Unknown keys are errors, so a typo never passes
+//! silently, and every error names the key it is about.
+
+mod settings;
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    num::{NonZeroU32, NonZeroUsize},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+
+pub use settings::SourceSettings;
+
+use crate::providers::{Source, SourceTable};
+
+/// Where `payhook` looks for its config when neither `--config` nor
+/// `$PAYHOOK_CONFIG` names one.
+pub const DEFAULT_PATH: &str = "config/payhook.toml";
+
+/// A configuration problem, naming the file or key it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not fit the schema (unknown key,
+    /// wrong type); the message names the key and line.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("{key}: {problem}")]
+    Invalid {
+        /// Dotted path of the key, e.g. `sources[0].secrets`.
+        key: String,
+        /// What is wrong, never containing a secret.
+        problem: String,
+    },
+}
+
+impl ConfigError {
+    /// An invalid value at `key`.
+    pub fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Invalid { key: key.into(), problem: problem.into() }
+    }
+}
+
+/// A snapshot of the environment variables config may read: the overrides and
+/// every `*_env` key. Tests build one from pairs instead of mutating the
+/// process environment.
+#[derive(Clone, Debug, Default)]
+pub struct Env(HashMap<String, String>);
+
+impl Env {
+    /// The process environment.
+    pub fn from_process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    /// An environment holding exactly `pairs`.
+    pub fn from_pairs<const N: usize>(pairs: [(&str, &str); N]) -> Self {
+        Self(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    }
+
+    /// The value of `name`, if set and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[redis]`.
+    pub redis: RedisConfig,
+    /// `[processing]`.
+    pub processing: ProcessingConfig,
+    /// `[[sources]]`, with their providers built.
+    pub sources: SourceTable,
+}
+
+/// `[server]`: the two listeners and the limits of the provider-facing one.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Provider-facing listener: `/webhooks/*`, `/healthz`, `/readyz`.
+    pub listen: SocketAddr,
+    /// Operator listener: `/metrics`, `/healthz`, `/readyz`, `/admin/*`.
+    pub admin_listen: SocketAddr,
+    /// Larger bodies are refused with 413 while being read.
+    pub max_body_bytes: usize,
+    /// Deadline for reading a request and storing it; past it, 503.
+    pub request_timeout_ms: u64,
+    /// Environment variable holding the admin bearer token.
+    pub admin_token_env: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            admin_listen: ([127, 0, 0, 1], 9090).into(),
+            max_body_bytes: 1 << 20,
+            request_timeout_ms: 10_000,
+            admin_token_env: "PAYHOOK_ADMIN_TOKEN".into(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// `request_timeout_ms` as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// `[redis]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://` URL.
+    pub url: String,
+    /// First segment of every key, so several deployments can share a Redis.
+    pub key_prefix: String,
+    /// Number of output partitions (`{N}` in the event stream names).
+    pub partitions: NonZeroU32,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379".into(),
+            key_prefix: "payhook".into(),
+            partitions: NonZeroU32::MIN,
+        }
+    }
+}
+
+/// `[processing]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessingConfig {
+    /// Concurrent processor tasks in this process.
+    pub workers: NonZeroUsize,
+    /// Deliveries of one arrival before it goes to the DLQ.
+    pub max_attempts: NonZeroU32,
+    /// How long a published idempotency key suppresses duplicates.
+    pub idempotency_ttl_secs: u64,
+    /// How long raw arrivals stay in `payhook:arrivals`.
+    pub arrival_retention_secs: u64,
+    /// Prepended to the CloudEvent type (`com.acme.` → `com.acme.payment.succeeded.v1`).
+    pub event_type_prefix: String,
+    /// Arrivals read (and acknowledged) per round trip.
+    pub batch_size: NonZeroUsize,
+    /// How long an arrival may stay unacknowledged with one processor before
+    /// another reclaims it. Must exceed the time a batch takes.
+    pub visibility_timeout_secs: u64,
+}
+
+impl Default for ProcessingConfig {
+    fn default() -> Self {
+        Self {
+            workers: NonZeroUsize::new(2).expect("2 is not zero"),
+            max_attempts: NonZeroU32::new(5).expect("5 is not zero"),
+            idempotency_ttl_secs: 30 * 24 * 3600,
+            arrival_retention_secs: 7 * 24 * 3600,
+            event_type_prefix: String::new(),
+            batch_size: NonZeroUsize::new(100).expect("100 is not zero"),
+            visibility_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: ServerConfig,
+    #[serde(default)]
+    redis: RedisConfig,
+    #[serde(default)]
+    processing: ProcessingConfig,
+    sources: Option<Vec<toml::Table>>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`, then applies `env`.
+    pub fn load(path: &Path, env: &Env) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text, env).map_err(|error| match error {
+            ConfigError::Parse { source, .. } => ConfigError::Parse { path: path.to_owned(), source },
+            other => other,
+        })
+    }
+
+    /// Validates TOML text, then applies `env`.
+    pub fn parse(text: &str, env: &Env) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|source| ConfigError::Parse { path: PathBuf::from("<config>"), source: Box::new(source) })?;
+        let mut server = raw.server;
+        let mut redis = raw.redis;
+        apply_env(&mut server, &mut redis, env)?;
+        validate(&server, &redis, &raw.processing)?;
+        let tables = raw.sources.filter(|s| !s.is_empty()).ok_or_else(|| {
+            ConfigError::invalid("sources", "at least one [[sources]] table is required")
+        })?;
+        let sources = tables
+            .into_iter()
+            .enumerate()
+            .map(|(i, table)| Source::configure(SourceSettings::new(format!("sources[{i}]"), table, env)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { server, redis, processing: raw.processing, sources: SourceTable::new(sources)? })
+    }
+
+    /// The config file to use: `--config`, else `$PAYHOOK_CONFIG`, else the default.
+    pub fn locate(flag: Option<PathBuf>, env: &Env) -> PathBuf {
+        flag.or_else(|| env.get("PAYHOOK_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+    }
+}
+
+fn apply_env(server: &mut ServerConfig, redis: &mut RedisConfig, env: &Env) -> Result<(), ConfigError> {
+    let addr = |var: &str, value: &str| {
+        value.parse::<SocketAddr>().map_err(|e| ConfigError::invalid(var, format!("not a socket address: {e}")))
+    };
+    if let Some(url) = env.get("PAYHOOK_REDIS_URL") {
+        redis.url = url.to_owned();
+    }
+    if let Some(listen) = env.get("PAYHOOK_LISTEN") {
+        server.listen = addr("PAYHOOK_LISTEN", listen)?;
+    }
+    if let Some(listen) = env.get("PAYHOOK_ADMIN_LISTEN") {
+        server.admin_listen = addr("PAYHOOK_ADMIN_LISTEN", listen)?;
+    }
+    Ok(())
+}
+
+fn validate(server: &ServerConfig, redis: &RedisConfig, processing: &ProcessingConfig) -> Result<(), ConfigError> {
+    if server.max_body_bytes == 0 {
+        return Err(ConfigError::invalid("server.max_body_bytes", "must be at least 1"));
+    }
+    if server.request_timeout_ms == 0 {
+        return Err(ConfigError::invalid("server.request_timeout_ms", "must be at least 1"));
+    }
+    redis::Client::open(redis.url.as_str())
+        .map_err(|_| ConfigError::invalid("redis.url", "not a valid redis:// or rediss:// URL"))?;
+    // Braces would start a Redis Cluster hash tag and split a payment's dedupe
+    // record from its stream; whitespace and ':' would make keys ambiguous.
+    let prefix_ok = !redis.key_prefix.is_empty()
+        && !redis.key_prefix.contains(|c: char| c.is_whitespace() || c == '{' || c == '}' || c == ':');
+    if !prefix_ok {
+        return Err(ConfigError::invalid("redis.key_prefix", "must be non-empty, without spaces, ':', '{' or '}'"));
+    }
+    let type_prefix_ok = processing.event_type_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !type_prefix_ok {
+        return Err(ConfigError::invalid("processing.event_type_prefix", "may hold only letters, digits, '.', '-' and '_'"));
+    }
+    let positive = [
+        ("processing.idempotency_ttl_secs", processing.idempotency_ttl_secs),
+        ("processing.arrival_retention_secs", processing.arrival_retention_secs),
+        ("processing.visibility_timeout_secs", processing.visibility_timeout_secs),
+    ];
+    match positive.iter().find(|(_, v)| *v == 0) {
+        Some((key, _)) => Err(ConfigError::invalid(*key, "must be at least 1")),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [[sources]]
+        name = "stripe"
+        provider = "stripe"
+        secrets = ["whsec_test_secret"]
+    "#;
+
+    fn error(text: &str) -> String {
+        Config::parse(text, &Env::default()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_fill_every_section() {
+        let config = Config::parse(MINIMAL, &Env::default()).unwrap();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.redis.key_prefix, "payhook");
+        assert_eq!(config.processing.max_attempts.get(), 5);
+        assert_eq!(config.sources.len(), 1);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let text = format!("[redis]\nurl = \"redis://file:1\"\n[server]\nlisten = \"127.0.0.1:1\"\n{MINIMAL}");
+        let env = Env::from_pairs([("PAYHOOK_REDIS_URL", "redis://env:2"), ("PAYHOOK_ADMIN_LISTEN", "127.0.0.1:3")]);
+        let config = Config::parse(&text, &env).unwrap();
+        assert_eq!(config.redis.url, "redis://env:2");
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:1");
+        assert_eq!(config.server.admin_listen.to_string(), "127.0.0.1:3");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        assert!(error(&format!("[server]\nlisten_port = 1\n{MINIMAL}")).contains("listen_port"));
+        let typo = MINIMAL.replace("secrets =", "tolerence_secs = 3\nsecrets =");
+        assert!(error(&typo).contains("sources[0].tolerence_secs"), "{}", error(&typo));
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        assert!(error(&format!("[redis]\nkey_prefix = \"a{{b}}\"\n{MINIMAL}")).starts_with("redis.key_prefix"));
+        assert!(error(&format!("[redis]\npartitions = 0\n{MINIMAL}")).contains("partitions"));
+        assert!(error(&format!("[redis]\nurl = \"http://x\"\n{MINIMAL}")).starts_with("redis.url"));
+        assert!(error("").starts_with("sources"));
+        assert!(error(&MINIMAL.replace("\"stripe\"\n        provider", "\"Stripe!\"\n        provider")).starts_with("sources[0].name"));
+        assert!(error(&MINIMAL.replace("provider = \"stripe\"", "provider = \"nope\"")).starts_with("sources[0].provider"));
+    }
+
+    #[test]
+    fn duplicate_source_names_are_refused() {
+        assert!(error(&format!("{MINIMAL}{MINIMAL}")).contains("sources[1].name"));
+    }
+
+    #[test]
+    fn a_source_without_any_secret_is_refused_without_printing_env_values() {
+        let text = MINIMAL.replace("secrets = [\"whsec_test_secret\"]", "secrets_env = [\"NOPE_UNSET\"]");
+        let message = error(&text);
+        assert!(message.starts_with("sources[0].secrets"), "{message}");
+        assert!(message.contains("NOPE_UNSET"));
+        let env = Env::from_pairs([("NOPE_UNSET", "whsec_from_env")]);
+        let config = Config::parse(&text, &env).unwrap();
+        assert!(!format!("{config:?}").contains("whsec_from_env"));
+    }
+}

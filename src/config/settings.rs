@@ -1,0 +1,107 @@
+//! One `[[sources]]` table, read key by key by the source's provider.
+
+use secrecy::SecretString;
+
+use super::{ConfigError, Env};
+
+/// The keys of one `[[sources]]` table that are still to be read.
+///
+/// Each provider takes the keys it understands; [`SourceSettings::finish`]
+/// then refuses whatever is left, so an unknown or misspelt key is an error
+/// naming it (`sources[2].tolerence_secs: unknown key`).
+pub struct SourceSettings<'env> {
+    path: String,
+    table: toml::Table,
+    env: &'env Env,
+}
+
+impl<'env> SourceSettings<'env> {
+    /// Settings of the table at `path` (e.g. `sources[0]`).
+    pub fn new(path: String, table: toml::Table, env: &'env Env) -> Self {
+        Self { path, table, env }
+    }
+
+    /// The dotted path of `key`, for error messages.
+    pub fn key(&self, key: &str) -> String {
+        format!("{}.{key}", self.path)
+    }
+
+    /// Removes and returns a string value.
+    pub fn string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.table.remove(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ConfigError::invalid(self.key(key), "expected a string")),
+        }
+    }
+
+    /// Removes and returns a required string value.
+    pub fn required_string(&mut self, key: &str) -> Result<String, ConfigError> {
+        self.string(key)?.ok_or_else(|| ConfigError::invalid(self.key(key), "is required"))
+    }
+
+    /// Removes and returns a non-negative integer.
+    pub fn u64(&mut self, key: &str) -> Result<Option<u64>, ConfigError> {
+        match self.table.remove(key) {
+            None => Ok(None),
+            Some(toml::Value::Integer(i)) => {
+                u64::try_from(i).map(Some).map_err(|_| ConfigError::invalid(self.key(key), "must not be negative"))
+            }
+            Some(_) => Err(ConfigError::invalid(self.key(key), "expected an integer")),
+        }
+    }
+
+    /// Removes and returns a boolean.
+    pub fn bool(&mut self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.table.remove(key) {
+            None => Ok(None),
+            Some(toml::Value::Boolean(b)) => Ok(Some(b)),
+            Some(_) => Err(ConfigError::invalid(self.key(key), "expected true or false")),
+        }
+    }
+
+    /// Removes and returns a list of strings.
+    pub fn strings(&mut self, key: &str) -> Result<Option<Vec<String>>, ConfigError> {
+        let Some(value) = self.table.remove(key) else { return Ok(None) };
+        let wrong = || ConfigError::invalid(self.key(key), "expected a list of strings");
+        let toml::Value::Array(items) = value else { return Err(wrong()) };
+        items.into_iter().map(|v| v.as_str().map(str::to_owned).ok_or_else(wrong)).collect::<Result<_, _>>().map(Some)
+    }
+
+    /// Removes a sub-table (like `[sources.mapping]`) as settings of its own.
+    pub fn table(&mut self, key: &str) -> Result<Option<SourceSettings<'env>>, ConfigError> {
+        match self.table.remove(key) {
+            None => Ok(None),
+            Some(toml::Value::Table(table)) => Ok(Some(SourceSettings::new(self.key(key), table, self.env))),
+            Some(_) => Err(ConfigError::invalid(self.key(key), "expected a table")),
+        }
+    }
+
+    /// The accepted signing secrets: `secrets` inline plus every set variable
+    /// named in `secrets_env`, in that order. Unset variables are skipped (the
+    /// "previous" secret of a rotation is usually unset), but at least one
+    /// secret must result. Values never appear in errors.
+    pub fn secrets(&mut self) -> Result<Vec<SecretString>, ConfigError> {
+        let inline = self.strings("secrets")?.unwrap_or_default();
+        let vars = self.strings("secrets_env")?.unwrap_or_default();
+        let from_env = vars.iter().filter_map(|var| self.env.get(var).map(str::to_owned));
+        let secrets: Vec<SecretString> = inline.into_iter().chain(from_env).map(SecretString::from).collect();
+        if secrets.is_empty() {
+            let problem = if vars.is_empty() {
+                "no secret: set `secrets` or `secrets_env`".to_owned()
+            } else {
+                format!("no secret: none of the environment variables {} is set", vars.join(", "))
+            };
+            return Err(ConfigError::invalid(self.key("secrets"), problem));
+        }
+        Ok(secrets)
+    }
+
+    /// Refuses any key no one took.
+    pub fn finish(self) -> Result<(), ConfigError> {
+        match self.table.keys().next() {
+            Some(key) => Err(ConfigError::invalid(self.key(key), "unknown key")),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `POST /webhooks/{source}`: look up → read → verify → store → answer.
+
+use std::net::SocketAddr;
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Path, Request, State},
+    http::{header::CONTENT_LENGTH, HeaderMap},
+    response::{IntoResponse, Response},
+    Extension, Json,
+};
+use bytes::Bytes;
+use chrono::Utc;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::json;
+use tokio::time::{timeout_at, Instant};
+
+use super::{IngressError, IngressState};
+use crate::{
+    domain::{ArrivalId, RequestId, WebhookRequest},
+    providers::{self, Source},
+    store::Rejected,
+    telemetry::events::{ArrivalRefused, ArrivalStored},
+};
+
+/// The response header naming the stored arrival.
+pub const ARRIVAL_ID: &str = "x-payhook-arrival-id";
+
+/// Handles one webhook delivery.
+pub async fn receive(
+    State(state): State<IngressState>,
+    Path(source): Path<String>,
+    Extension(request_id): Extension<RequestId>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let remote_addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
+    let source = state.sources.get(&source);
+    match accept(&state, source, &request_id, request, started).await {
+        Ok((arrival_id, secret_index)) => {
+            let source = &source.expect("only a known source can be accepted").name;
+            let elapsed = started.elapsed();
+            ArrivalStored { source, arrival_id: &arrival_id, request_id: &request_id, secret_index, elapsed }
+                .emit(&state.metrics);
+            accepted(&arrival_id)
+        }
+        Err((error, body_len)) => {
+            let cause = matches!(error, IngressError::Unavailable(_)).then_some(&error as &dyn std::error::Error);
+            ArrivalRefused { source: source.map(|s| &s.name), outcome: error.outcome(), request_id: &request_id,
+                             elapsed: started.elapsed(), cause }
+                .emit(&state.metrics);
+            if let (IngressError::Rejected(rejection), Some(source)) = (&error, source) {
+                record_rejection(&state, source, rejection.code(), remote_addr, body_len, started).await;
+            }
+            error.into_response()
+        }
+    }
+}
+
+/// The steps that can fail; on failure, also the body length read so far.
+async fn accept(
+    state: &IngressState,
+    source: Option<&Source>,
+    request_id: &RequestId,
+    request: Request,
+    started: Instant,
+) -> Result<(ArrivalId, usize), (IngressError, usize)> {
+    let received_at = Utc::now();
+    let deadline = started + state.limits.request_timeout;
+    let source = source.ok_or((IngressError::UnknownSource, 0))?;
+    let (parts, body) = request.into_parts();
+    let body = read_body(&parts.headers, body, state.limits.max_body_bytes, deadline).await.map_err(|e| (e, 0))?;
+    let body_len = body.len();
+    let request = WebhookRequest { headers: source.keep_headers(&parts.headers), body, received_at };
+    let verified = providers::verify(source, request, request_id.clone()).map_err(|r| (r.into(), body_len))?;
+    let stored = timeout_at(deadline, state.store.append(&verified)).await;
+    let arrival_id = match stored {
+        Ok(Ok(id)) => id,
+        Ok(Err(e)) => return Err((IngressError::Unavailable(e), body_len)),
+        Err(_) => return Err((IngressError::Unavailable(crate::store::StoreError::Timeout), body_len)),
+    };
+    Ok((arrival_id, verified.matched().secret_index))
+}
+
+/// Reads the whole body, refusing it as soon as it passes `limit` (a declared
+/// `Content-Length` over the limit is refused before reading anything).
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize, deadline: Instant) -> Result<Bytes, IngressError> {
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(IngressError::BodyTooLarge);
+    }
+    match timeout_at(deadline, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(IngressError::RequestTimeout),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(IngressError::BodyTooLarge),
+        Ok(Err(e)) => Err(IngressError::BadBody(e)),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// Keeps a forensic record of a refused request: never its body or signature.
+/// Best effort within the request deadline: the refusal itself never waits on it.
+async fn record_rejection(
+    state: &IngressState,
+    source: &Source,
+    reason: &'static str,
+    remote_addr: Option<String>,
+    body_len: usize,
+    started: Instant,
+) {
+    let rejected = Rejected {
+        source: source.name.as_str(),
+        reason,
+        received_at: Utc::now(),
+        remote_addr: remote_addr.unwrap_or_default(),
+        body_len,
+    };
+    let deadline = started + state.limits.request_timeout;
+    if let Ok(Err(error)) = timeout_at(deadline, state.store.record_rejection(&rejected)).await {
+        tracing::debug!(error = %error, "Rejection not recorded.");
+    }
+}
+
+fn accepted(arrival_id: &ArrivalId) -> Response {
+    let mut response = Json(json!({ "status": "accepted", "arrival_id": arrival_id.as_str() })).into_response();
+    let value = arrival_id.as_str().parse().expect("arrival ids are ASCII digits and '-'");
+    response.headers_mut().insert(ARRIVAL_ID, value);
+    response
+}

@@ -1,0 +1,25 @@
+//! The `payhook` binary: parse the command line, set up logging, run, and map
+//! failures to exit codes (0 ok, 2 usage or config error, 1 runtime failure).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    payhook::telemetry::init(cli.log_format, std::io::stderr);
+    match cli.run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(cli::Failure::Config(error)) => {
+            eprintln!("payhook: {error:#}");
+            ExitCode::from(2)
+        }
+        Err(cli::Failure::Runtime(error)) => {
+            eprintln!("payhook: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

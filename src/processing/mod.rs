@@ -1,0 +1,109 @@
+//! The worker side: arrivals in, events (or dead letters) out.
+//!
+//! Each worker is a consumer of the `processors` group on `{p}:arrivals`.
+//! It loops around [`Processor::process_batch`]: the loop only decides
+//! whether to wait. Processing is at-least-once: an arrival is acknowledged
+//! only after its event is published (or it is ignored or dead-lettered), so
+//! a crash re-processes it, and the dedupe in `crate::publish` stops the
+//! second event.
+//!
+//! A failed arrival stays pending; after `visibility_timeout_secs` any worker
+//! reclaims it (`XAUTOCLAIM`) and tries again. That timeout must exceed the
+//! time a batch takes, or a slow worker's batch is processed twice (harmless,
+//! but wasted).
+
+mod step;
+
+use std::{sync::Arc, time::Duration};
+
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub use step::{BatchOutcome, Processor};
+
+use crate::{
+    config::Config,
+    domain::EVENT_TYPE,
+    publish::Publisher,
+    store::{Store, StoreError},
+    telemetry::Metrics,
+};
+
+/// How long one read waits for new arrivals.
+const BLOCK: Duration = Duration::from_secs(2);
+/// Pause after a Redis failure before trying again.
+const BACKOFF: Duration = Duration::from_millis(500);
+
+impl Processor {
+    /// Worker `index` of this process, on its own Redis connection.
+    pub fn new(config: &Config, store: &Store, metrics: Arc<Metrics>, index: usize) -> Result<Self, StoreError> {
+        // The response timeout must outlast a blocking read.
+        let store = store.dedicated(BLOCK + config.server.request_timeout())?;
+        let processing = &config.processing;
+        Ok(Self {
+            publisher: Publisher::new(store.clone(), config.redis.partitions, processing.idempotency_ttl_secs),
+            store,
+            sources: config.sources.clone(),
+            metrics,
+            consumer: consumer_name(index),
+            batch_size: processing.batch_size.get(),
+            event_type: format!("{}{EVENT_TYPE}", processing.event_type_prefix),
+            visibility_timeout: Duration::from_secs(processing.visibility_timeout_secs),
+        })
+    }
+
+    /// Creates the consumer group and loads the publish script.
+    pub async fn prepare(&self) -> Result<(), StoreError> {
+        self.store.ensure_group().await?;
+        self.publisher.load().await
+    }
+
+    /// Runs until `shutdown`. A batch in progress is finished and acknowledged
+    /// before it returns; only the wait for new arrivals is cut short.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut prepared = false;
+        while !shutdown.is_cancelled() {
+            let needs_prepare = !prepared;
+            let round = async {
+                if needs_prepare {
+                    self.prepare().await?;
+                }
+                self.next_batch(BLOCK).await
+            };
+            let batch = tokio::select! {
+                () = shutdown.cancelled() => break,
+                batch = round => batch,
+            };
+            let result = match batch {
+                Ok(entries) => {
+                    prepared = true;
+                    self.process(entries).await.map(drop)
+                }
+                Err(error) => Err(error),
+            };
+            if let Err(error) = result {
+                // NOGROUP after a Redis restart without persistence, or an
+                // outage: prepare again once Redis answers.
+                prepared = false;
+                tracing::warn!(consumer = %self.consumer, error = %error, "Processor round failed; retrying.");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(BACKOFF) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Starts `workers` processors on `tracker`.
+pub fn spawn(processors: Vec<Processor>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    for processor in processors {
+        tracker.spawn(processor.run(shutdown.clone()));
+    }
+}
+
+/// `{host}-{pid}-{index}`: unique per worker, and tells an operator reading
+/// `XINFO CONSUMERS` which machine holds a pending arrival.
+fn consumer_name(index: usize) -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "payhook".into());
+    format!("{host}-{}-{index}", std::process::id())
+}

@@ -1,0 +1,185 @@
+//! One round of processing: read a batch, turn each arrival into an event (or
+//! a reason it cannot be one), publish, then acknowledge the batch at once.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use futures::future::join_all;
+
+use crate::{
+    domain::{Arrival, CloudEvent, Normalized},
+    providers::SourceTable,
+    publish::{Published, Publisher},
+    store::{ArrivalEntry, DeadLetter, Store, StoreError},
+    telemetry::{
+        events::{DeadLettered, Processed},
+        Metrics,
+    },
+};
+
+/// What one batch did. Tests drive [`Processor::process_batch`] and read this.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Arrivals read or reclaimed.
+    pub read: usize,
+    /// New events published.
+    pub published: usize,
+    /// Payments already published with the same facts.
+    pub duplicates: usize,
+    /// Notifications that are not a payment success.
+    pub ignored: usize,
+    /// Arrivals moved to the DLQ.
+    pub dead_lettered: usize,
+    /// Arrivals left pending after a failure, to be reclaimed and retried.
+    pub retried: usize,
+}
+
+/// What became of one arrival.
+enum Disposition {
+    Published,
+    Duplicate,
+    Ignored,
+    Dead(DeadLetter),
+    Retry,
+}
+
+/// A processor: one consumer in the `processors` group.
+#[derive(Clone, Debug)]
+pub struct Processor {
+    /// A dedicated connection: this processor's blocking reads must not stall others.
+    pub(super) store: Store,
+    pub(super) publisher: Publisher,
+    pub(super) sources: SourceTable,
+    pub(super) metrics: Arc<Metrics>,
+    /// Consumer name in the group, unique per process and worker.
+    pub(super) consumer: String,
+    pub(super) batch_size: usize,
+    /// `event_type_prefix` + `payment.succeeded.v1`.
+    pub(super) event_type: String,
+    pub(super) visibility_timeout: Duration,
+}
+
+impl Processor {
+    /// Reads a batch (first arrivals abandoned by a crashed or failed
+    /// processor, else new ones, waiting up to `block`) and processes it.
+    pub async fn process_batch(&self, block: Duration) -> Result<BatchOutcome, StoreError> {
+        let entries = self.next_batch(block).await?;
+        self.process(entries).await
+    }
+
+    /// The next batch to work on.
+    pub(super) async fn next_batch(&self, block: Duration) -> Result<Vec<ArrivalEntry>, StoreError> {
+        let stale = self.store.claim_stale(&self.consumer, self.visibility_timeout, self.batch_size).await?;
+        if !stale.is_empty() {
+            return Ok(stale);
+        }
+        self.store.read_new(&self.consumer, self.batch_size, block).await
+    }
+
+    /// Processes `entries` concurrently (their Redis calls pipeline on one
+    /// connection), then acknowledges the finished ones and dead-letters the
+    /// failed ones in one atomic step.
+    pub(super) async fn process(&self, entries: Vec<ArrivalEntry>) -> Result<BatchOutcome, StoreError> {
+        let dispositions = join_all(entries.iter().map(|entry| self.process_one(entry))).await;
+        let mut outcome = BatchOutcome { read: entries.len(), ..BatchOutcome::default() };
+        let (mut done, mut dead) = (Vec::new(), Vec::new());
+        for (entry, disposition) in entries.iter().zip(dispositions) {
+            match disposition {
+                Disposition::Published => outcome.published += 1,
+                Disposition::Duplicate => outcome.duplicates += 1,
+                Disposition::Ignored => outcome.ignored += 1,
+                Disposition::Dead(letter) => {
+                    dead.push(letter);
+                    continue;
+                }
+                Disposition::Retry => {
+                    outcome.retried += 1;
+                    continue;
+                }
+            }
+            done.push(entry.id.clone());
+        }
+        self.store.settle(&done, &dead).await?;
+        outcome.dead_lettered = dead.len();
+        for letter in &dead {
+            DeadLettered { letter }.emit(&self.metrics);
+        }
+        Ok(outcome)
+    }
+
+    async fn process_one(&self, entry: &ArrivalEntry) -> Disposition {
+        let dead = |source, reason, error: String| {
+            Disposition::Dead(DeadLetter { arrival_id: entry.id.clone(), source, reason, error, attempts: 1, failed_at: Utc::now() })
+        };
+        let arrival = match &entry.arrival {
+            Ok(arrival) => arrival,
+            Err(field) => return dead(None, "malformed_arrival", format!("stream entry field {field} is missing or invalid")),
+        };
+        let source = Some(arrival.source.clone());
+        let Some(configured) = self.sources.get(arrival.source.as_str()) else {
+            return dead(source, "unknown_source", "the source is no longer configured".into());
+        };
+        if configured.provider_name != arrival.provider {
+            return dead(source, "provider_mismatch", format!("stored for provider {}, source now uses {}", arrival.provider, configured.provider_name));
+        }
+        match configured.provider.normalize(arrival) {
+            Err(error) => dead(source, error.reason(), error.to_string()),
+            Ok(Normalized::Ignored { event_type }) => {
+                Processed::Ignored { provider_event_type: &event_type }.emit(arrival, &self.metrics);
+                Disposition::Ignored
+            }
+            Ok(Normalized::Payment(facts)) => self.publish(arrival, configured.provider_name, &facts).await,
+        }
+    }
+
+    async fn publish(&self, arrival: &Arrival, provider: &str, facts: &crate::domain::PaymentFacts) -> Disposition {
+        let key = facts.idempotency_key(provider);
+        let traceparent = arrival.request.headers.get("traceparent").filter(|t| is_traceparent(t));
+        let event = CloudEvent::payment_succeeded(facts, &arrival.source, provider, &self.event_type, &arrival.request_id, traceparent);
+        let provider_event_id = facts.provider_event_id.as_deref();
+        match self.publisher.publish(&event, &key, &facts.fingerprint(provider)).await {
+            Ok(Published::New { .. }) => {
+                Processed::Published { key: &key, event_id: event.id(), event_type: event.event_type(), provider_event_id }
+                    .emit(arrival, &self.metrics);
+                Disposition::Published
+            }
+            Ok(Published::Duplicate { .. }) => {
+                Processed::Duplicate { key: &key, provider_event_id }.emit(arrival, &self.metrics);
+                Disposition::Duplicate
+            }
+            Ok(Published::Conflict { event_id }) => Disposition::Dead(DeadLetter {
+                arrival_id: arrival.id.clone(),
+                source: Some(arrival.source.clone()),
+                reason: "idempotency_conflict",
+                error: format!("{key} was published as event {event_id} with other amount, currency or livemode"),
+                attempts: 1,
+                failed_at: Utc::now(),
+            }),
+            Err(error) => {
+                Processed::Failed { reason: "publish_failed", error: &error }.emit(arrival, &self.metrics);
+                Disposition::Retry
+            }
+        }
+    }
+}
+
+/// W3C trace context: `00-<32 hex>-<16 hex>-<2 hex>`. Anything else is not
+/// carried into events.
+fn is_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    parts.len() == 4 && hex(parts[0], 2) && hex(parts[1], 32) && hex(parts[2], 16) && hex(parts[3], 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_traceparent;
+
+    #[test]
+    fn only_w3c_traceparents_pass() {
+        assert!(is_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+        assert!(!is_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331"));
+        assert!(!is_traceparent("00-xyz-b7ad6b7169203331-01"));
+        assert!(!is_traceparent(""));
+    }
+}

@@ -1,0 +1,114 @@
+//! Reading typed fields out of provider JSON, with errors that name the field
+//! (never its value, which may be personal data).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::NormalizeError;
+use crate::domain::{Currency, PaymentId};
+
+/// Parses the body as JSON.
+pub fn parse(body: &[u8]) -> Result<Value, NormalizeError> {
+    serde_json::from_slice(body).map_err(NormalizeError::Unparseable)
+}
+
+/// Dotted name of a JSON pointer, for messages (`/data/object/id` → `data.object.id`).
+pub fn name(pointer: &str) -> String {
+    pointer.trim_start_matches('/').replace('/', ".")
+}
+
+/// The value at `pointer`, treating JSON `null` as absent.
+pub fn get<'a>(json: &'a Value, pointer: &str) -> Option<&'a Value> {
+    json.pointer(pointer).filter(|v| !v.is_null())
+}
+
+/// A required string.
+pub fn str<'a>(json: &'a Value, pointer: &str) -> Result<&'a str, NormalizeError> {
+    match get(json, pointer) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(NormalizeError::field(name(pointer), "is not a string")),
+        None => Err(NormalizeError::field(name(pointer), "is missing")),
+    }
+}
+
+/// An optional string (absent or null is `None`; another type is an error).
+pub fn opt_str(json: &Value, pointer: &str) -> Result<Option<String>, NormalizeError> {
+    match get(json, pointer) {
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(NormalizeError::field(name(pointer), "is not a string")),
+        None => Ok(None),
+    }
+}
+
+/// A required non-negative integer.
+pub fn u64(json: &Value, pointer: &str) -> Result<u64, NormalizeError> {
+    match get(json, pointer) {
+        Some(v) => v.as_u64().ok_or_else(|| NormalizeError::field(name(pointer), "is not a non-negative integer")),
+        None => Err(NormalizeError::field(name(pointer), "is missing")),
+    }
+}
+
+/// A boolean, `false` when absent.
+pub fn flag(json: &Value, pointer: &str) -> Result<bool, NormalizeError> {
+    match get(json, pointer) {
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(NormalizeError::field(name(pointer), "is not a boolean")),
+        None => Ok(false),
+    }
+}
+
+/// A required payment id.
+pub fn payment_id(json: &Value, pointer: &str) -> Result<PaymentId, NormalizeError> {
+    PaymentId::parse(str(json, pointer)?).map_err(|_| NormalizeError::field(name(pointer), "is not a usable payment id"))
+}
+
+/// A required ISO 4217 currency code, in any case.
+pub fn currency(json: &Value, pointer: &str) -> Result<Currency, NormalizeError> {
+    Currency::parse(str(json, pointer)?).ok_or_else(|| NormalizeError::Currency { field: name(pointer) })
+}
+
+/// A time given as unix seconds (number or numeric string) or RFC 3339 text.
+pub fn time(json: &Value, pointer: &str) -> Result<DateTime<Utc>, NormalizeError> {
+    let bad = || NormalizeError::field(name(pointer), "is not a unix time or RFC 3339 timestamp");
+    match get(json, pointer) {
+        Some(Value::Number(n)) => n.as_i64().and_then(|s| DateTime::from_timestamp(s, 0)).ok_or_else(bad),
+        Some(Value::String(s)) => match s.parse::<i64>() {
+            Ok(secs) => DateTime::from_timestamp(secs, 0).ok_or_else(bad),
+            Err(_) => DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|_| bad()),
+        },
+        Some(_) => Err(bad()),
+        None => Err(NormalizeError::field(name(pointer), "is missing")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn errors_name_the_field_but_not_the_value() {
+        let doc = json!({"data": {"email": "jane@example.com", "n": "x"}});
+        let err = u64(&doc, "/data/email").unwrap_err().to_string();
+        assert!(err.contains("data.email") && !err.contains("jane"), "{err}");
+        assert_eq!(str(&doc, "/data/missing").unwrap_err().to_string(), "field data.missing is missing");
+    }
+
+    #[test]
+    fn null_counts_as_absent() {
+        let doc = json!({"a": null});
+        assert_eq!(opt_str(&doc, "/a").unwrap(), None);
+        assert!(str(&doc, "/a").is_err());
+    }
+
+    #[test]
+    fn times_accept_unix_seconds_and_rfc3339() {
+        let doc = json!({"n": 1721948610, "s": "1721948610", "r": "2024-07-25T23:03:30Z", "bad": "yesterday"});
+        let expected = DateTime::from_timestamp(1_721_948_610, 0).unwrap();
+        for p in ["/n", "/s", "/r"] {
+            assert_eq!(time(&doc, p).unwrap(), expected, "{p}");
+        }
+        assert!(time(&doc, "/bad").is_err());
+    }
+}

@@ -1,0 +1,271 @@
+//! All knowledge of payment providers, and nothing else.
+//!
+//! A provider is a signature scheme plus a normalizer. Each lives in one file
+//! with the same sections in the same order (header parsing, verification,
+//! normalization, signing and sample, tests) and is listed once in
+//! [`REGISTRY`]. Adding a provider is that file plus one registry line.
+//!
+//! [`verify`] is the only way to make a [`VerifiedArrival`], and the store
+//! accepts only that type, so an unverified body cannot be stored.
+
+mod fields;
+mod mapping;
+mod signature;
+mod standard_webhooks;
+mod stripe;
+
+use std::{collections::HashMap, fmt, sync::Arc};
+
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+pub use mapping::Mapping;
+
+use crate::{
+    config::{ConfigError, SourceSettings},
+    domain::{AmountError, Arrival, Headers, Normalized, RequestId, SourceName, WebhookRequest},
+};
+
+/// A provider as configured for one source (secrets, tolerance, options).
+pub trait Provider: Send + Sync + fmt::Debug {
+    /// Header names (lower case) this provider reads, kept with each arrival so
+    /// it can be verified again and normalized later.
+    fn headers(&self) -> Vec<String>;
+
+    /// Checks the request's signature against every configured secret.
+    fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection>;
+
+    /// Turns a verified arrival into payment facts, or says it is not a payment success.
+    fn normalize(&self, arrival: &Arrival) -> Result<Normalized, NormalizeError>;
+
+    /// The headers the provider would send with `body` at `at`, signed with the
+    /// first secret (for `payhook sign` / `send` and tests).
+    fn sign(&self, body: &[u8], at: DateTime<Utc>) -> Vec<(String, String)>;
+
+    /// A realistic payment-succeeded body with fresh ids, dated `at`.
+    fn sample(&self, at: DateTime<Utc>) -> Vec<u8>;
+}
+
+/// Builds a provider from a source's settings (it takes the keys it knows).
+type Configure = fn(&mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError>;
+
+/// Every provider payhook knows, by its `provider = "…"` name. One line each.
+const REGISTRY: &[(&str, Configure)] = &[
+    ("stripe", stripe::configure),
+    ("standard-webhooks", standard_webhooks::configure),
+];
+
+/// Which secret verified a request (by position, never by value), so an
+/// operator can tell when an old secret is no longer used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignatureMatch {
+    /// Index into the source's secrets list.
+    pub secret_index: usize,
+}
+
+/// Why a request was refused. Each maps to one row of the HTTP contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The provider's signature header is absent.
+    #[error("signature header missing")]
+    MissingSignature,
+    /// Malformed, or matching none of the secrets.
+    #[error("signature does not match")]
+    InvalidSignature,
+    /// Signed correctly, but the signed time is too far from the arrival time.
+    #[error("signed timestamp outside tolerance")]
+    TimestampOutOfTolerance,
+}
+
+impl Rejection {
+    /// The stable code of the HTTP contract.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::MissingSignature => "missing_signature",
+            Self::InvalidSignature => "invalid_signature",
+            Self::TimestampOutOfTolerance => "timestamp_out_of_tolerance",
+        }
+    }
+}
+
+/// Why a verified arrival cannot become an event. The text never holds
+/// payload contents beyond the name of the field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum NormalizeError {
+    /// The body is not JSON (or not the provider's envelope).
+    #[error("payload is not valid JSON: {0}")]
+    Unparseable(#[source] serde_json::Error),
+    /// A field the event needs is missing or of the wrong type.
+    #[error("field {field} {problem}")]
+    Field {
+        /// Where, e.g. `data.object.amount_received`.
+        field: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// The currency is not an ISO 4217 currency with a minor unit.
+    #[error("field {field} is not a supported ISO 4217 currency")]
+    Currency {
+        /// Where.
+        field: String,
+    },
+    /// The amount cannot be represented exactly.
+    #[error("field {field}: {source}")]
+    Amount {
+        /// Where.
+        field: String,
+        /// Why.
+        #[source]
+        source: AmountError,
+    },
+}
+
+impl NormalizeError {
+    /// The dead-letter reason, a short machine word.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Unparseable(_) => "unparseable_payload",
+            Self::Field { .. } => "schema_violation",
+            Self::Currency { .. } => "unsupported_currency",
+            Self::Amount { .. } => "invalid_amount",
+        }
+    }
+
+    /// A missing or mistyped field.
+    pub fn field(field: impl Into<String>, problem: &'static str) -> Self {
+        Self::Field { field: field.into(), problem }
+    }
+}
+
+/// A configured source: one provider account endpoint.
+#[derive(Debug)]
+pub struct Source {
+    /// The URL segment.
+    pub name: SourceName,
+    /// The `provider` value it was configured with.
+    pub provider_name: &'static str,
+    /// The configured provider.
+    pub provider: Box<dyn Provider>,
+    /// Headers kept with each arrival: the provider's plus tracing context.
+    kept_headers: Vec<String>,
+}
+
+/// Tracing context kept with every arrival so processing can continue the trace.
+const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+
+impl Source {
+    /// Builds a source from its `[[sources]]` table.
+    pub fn configure(mut settings: SourceSettings<'_>) -> Result<Self, ConfigError> {
+        let name_key = settings.key("name");
+        let name = SourceName::parse(&settings.required_string("name")?)
+            .map_err(|e| ConfigError::invalid(name_key, e.to_string()))?;
+        let provider_key = settings.key("provider");
+        let wanted = settings.required_string("provider")?;
+        let (provider_name, configure) = REGISTRY.iter().find(|(n, _)| *n == wanted).ok_or_else(|| {
+            let known: Vec<&str> = REGISTRY.iter().map(|(n, _)| *n).collect();
+            ConfigError::invalid(provider_key, format!("unknown provider {wanted:?}; known: {}", known.join(", ")))
+        })?;
+        let provider = configure(&mut settings)?;
+        settings.finish()?;
+        let mut kept_headers = provider.headers();
+        kept_headers.extend(TRACE_HEADERS.map(String::from));
+        Ok(Self { name, provider_name, provider, kept_headers })
+    }
+
+    /// The subset of `headers` kept with an arrival.
+    pub fn keep_headers(&self, headers: &HeaderMap) -> Headers {
+        let mut kept = Headers::default();
+        for name in &self.kept_headers {
+            if let Some(value) = headers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
+                kept.insert(name, value);
+            }
+        }
+        kept
+    }
+}
+
+/// The configured sources, by name. Cheap to share.
+#[derive(Clone, Debug)]
+pub struct SourceTable(Arc<HashMap<SourceName, Source>>);
+
+impl SourceTable {
+    /// Refuses two sources with one name.
+    pub fn new(sources: Vec<Source>) -> Result<Self, ConfigError> {
+        let mut table = HashMap::with_capacity(sources.len());
+        for (i, source) in sources.into_iter().enumerate() {
+            if table.contains_key(&source.name) {
+                return Err(ConfigError::invalid(format!("sources[{i}].name"), format!("{} is used twice", source.name)));
+            }
+            table.insert(source.name.clone(), source);
+        }
+        Ok(Self(Arc::new(table)))
+    }
+
+    /// The source named `name` (raw URL segment; anything unknown is `None`).
+    pub fn get(&self, name: &str) -> Option<&Source> {
+        let name = SourceName::parse(name).ok()?;
+        self.0.get(&name)
+    }
+
+    /// Number of sources.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no source is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every source, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Source> {
+        self.0.values()
+    }
+}
+
+/// An arrival whose signature has been verified. Only [`verify`] makes one.
+#[derive(Debug)]
+pub struct VerifiedArrival {
+    source: SourceName,
+    provider: &'static str,
+    request: WebhookRequest,
+    request_id: RequestId,
+    matched: SignatureMatch,
+}
+
+impl VerifiedArrival {
+    /// The source it was posted to.
+    pub fn source(&self) -> &SourceName {
+        &self.source
+    }
+    /// The provider that verified it.
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+    /// The request exactly as received.
+    pub fn request(&self) -> &WebhookRequest {
+        &self.request
+    }
+    /// The delivery's request id.
+    pub fn request_id(&self) -> &RequestId {
+        &self.request_id
+    }
+    /// Which secret matched.
+    pub fn matched(&self) -> SignatureMatch {
+        self.matched
+    }
+}
+
+/// Verifies `request` for `source`.
+pub fn verify(source: &Source, request: WebhookRequest, request_id: RequestId) -> Result<VerifiedArrival, Rejection> {
+    let matched = source.provider.verify(&request)?;
+    Ok(VerifiedArrival { source: source.name.clone(), provider: source.provider_name, request, request_id, matched })
+}
+
+/// A body plus the headers that sign it, for `payhook sign` and `send`.
+pub fn signed_sample(source: &Source, body: Option<Bytes>, at: DateTime<Utc>) -> (Bytes, Vec<(String, String)>) {
+    let body = body.unwrap_or_else(|| Bytes::from(source.provider.sample(at)));
+    let headers = source.provider.sign(&body, at);
+    (body, headers)
+}

@@ -1,0 +1,105 @@
+//! What signature schemes share: HMAC, constant-time comparison, key lists,
+//! timestamp tolerance.
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretSlice};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::SignatureMatch;
+
+/// A source's accepted keys, in configured order (rotation: new and old).
+/// `Debug` shows only the count.
+pub struct SigningKeys(Vec<SecretSlice<u8>>);
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKeys({} redacted)", self.0.len())
+    }
+}
+
+impl SigningKeys {
+    /// Keys from raw bytes. The caller has checked there is at least one.
+    pub fn new(keys: Vec<Vec<u8>>) -> Self {
+        Self(keys.into_iter().map(SecretSlice::from).collect())
+    }
+
+    /// The key used to sign samples and test requests.
+    ///
+    /// # Panics
+    /// Never: config refuses a source without a secret.
+    pub fn first(&self) -> &[u8] {
+        self.0.first().expect("config guarantees at least one secret").expose_secret()
+    }
+
+    /// The first key (by position) whose HMAC-SHA256 over `parts` equals one of
+    /// `candidates`. Each comparison is constant-time, so timing reveals
+    /// nothing of the expected signature.
+    pub fn match_hmac_sha256(&self, parts: &[&[u8]], candidates: &[Vec<u8>]) -> Option<SignatureMatch> {
+        self.0.iter().position(|key| {
+            let expected = hmac_sha256(key.expose_secret(), parts);
+            candidates.iter().any(|c| bool::from(c.as_slice().ct_eq(expected.as_slice())))
+        })
+        .map(|secret_index| SignatureMatch { secret_index })
+    }
+}
+
+/// HMAC-SHA256 of the concatenation of `parts` (no copy into one buffer).
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether a signed unix time lies within `tolerance_secs` of the arrival, in
+/// either direction: a stale timestamp is a replay, one from the future a
+/// clock fault or a forgery prepared in advance.
+pub fn within_tolerance(signed_at: i64, received_at: DateTime<Utc>, tolerance_secs: u64) -> bool {
+    let skew = received_at.timestamp().abs_diff(signed_at);
+    skew <= tolerance_secs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_of_parts_equals_hmac_of_whole() {
+        assert_eq!(hmac_sha256(b"k", &[b"ab", b"", b"c"]), hmac_sha256(b"k", &[b"abc"]));
+    }
+
+    #[test]
+    fn the_matching_key_is_reported_by_position() {
+        let keys = SigningKeys::new(vec![b"new".to_vec(), b"old".to_vec()]);
+        let by_old = hmac_sha256(b"old", &[b"body"]).to_vec();
+        assert_eq!(keys.match_hmac_sha256(&[b"body"], &[vec![0; 32], by_old]), Some(SignatureMatch { secret_index: 1 }));
+        assert_eq!(keys.match_hmac_sha256(&[b"other"], &[hmac_sha256(b"old", &[b"body"]).to_vec()]), None);
+        assert_eq!(keys.match_hmac_sha256(&[b"body"], &[]), None);
+    }
+
+    #[test]
+    fn truncated_signatures_never_match() {
+        let keys = SigningKeys::new(vec![b"k".to_vec()]);
+        let full = hmac_sha256(b"k", &[b"body"]);
+        assert_eq!(keys.match_hmac_sha256(&[b"body"], &[full[..31].to_vec()]), None);
+    }
+
+    #[test]
+    fn tolerance_applies_both_ways() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        assert!(within_tolerance(1_700_000_000 - 300, now, 300));
+        assert!(within_tolerance(1_700_000_000 + 300, now, 300));
+        assert!(!within_tolerance(1_700_000_000 - 301, now, 300));
+        assert!(!within_tolerance(1_700_000_000 + 301, now, 300));
+        assert!(!within_tolerance(i64::MIN, now, 300));
+    }
+
+    #[test]
+    fn debug_never_shows_keys() {
+        let keys = SigningKeys::new(vec![b"supersecret".to_vec()]);
+        assert!(!format!("{keys:?}").contains("supersecret"));
+    }
+}

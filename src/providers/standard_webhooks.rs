@@ -1,0 +1,259 @@
+//! Standard Webhooks (and Svix, which created it): `webhook-id`,
+//! `webhook-timestamp`, `webhook-signature` (or the `svix-*` spelling),
+//! HMAC-SHA256 over `"{id}.{timestamp}.{raw body}"`, keyed by the base64 part
+//! of a `whsec_…` secret, sent as a space-separated list of `v1,<base64>`.
+//!
+//! The payload is the sender's own, so normalization comes from the source's
+//! `[sources.mapping]` table. The delivery id (`webhook-id`) is the default
+//! provider event id and the signed timestamp the default occurrence time.
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+
+use super::{
+    mapping::{Defaults, Mapping},
+    signature::{hmac_sha256, within_tolerance, SigningKeys},
+    NormalizeError, Provider, Rejection, SignatureMatch,
+};
+use crate::{
+    config::{ConfigError, SourceSettings},
+    domain::{Arrival, Headers, Normalized, WebhookRequest},
+};
+
+const SPELLINGS: [&str; 2] = ["svix", "webhook"];
+
+/// A configured Standard Webhooks endpoint.
+#[derive(Debug)]
+struct StandardWebhooks {
+    keys: SigningKeys,
+    tolerance_secs: u64,
+    livemode: bool,
+    mapping: Mapping,
+}
+
+/// Keys: `secrets`/`secrets_env` (`whsec_<base64>`), `tolerance_secs` (300),
+/// `livemode` (false), and the `mapping` table.
+pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
+    let secrets_key = settings.key("secrets");
+    let keys = settings
+        .secrets()?
+        .iter()
+        .enumerate()
+        .map(|(i, s)| decode_secret(s.expose_secret()).ok_or_else(|| {
+            ConfigError::invalid(&secrets_key, format!("secret #{i} is not whsec_ followed by base64"))
+        }))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Box::new(StandardWebhooks {
+        keys: SigningKeys::new(keys),
+        tolerance_secs: settings.u64("tolerance_secs")?.unwrap_or(300),
+        livemode: settings.bool("livemode")?.unwrap_or(false),
+        mapping: Mapping::configure(settings)?,
+    }))
+}
+
+/// `whsec_<base64>` → key bytes. Padding is optional, as in the SDKs.
+fn decode_secret(secret: &str) -> Option<Vec<u8>> {
+    let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
+    let unpadded = b64.trim_end_matches('=');
+    base64::engine::general_purpose::STANDARD_NO_PAD.decode(unpadded).ok().filter(|k| !k.is_empty())
+}
+
+// ---- Header parsing -------------------------------------------------------
+
+/// The three headers, each taken in the `svix-*` spelling if present, else
+/// `webhook-*` (what the Svix SDKs do).
+fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+    SPELLINGS.iter().find_map(|s| headers.get(&format!("{s}-{name}")))
+}
+
+/// The `v1` signatures of a `webhook-signature` list; other versions (`v1a`,
+/// ed25519) and undecodable entries are skipped.
+fn v1_signatures(list: &str) -> Vec<Vec<u8>> {
+    list.split(' ')
+        .filter_map(|entry| entry.split_once(','))
+        .filter(|(version, _)| *version == "v1")
+        .filter_map(|(_, sig)| STANDARD.decode(sig).ok())
+        .collect()
+}
+
+// ---- Verification ---------------------------------------------------------
+
+impl StandardWebhooks {
+    fn check(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+        let signatures = header(&request.headers, "signature").ok_or(Rejection::MissingSignature)?;
+        let id = header(&request.headers, "id").ok_or(Rejection::InvalidSignature)?;
+        let timestamp: i64 = header(&request.headers, "timestamp")
+            .and_then(|t| t.parse().ok())
+            .ok_or(Rejection::InvalidSignature)?;
+        let t = timestamp.to_string();
+        let matched = self
+            .keys
+            .match_hmac_sha256(&[id.as_bytes(), b".", t.as_bytes(), b".", &request.body], &v1_signatures(signatures))
+            .ok_or(Rejection::InvalidSignature)?;
+        if !within_tolerance(timestamp, request.received_at, self.tolerance_secs) {
+            return Err(Rejection::TimestampOutOfTolerance);
+        }
+        Ok(matched)
+    }
+}
+
+// ---- Normalization --------------------------------------------------------
+
+impl Provider for StandardWebhooks {
+    fn headers(&self) -> Vec<String> {
+        SPELLINGS.iter().flat_map(|s| ["id", "timestamp", "signature"].map(|n| format!("{s}-{n}"))).collect()
+    }
+
+    fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+        self.check(request)
+    }
+
+    fn normalize(&self, arrival: &Arrival) -> Result<Normalized, NormalizeError> {
+        let headers = &arrival.request.headers;
+        let signed_at = header(headers, "timestamp").and_then(|t| t.parse().ok()).and_then(|t| DateTime::from_timestamp(t, 0));
+        let defaults = Defaults {
+            event_id: header(headers, "id").map(str::to_owned),
+            occurred_at: signed_at.unwrap_or(arrival.request.received_at),
+            livemode: self.livemode,
+        };
+        self.mapping.normalize(&arrival.request.body, defaults)
+    }
+
+    // ---- Signing and sample -----------------------------------------------
+
+    fn sign(&self, body: &[u8], at: DateTime<Utc>) -> Vec<(String, String)> {
+        let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+        let t = at.timestamp().to_string();
+        let mac = hmac_sha256(self.keys.first(), &[id.as_bytes(), b".", t.as_bytes(), b".", body]);
+        vec![
+            ("webhook-id".into(), id),
+            ("webhook-timestamp".into(), t),
+            ("webhook-signature".into(), format!("v1,{}", STANDARD.encode(mac))),
+        ]
+    }
+
+    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
+        serde_json::to_vec_pretty(&self.mapping.sample(at)).expect("a JSON value always serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::{
+        config::Env,
+        domain::{ArrivalId, RequestId, SourceName},
+    };
+
+    const MAPPING: &str = r#"
+        [mapping]
+        event_type = "/type"
+        succeeded_types = ["payment.succeeded"]
+        payment_id = "/data/payment_id"
+        amount = "/data/total_amount"
+        currency = "/data/currency"
+    "#;
+
+    fn provider(secrets: &[&str]) -> Result<Box<dyn Provider>, ConfigError> {
+        let list: Vec<String> = secrets.iter().map(|s| format!("{s:?}")).collect();
+        let text = format!("secrets = [{}]\n{MAPPING}", list.join(","));
+        let env = Env::default();
+        let mut settings = SourceSettings::new("sources[0]".into(), toml::from_str(&text).unwrap(), &env);
+        configure(&mut settings)
+    }
+
+    fn request(headers: Headers, body: &str, now: i64) -> WebhookRequest {
+        WebhookRequest { headers, body: Bytes::copy_from_slice(body.as_bytes()), received_at: DateTime::from_timestamp(now, 0).unwrap() }
+    }
+
+    #[test]
+    fn sdk_vectors_get_the_sdk_verdict() {
+        let file: Value = serde_json::from_str(include_str!("../../tests/fixtures/vectors/standard-webhooks.json")).unwrap();
+        let cases = file["cases"].as_array().unwrap();
+        assert!(cases.len() >= 9);
+        for case in cases {
+            let secrets: Vec<&str> = case["secrets"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+            let mut headers = Headers::default();
+            for (name, value) in case["headers"].as_object().unwrap() {
+                headers.insert(name, value.as_str().unwrap());
+            }
+            let req = request(headers, case["payload"].as_str().unwrap(), case["timestamp"].as_i64().unwrap());
+            let verdict = provider(&secrets).unwrap().verify(&req);
+            assert_eq!(verdict.is_ok(), case["valid"].as_bool().unwrap(), "{}: {verdict:?}", case["name"]);
+        }
+    }
+
+    #[test]
+    fn signature_lists_keep_only_decodable_v1_entries() {
+        let list = "v1,AAAA v1a,AAAA v2,AAAA v1,!!! junk v1,AQ==";
+        assert_eq!(v1_signatures(list), vec![vec![0, 0, 0], vec![1]]);
+        assert!(v1_signatures("").is_empty());
+    }
+
+    #[test]
+    fn missing_and_malformed_headers_are_refused_without_panicking() {
+        let p = provider(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
+        let cases: [(&[(&str, &str)], Rejection); 5] = [
+            (&[], Rejection::MissingSignature),
+            (&[("webhook-id", "m"), ("webhook-timestamp", "1")], Rejection::MissingSignature),
+            (&[("webhook-signature", "v1,AAAA"), ("webhook-timestamp", "1")], Rejection::InvalidSignature),
+            (&[("webhook-signature", "v1,AAAA"), ("webhook-id", "m"), ("webhook-timestamp", "soon")], Rejection::InvalidSignature),
+            (&[("webhook-signature", ",,, v1,"), ("webhook-id", "m"), ("webhook-timestamp", "1")], Rejection::InvalidSignature),
+        ];
+        for (pairs, expected) in cases {
+            let mut headers = Headers::default();
+            for (n, v) in pairs {
+                headers.insert(n, v);
+            }
+            assert_eq!(p.verify(&request(headers, "{}", 1)), Err(expected), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_checked_both_ways() {
+        let p = provider(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut headers = Headers::default();
+        for (n, v) in p.sign(b"{}", at) {
+            headers.insert(&n, &v);
+        }
+        assert!(p.verify(&request(headers.clone(), "{}", 1_700_000_300)).is_ok());
+        assert_eq!(p.verify(&request(headers.clone(), "{}", 1_700_000_301)), Err(Rejection::TimestampOutOfTolerance));
+        assert_eq!(p.verify(&request(headers, "{}", 1_699_999_699)), Err(Rejection::TimestampOutOfTolerance));
+    }
+
+    #[test]
+    fn secrets_must_be_base64_and_are_not_echoed() {
+        let err = provider(&["whsec_not*base64!"]).unwrap_err().to_string();
+        assert!(err.starts_with("sources[0].secrets") && !err.contains("not*base64"), "{err}");
+        assert_eq!(decode_secret("whsec_AQ"), Some(vec![1]));
+        assert_eq!(decode_secret("whsec_AQ=="), Some(vec![1]));
+    }
+
+    #[test]
+    fn samples_verify_and_normalize_with_the_delivery_id_as_event_id() {
+        let p = provider(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
+        let at = Utc::now();
+        let body = p.sample(at);
+        let mut headers = Headers::default();
+        for (n, v) in p.sign(&body, at) {
+            headers.insert(&n, &v);
+        }
+        let req = WebhookRequest { headers, body: body.into(), received_at: at };
+        assert!(p.verify(&req).is_ok());
+        let arrival = Arrival {
+            id: ArrivalId::parse("1-0").unwrap(),
+            source: SourceName::parse("dodo").unwrap(),
+            provider: "standard-webhooks".into(),
+            request_id: RequestId::generate(),
+            request: req.clone(),
+        };
+        let Normalized::Payment(facts) = p.normalize(&arrival).unwrap() else { panic!() };
+        assert_eq!(facts.provider_event_id.as_deref(), req.headers.get("webhook-id"));
+        assert_eq!(facts.occurred_at.timestamp(), at.timestamp());
+    }
+}

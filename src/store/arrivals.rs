@@ -1,0 +1,208 @@
+//! `{p}:arrivals`: append at ingress; read, reclaim and acknowledge in processors.
+//!
+//! Entry fields: `source`, `provider`, `received_at` (RFC 3339, ms), `headers`
+//! (JSON object of kept headers), `body` (the exact raw bytes), `request_id`.
+//! The entry id is the arrival id.
+
+use std::{collections::HashMap, time::Duration};
+
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
+use redis::{
+    streams::{StreamAutoClaimReply, StreamId, StreamReadReply},
+    Value,
+};
+
+use super::{keys::PROCESSORS_GROUP, DeadLetter, Store, StoreError};
+use crate::{
+    domain::{Arrival, ArrivalId, Headers, RequestId, SourceName, WebhookRequest},
+    providers::VerifiedArrival,
+};
+
+/// How many rejected requests `{p}:rejected` keeps (approximately).
+const REJECTED_CAP: usize = 10_000;
+
+/// One entry read from the arrivals stream: the arrival, or why it cannot be
+/// one (an entry payhook did not write, or one from an incompatible version).
+#[derive(Debug)]
+pub struct ArrivalEntry {
+    /// The entry id.
+    pub id: ArrivalId,
+    /// The parsed arrival, or the name of the field at fault.
+    pub arrival: Result<Arrival, String>,
+}
+
+/// A verification failure, kept for forensics without body or signature.
+#[derive(Debug)]
+pub struct Rejected<'a> {
+    /// The source named in the URL (only configured names reach here).
+    pub source: &'a str,
+    /// The contract code, e.g. `invalid_signature`.
+    pub reason: &'static str,
+    /// Arrival time.
+    pub received_at: DateTime<Utc>,
+    /// Peer address.
+    pub remote_addr: String,
+    /// Body length in bytes.
+    pub body_len: usize,
+}
+
+impl Store {
+    /// Appends a verified arrival; its entry id is the arrival id. Trims
+    /// entries older than the retention window in the same command (`MINID ~`
+    /// lets Redis trim whole nodes only, which keeps it cheap).
+    pub async fn append(&self, arrival: &VerifiedArrival) -> Result<ArrivalId, StoreError> {
+        let request = arrival.request();
+        let headers = serde_json::to_string(&request.headers).expect("a string map always serializes");
+        let id: String = redis::cmd("XADD")
+            .arg(self.keys.arrivals())
+            .arg("MINID")
+            .arg("~")
+            .arg(self.retention_floor_ms())
+            .arg("*")
+            .arg("source")
+            .arg(arrival.source().as_str())
+            .arg("provider")
+            .arg(arrival.provider())
+            .arg("received_at")
+            .arg(request.received_at.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .arg("headers")
+            .arg(headers)
+            .arg("body")
+            .arg(&request.body[..])
+            .arg("request_id")
+            .arg(arrival.request_id().as_str())
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(ArrivalId::parse(&id).expect("Redis answers XADD with an entry id"))
+    }
+
+    fn retention_floor_ms(&self) -> u64 {
+        let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+        now.saturating_sub(u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Records a rejected request in the capped `{p}:rejected` stream.
+    pub async fn record_rejection(&self, rejected: &Rejected<'_>) -> Result<(), StoreError> {
+        let _: String = redis::cmd("XADD")
+            .arg(self.keys.rejected())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(REJECTED_CAP)
+            .arg("*")
+            .arg("source")
+            .arg(rejected.source)
+            .arg("reason")
+            .arg(rejected.reason)
+            .arg("received_at")
+            .arg(rejected.received_at.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .arg("remote_addr")
+            .arg(&rejected.remote_addr)
+            .arg("body_length")
+            .arg(rejected.body_len)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// Creates the processors' group (and the stream) if missing. The group
+    /// starts at the beginning, so arrivals stored by an ingress-only gateway
+    /// before any processor ran are processed too.
+    pub async fn ensure_group(&self) -> Result<(), StoreError> {
+        let created: Result<String, _> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(self.keys.arrivals())
+            .arg(PROCESSORS_GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.connection())
+            .await;
+        match created {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => other.map(drop).map_err(StoreError::from),
+        }
+    }
+
+    /// Up to `count` arrivals never delivered to any processor, waiting up to
+    /// `block` for the first. Use on a [dedicated](Store::dedicated) store.
+    pub async fn read_new(&self, consumer: &str, count: usize, block: Duration) -> Result<Vec<ArrivalEntry>, StoreError> {
+        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(PROCESSORS_GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX))
+            .arg("STREAMS")
+            .arg(self.keys.arrivals())
+            .arg(">")
+            .query_async(&mut self.connection())
+            .await?;
+        let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
+        Ok(entries.map(parse_entry).collect())
+    }
+
+    /// Takes over up to `count` arrivals that another processor (or this one)
+    /// received but has not acknowledged for `min_idle`: it crashed, or its
+    /// Redis call failed. This is how a failed arrival is retried.
+    pub async fn claim_stale(&self, consumer: &str, min_idle: Duration, count: usize) -> Result<Vec<ArrivalEntry>, StoreError> {
+        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(self.keys.arrivals())
+            .arg(PROCESSORS_GROUP)
+            .arg(consumer)
+            .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(reply.claimed.into_iter().map(parse_entry).collect())
+    }
+
+    /// Acknowledges `done` and moves `dead` to the DLQ (acknowledging them
+    /// too) in one MULTI/EXEC, so a dead letter is never both in the DLQ and
+    /// still pending.
+    pub async fn settle(&self, done: &[ArrivalId], dead: &[DeadLetter]) -> Result<(), StoreError> {
+        if done.is_empty() && dead.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for letter in dead {
+            letter.add_to(&mut pipe, self.keys.dlq());
+        }
+        let ids = done.iter().chain(dead.iter().map(|d| &d.arrival_id)).map(ArrivalId::as_str);
+        pipe.cmd("XACK").arg(self.keys.arrivals()).arg(PROCESSORS_GROUP).arg(ids.collect::<Vec<_>>()).ignore();
+        pipe.query_async::<()>(&mut self.connection()).await?;
+        Ok(())
+    }
+
+    /// Number of entries in the arrivals stream.
+    pub async fn arrivals_len(&self) -> Result<u64, StoreError> {
+        Ok(redis::cmd("XLEN").arg(self.keys.arrivals()).query_async(&mut self.connection()).await?)
+    }
+}
+
+fn parse_entry(entry: StreamId) -> ArrivalEntry {
+    let id = ArrivalId::parse(&entry.id).expect("Redis stream entry ids have the <ms>-<seq> form");
+    let arrival = parse_arrival(id.clone(), entry.map);
+    ArrivalEntry { id, arrival }
+}
+
+fn parse_arrival(id: ArrivalId, mut map: HashMap<String, Value>) -> Result<Arrival, String> {
+    let mut take = |field: &str| match map.remove(field) {
+        Some(Value::BulkString(bytes)) => Ok(bytes),
+        _ => Err(field.to_owned()),
+    };
+    let text = |bytes: Vec<u8>, field: &str| String::from_utf8(bytes).map_err(|_| field.to_owned());
+    let source = SourceName::parse(&text(take("source")?, "source")?).map_err(|_| "source".to_owned())?;
+    let provider = text(take("provider")?, "provider")?;
+    let received_at = DateTime::parse_from_rfc3339(&text(take("received_at")?, "received_at")?)
+        .map_err(|_| "received_at".to_owned())?
+        .with_timezone(&Utc);
+    let headers: Headers = serde_json::from_slice(&take("headers")?).map_err(|_| "headers".to_owned())?;
+    let body = Bytes::from(take("body")?);
+    let request_id = RequestId::parse(&text(take("request_id")?, "request_id")?).map_err(|_| "request_id".to_owned())?;
+    Ok(Arrival { id, source, provider, request: WebhookRequest { headers, body, received_at }, request_id })
+}

@@ -1,0 +1,83 @@
+//! Every Redis key payhook uses, declared in one place.
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `{p}:arrivals` | stream, group `processors` | one entry per stored delivery |
+//! | `{p}:idem:{N}:{key}` | string (JSON), TTL | what was published for an idempotency key |
+//! | `{p}:events:payment.succeeded.v1:{N}` | stream | the published events of partition N |
+//! | `{p}:dlq` | stream | dead letters |
+//! | `{p}:rejected` | capped stream | verification failures, for forensics |
+//!
+//! `{p}` is `redis.key_prefix`. `{N}` is written with its braces: they are a
+//! Redis Cluster hash tag, so a payment's dedupe record and its output stream
+//! share a slot and the dedupe-and-publish script can touch both atomically.
+
+use crate::domain::{IdempotencyKey, Partition, EVENT_TYPE};
+
+/// The consumer group of the processors on the arrivals stream.
+pub const PROCESSORS_GROUP: &str = "processors";
+
+/// Key names for one `key_prefix`. The fixed names are built once, since the
+/// ingress uses them on every request.
+#[derive(Debug)]
+pub struct Keys {
+    prefix: String,
+    arrivals: String,
+    dlq: String,
+    rejected: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            arrivals: format!("{prefix}:arrivals"),
+            dlq: format!("{prefix}:dlq"),
+            rejected: format!("{prefix}:rejected"),
+        }
+    }
+
+    /// The arrivals stream.
+    pub fn arrivals(&self) -> &str {
+        &self.arrivals
+    }
+
+    /// The dead-letter stream.
+    pub fn dlq(&self) -> &str {
+        &self.dlq
+    }
+
+    /// The capped stream of rejected requests.
+    pub fn rejected(&self) -> &str {
+        &self.rejected
+    }
+
+    /// The dedupe record of `key`, in `partition`'s hash slot.
+    pub fn idempotency(&self, partition: Partition, key: &IdempotencyKey) -> String {
+        format!("{}:idem:{{{}}}:{key}", self.prefix, partition.index())
+    }
+
+    /// The output stream of `partition`.
+    pub fn events(&self, partition: Partition) -> String {
+        format!("{}:events:{EVENT_TYPE}:{{{}}}", self.prefix, partition.index())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use super::*;
+    use crate::domain::PaymentId;
+
+    #[test]
+    fn names_follow_the_contract() {
+        let keys = Keys::new("payhook");
+        let key = IdempotencyKey::new("stripe", &PaymentId::parse("pi_1").unwrap());
+        let p = Partition::of(&key, NonZeroU32::MIN);
+        assert_eq!(keys.arrivals(), "payhook:arrivals");
+        assert_eq!(keys.idempotency(p, &key), "payhook:idem:{0}:stripe:pi_1");
+        assert_eq!(keys.events(p), "payhook:events:payment.succeeded.v1:{0}");
+    }
+}

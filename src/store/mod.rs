@@ -1,0 +1,94 @@
+//! The durable log in Redis, and the only code that knows its field names.
+//!
+//! [`Store`] is a cheap, cloneable handle over one multiplexed
+//! [`ConnectionManager`]: concurrent requests share the connection and their
+//! commands are pipelined, and it reconnects by itself after an outage.
+//! Processors each get a [dedicated](Store::dedicated) connection, because a
+//! blocking `XREADGROUP` would stall every command queued behind it on a
+//! shared one.
+//!
+//! Touches: `{p}:arrivals` (append, read, claim, ack), `{p}:dlq`,
+//! `{p}:rejected`. Publishing lives in `crate::publish`.
+
+mod arrivals;
+mod dlq;
+pub mod keys;
+
+use std::{sync::Arc, time::Duration};
+
+use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, Client};
+
+pub use arrivals::{ArrivalEntry, Rejected};
+pub use dlq::DeadLetter;
+pub use keys::Keys;
+
+use crate::config::RedisConfig;
+
+/// A Redis failure, or an entry that is not what payhook writes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis is unreachable, too slow, or refused the command.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis did not answer before the caller's deadline.
+    #[error("redis did not answer in time")]
+    Timeout,
+}
+
+/// Handle on payhook's Redis keys.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    conn: ConnectionManager,
+    keys: Arc<Keys>,
+    retention: Duration,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// A store over `config`. Connects lazily, so the gateway starts (and
+    /// answers 503) while Redis is down, and recovers when it returns.
+    /// `response_timeout` bounds every command.
+    pub fn open(config: &RedisConfig, retention: Duration, response_timeout: Duration) -> Result<Self, StoreError> {
+        let client = Client::open(config.url.as_str())?;
+        let conn = manager(&client, response_timeout)?;
+        Ok(Self { client, conn, keys: Arc::new(Keys::new(&config.key_prefix)), retention })
+    }
+
+    /// A store with its own connection, for a processor's blocking reads.
+    pub fn dedicated(&self, response_timeout: Duration) -> Result<Self, StoreError> {
+        Ok(Self { conn: manager(&self.client, response_timeout)?, ..self.clone() })
+    }
+
+    /// The key names.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The multiplexed connection (cloning it is cheap and shares it).
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// `PING`, for readiness.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = redis::cmd("PING").query_async(&mut self.connection()).await?;
+        Ok(())
+    }
+}
+
+fn manager(client: &Client, response_timeout: Duration) -> Result<ConnectionManager, StoreError> {
+    let config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(response_timeout))
+        .set_connection_timeout(Some(response_timeout.min(Duration::from_secs(2))))
+        // Reconnect attempts are cheap and each request has its own deadline,
+        // so keep retrying quickly rather than giving up.
+        .set_number_of_retries(3)
+        .set_max_delay(Duration::from_secs(1));
+    Ok(ConnectionManager::new_lazy_with_config(client.clone(), config)?)
+}

@@ -1,0 +1,153 @@
+//! One type per observable event: `emit` logs it and counts it together, so
+//! logs and metrics cannot drift apart. Fields are ids, names and machine
+//! words only: never a body, a header value, a secret or personal data.
+
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::metrics::{ArrivalLabels, Metrics, Outcome, PublishedLabels, ReasonLabels, SourceLabels};
+use crate::{
+    domain::{Arrival, ArrivalId, IdempotencyKey, RequestId, SourceName},
+    store::DeadLetter,
+};
+
+/// A verified delivery was stored and answered 2xx.
+pub struct ArrivalStored<'a> {
+    /// Source.
+    pub source: &'a SourceName,
+    /// The new arrival.
+    pub arrival_id: &'a ArrivalId,
+    /// The delivery's request id.
+    pub request_id: &'a RequestId,
+    /// Which secret matched, by position.
+    pub secret_index: usize,
+    /// Time from request to answer.
+    pub elapsed: Duration,
+}
+
+impl ArrivalStored<'_> {
+    /// Logs and counts.
+    pub fn emit(&self, metrics: &Metrics) {
+        info!(arrival_id = %self.arrival_id, source = %self.source, request_id = %self.request_id,
+              secret_index = self.secret_index, outcome = "accepted", "Arrival stored.");
+        let labels = ArrivalLabels { source: Some(self.source.clone()), outcome: Outcome::Accepted };
+        metrics.arrivals.get_or_create(&labels).inc();
+        metrics.ingest_seconds.observe(self.elapsed.as_secs_f64());
+    }
+}
+
+/// A delivery was refused (4xx) or could not be stored (503).
+pub struct ArrivalRefused<'a> {
+    /// Source, when the URL named a configured one.
+    pub source: Option<&'a SourceName>,
+    /// Why.
+    pub outcome: Outcome,
+    /// The delivery's request id.
+    pub request_id: &'a RequestId,
+    /// Time from request to answer.
+    pub elapsed: Duration,
+    /// The internal cause, for 503s.
+    pub cause: Option<&'a dyn std::error::Error>,
+}
+
+impl ArrivalRefused<'_> {
+    /// Logs and counts.
+    pub fn emit(&self, metrics: &Metrics) {
+        let source = self.source.map(SourceName::as_str).unwrap_or("");
+        match self.cause {
+            Some(error) => warn!(source, request_id = %self.request_id, outcome = self.outcome.as_str(),
+                                 error = %error, "Arrival not stored; provider will retry."),
+            None => info!(source, request_id = %self.request_id, outcome = self.outcome.as_str(), "Arrival refused."),
+        }
+        let labels = ArrivalLabels { source: self.source.cloned(), outcome: self.outcome };
+        metrics.arrivals.get_or_create(&labels).inc();
+        metrics.ingest_seconds.observe(self.elapsed.as_secs_f64());
+    }
+}
+
+/// What processing did with one arrival.
+pub enum Processed<'a> {
+    /// A new event was published.
+    Published {
+        /// Its idempotency key.
+        key: &'a IdempotencyKey,
+        /// Event id.
+        event_id: &'a str,
+        /// Event type.
+        event_type: &'a str,
+        /// Provider's event id.
+        provider_event_id: Option<&'a str>,
+    },
+    /// Already published with the same facts.
+    Duplicate {
+        /// Its idempotency key.
+        key: &'a IdempotencyKey,
+        /// Provider's event id.
+        provider_event_id: Option<&'a str>,
+    },
+    /// Not a payment success.
+    Ignored {
+        /// Provider's event type.
+        provider_event_type: &'a str,
+    },
+    /// Failed for now; left pending for a retry.
+    Failed {
+        /// Machine word.
+        reason: &'static str,
+        /// The cause.
+        error: &'a dyn std::error::Error,
+    },
+}
+
+impl Processed<'_> {
+    /// Logs and counts, with the arrival's ids.
+    pub fn emit(&self, arrival: &Arrival, metrics: &Metrics) {
+        let source = Some(arrival.source.clone());
+        let (id, src, req) = (&arrival.id, &arrival.source, &arrival.request_id);
+        match self {
+            Self::Published { key, event_id, event_type, provider_event_id } => {
+                info!(arrival_id = %id, source = %src, request_id = %req, idempotency_key = %key, event_id,
+                      provider_event_id, outcome = "published", "Event published.");
+                let labels = PublishedLabels { source, r#type: (*event_type).to_owned() };
+                metrics.published.get_or_create(&labels).inc();
+            }
+            Self::Duplicate { key, provider_event_id } => {
+                info!(arrival_id = %id, source = %src, request_id = %req, idempotency_key = %key,
+                      provider_event_id, outcome = "duplicate", "Duplicate suppressed.");
+                metrics.duplicates.get_or_create(&SourceLabels { source }).inc();
+            }
+            Self::Ignored { provider_event_type } => {
+                info!(arrival_id = %id, source = %src, request_id = %req, provider_event_type,
+                      outcome = "ignored", "Notification ignored: not a payment success.");
+                metrics.ignored.get_or_create(&SourceLabels { source }).inc();
+            }
+            Self::Failed { reason, error } => {
+                warn!(arrival_id = %id, source = %src, request_id = %req, reason, error = %error,
+                      outcome = "retry", "Processing failed; will retry.");
+                metrics.processing_errors.get_or_create(&ReasonLabels { source, reason }).inc();
+            }
+        }
+    }
+}
+
+/// An arrival moved to the DLQ.
+pub struct DeadLettered<'a> {
+    /// The letter.
+    pub letter: &'a DeadLetter,
+}
+
+impl DeadLettered<'_> {
+    /// Logs (as an error: an operator must act) and counts.
+    pub fn emit(&self, metrics: &Metrics) {
+        let letter = self.letter;
+        let source = letter.source.as_ref().map(SourceName::as_str).unwrap_or("");
+        tracing::error!(arrival_id = %letter.arrival_id, source, reason = letter.reason, error = %letter.error,
+                        attempts = letter.attempts, outcome = "dead_lettered", "Arrival dead-lettered.");
+        if letter.reason == "idempotency_conflict" {
+            metrics.conflicts.get_or_create(&SourceLabels { source: letter.source.clone() }).inc();
+        }
+        let labels = ReasonLabels { source: letter.source.clone(), reason: letter.reason };
+        metrics.dead_lettered.get_or_create(&labels).inc();
+    }
+}

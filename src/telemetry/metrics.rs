@@ -1,0 +1,159 @@
+//! Prometheus metrics, through the `prometheus-client` crate.
+//!
+//! Each gateway (and each test app) owns its own [`Registry`], so nothing is
+//! global. Label values are enums or configured source names: never ids, so
+//! the number of series stays bounded whatever the traffic. Requests to an
+//! unknown source are counted with `source=""`.
+
+use std::fmt;
+
+use prometheus_client::{
+    encoding::{text::encode, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        histogram::{exponential_buckets, Histogram},
+    },
+    registry::Registry,
+};
+
+use crate::domain::SourceName;
+
+/// What happened to a request on `POST /webhooks/{source}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Verified and stored.
+    Accepted,
+    /// Refused: no signature header.
+    MissingSignature,
+    /// Refused: signature does not match.
+    InvalidSignature,
+    /// Refused: signed time outside tolerance.
+    TimestampOutOfTolerance,
+    /// Refused: no such source.
+    UnknownSource,
+    /// Refused: body over the limit.
+    BodyTooLarge,
+    /// The body did not arrive before the deadline.
+    RequestTimeout,
+    /// Redis could not store it (503).
+    Unavailable,
+}
+
+impl Outcome {
+    /// The label value (and, for refusals, the contract's error code).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::MissingSignature => "missing_signature",
+            Self::InvalidSignature => "invalid_signature",
+            Self::TimestampOutOfTolerance => "timestamp_out_of_tolerance",
+            Self::UnknownSource => "unknown_source",
+            Self::BodyTooLarge => "body_too_large",
+            Self::RequestTimeout => "request_timeout",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// `{source, outcome}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ArrivalLabels {
+    /// Configured source, or none for an unknown one.
+    pub source: Option<SourceName>,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// `{source}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// Configured source (none when an arrival names no known source).
+    pub source: Option<SourceName>,
+}
+
+/// `{source, type}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct PublishedLabels {
+    /// Configured source.
+    pub source: Option<SourceName>,
+    /// Event type (one per configured prefix: bounded).
+    pub r#type: String,
+}
+
+/// `{source, reason}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Configured source.
+    pub source: Option<SourceName>,
+    /// Machine word from a fixed set.
+    pub reason: &'static str,
+}
+
+/// Every metric payhook exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// `payhook_arrivals_total{source,outcome}`.
+    pub arrivals: Family<ArrivalLabels, Counter>,
+    /// `payhook_ingest_duration_seconds`: request received → answered.
+    pub ingest_seconds: Histogram,
+    /// `payhook_events_published_total{source,type}`.
+    pub published: Family<PublishedLabels, Counter>,
+    /// `payhook_duplicates_total{source}`.
+    pub duplicates: Family<SourceLabels, Counter>,
+    /// `payhook_idempotency_conflicts_total{source}`.
+    pub conflicts: Family<SourceLabels, Counter>,
+    /// `payhook_ignored_total{source}`: acknowledged notifications that are not a payment success.
+    pub ignored: Family<SourceLabels, Counter>,
+    /// `payhook_dead_lettered_total{source,reason}`.
+    pub dead_lettered: Family<ReasonLabels, Counter>,
+    /// `payhook_processing_errors_total{source,reason}`: failures left for retry.
+    pub processing_errors: Family<ReasonLabels, Counter>,
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("payhook");
+        let metrics = Self {
+            arrivals: Family::default(),
+            ingest_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
+            published: Family::default(),
+            duplicates: Family::default(),
+            conflicts: Family::default(),
+            ignored: Family::default(),
+            dead_lettered: Family::default(),
+            processing_errors: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("arrivals", "Webhook requests by source and outcome", metrics.arrivals.clone());
+        registry.register("ingest_duration_seconds", "Time from request to answer", metrics.ingest_seconds.clone());
+        registry.register("events_published", "Events published by source and type", metrics.published.clone());
+        registry.register("duplicates", "Payments announced again and not republished", metrics.duplicates.clone());
+        registry.register("idempotency_conflicts", "Same payment announced with different facts", metrics.conflicts.clone());
+        registry.register("ignored", "Notifications that are not a payment success", metrics.ignored.clone());
+        registry.register("dead_lettered", "Arrivals moved to the DLQ by reason", metrics.dead_lettered.clone());
+        registry.register("processing_errors", "Processing failures left for retry", metrics.processing_errors.clone());
+        Self { registry, ..metrics }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
