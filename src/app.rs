@@ -73,7 +73,12 @@ impl App {
                     max_body_bytes: config.server.max_body_bytes,
                     request_timeout: config.server.request_timeout(),
                 };
-                let state = IngressState { sources: config.sources.clone(), store: store.clone(), metrics: metrics.clone(), limits };
+                let state = IngressState {
+                    sources: config.sources.clone(),
+                    store: store.clone(),
+                    metrics: metrics.clone(),
+                    limits,
+                };
                 Some((bind(config.server.listen).await?, ingress::router(state)))
             }
         };
@@ -131,8 +136,5 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {
 
 async fn serve((listener, router): (TcpListener, Router), shutdown: CancellationToken) -> Result<(), AppError> {
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(AppError::Serve)
+    axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await.map_err(AppError::Serve)
 }

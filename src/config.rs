@@ -149,11 +149,7 @@ pub struct RedisConfig {
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        Self {
-            url: "redis://127.0.0.1:6379".into(),
-            key_prefix: "payhook".into(),
-            partitions: NonZeroU32::MIN,
-        }
+        Self { url: "redis://127.0.0.1:6379".into(), key_prefix: "payhook".into(), partitions: NonZeroU32::MIN }
     }
 }
 
@@ -207,8 +203,8 @@ struct RawConfig {
 impl Config {
     /// Reads and validates the file at `path`, then applies `env`.
     pub fn load(path: &Path, env: &Env) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::parse(&text, env).map_err(|error| match error {
             ConfigError::Parse { source, .. } => ConfigError::Parse { path: path.to_owned(), source },
             other => other,
@@ -223,9 +219,10 @@ impl Config {
         let mut redis = raw.redis;
         apply_env(&mut server, &mut redis, env)?;
         validate(&server, &redis, &raw.processing)?;
-        let tables = raw.sources.filter(|s| !s.is_empty()).ok_or_else(|| {
-            ConfigError::invalid("sources", "at least one [[sources]] table is required")
-        })?;
+        let tables = raw
+            .sources
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ConfigError::invalid("sources", "at least one [[sources]] table is required"))?;
         let sources = tables
             .into_iter()
             .enumerate()
@@ -236,8 +233,7 @@ impl Config {
 
     /// The config file to use: `--config`, else `$PAYHOOK_CONFIG`, else the default.
     pub fn locate(flag: Option<PathBuf>, env: &Env) -> PathBuf {
-        flag.or_else(|| env.get("PAYHOOK_CONFIG").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+        flag.or_else(|| env.get("PAYHOOK_CONFIG").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
     }
 }
 
@@ -275,7 +271,10 @@ fn validate(server: &ServerConfig, redis: &RedisConfig, processing: &ProcessingC
     }
     let type_prefix_ok = processing.event_type_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !type_prefix_ok {
-        return Err(ConfigError::invalid("processing.event_type_prefix", "may hold only letters, digits, '.', '-' and '_'"));
+        return Err(ConfigError::invalid(
+            "processing.event_type_prefix",
+            "may hold only letters, digits, '.', '-' and '_'",
+        ));
     }
     let positive = [
         ("processing.idempotency_ttl_secs", processing.idempotency_ttl_secs),
@@ -335,8 +334,11 @@ mod tests {
         assert!(error(&format!("[redis]\npartitions = 0\n{MINIMAL}")).contains("partitions"));
         assert!(error(&format!("[redis]\nurl = \"http://x\"\n{MINIMAL}")).starts_with("redis.url"));
         assert!(error("").starts_with("sources"));
-        assert!(error(&MINIMAL.replace("\"stripe\"\n        provider", "\"Stripe!\"\n        provider")).starts_with("sources[0].name"));
-        assert!(error(&MINIMAL.replace("provider = \"stripe\"", "provider = \"nope\"")).starts_with("sources[0].provider"));
+        assert!(error(&MINIMAL.replace("\"stripe\"\n        provider", "\"Stripe!\"\n        provider"))
+            .starts_with("sources[0].name"));
+        assert!(
+            error(&MINIMAL.replace("provider = \"stripe\"", "provider = \"nope\"")).starts_with("sources[0].provider")
+        );
     }
 
     #[test]

@@ -105,5 +105,8 @@ fn load(flag: Option<PathBuf>, env: &Env) -> Result<Config, Failure> {
 
 /// The configured source `name`, or a config failure naming it.
 fn source<'c>(config: &'c Config, name: &str) -> Result<&'c payhook::providers::Source, Failure> {
-    config.sources.get(name).ok_or_else(|| Failure::Config(anyhow::anyhow!("--source: no source named {name:?} in the config")))
+    config
+        .sources
+        .get(name)
+        .ok_or_else(|| Failure::Config(anyhow::anyhow!("--source: no source named {name:?} in the config")))
 }

@@ -11,7 +11,9 @@ use super::Failure;
 
 pub fn run(config: &Config, source: &str, body: &Path) -> Result<(), Failure> {
     let source = super::source(config, source)?;
-    let body = std::fs::read(body).with_context(|| format!("--body: cannot read {}", body.display())).map_err(Failure::Config)?;
+    let body = std::fs::read(body)
+        .with_context(|| format!("--body: cannot read {}", body.display()))
+        .map_err(Failure::Config)?;
     let (_, headers) = providers::signed_sample(source, Some(Bytes::from(body)), Utc::now());
     for (name, value) in headers {
         println!("{name}: {value}");

@@ -11,10 +11,8 @@ mod ids;
 mod money;
 
 pub use arrival::{Arrival, Headers, WebhookRequest};
-pub use event::{
-    CloudEvent, Normalized, PaymentFacts, PaymentSucceededV1, DATA_SCHEMA, EVENT_TYPE,
-};
+pub(crate) use event::rfc3339;
+pub use event::{CloudEvent, Normalized, PaymentFacts, PaymentSucceededV1, DATA_SCHEMA, EVENT_TYPE};
 pub use idempotency::{Fingerprint, IdempotencyKey, Partition, PaymentId};
 pub use ids::{ArrivalId, EventId, IdError, RequestId, SourceName};
 pub use money::{AmountError, Currency, MinorUnits};
-pub(crate) use event::rfc3339;

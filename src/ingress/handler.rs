@@ -46,9 +46,14 @@ pub async fn receive(
         }
         Err((error, body_len)) => {
             let cause = matches!(error, IngressError::Unavailable(_)).then_some(&error as &dyn std::error::Error);
-            ArrivalRefused { source: source.map(|s| &s.name), outcome: error.outcome(), request_id: &request_id,
-                             elapsed: started.elapsed(), cause }
-                .emit(&state.metrics);
+            ArrivalRefused {
+                source: source.map(|s| &s.name),
+                outcome: error.outcome(),
+                request_id: &request_id,
+                elapsed: started.elapsed(),
+                cause,
+            }
+            .emit(&state.metrics);
             if let (IngressError::Rejected(rejection), Some(source)) = (&error, source) {
                 record_rejection(&state, source, rejection.code(), remote_addr, body_len, started).await;
             }

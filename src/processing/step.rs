@@ -109,18 +109,31 @@ impl Processor {
 
     async fn process_one(&self, entry: &ArrivalEntry) -> Disposition {
         let dead = |source, reason, error: String| {
-            Disposition::Dead(DeadLetter { arrival_id: entry.id.clone(), source, reason, error, attempts: 1, failed_at: Utc::now() })
+            Disposition::Dead(DeadLetter {
+                arrival_id: entry.id.clone(),
+                source,
+                reason,
+                error,
+                attempts: 1,
+                failed_at: Utc::now(),
+            })
         };
         let arrival = match &entry.arrival {
             Ok(arrival) => arrival,
-            Err(field) => return dead(None, "malformed_arrival", format!("stream entry field {field} is missing or invalid")),
+            Err(field) => {
+                return dead(None, "malformed_arrival", format!("stream entry field {field} is missing or invalid"))
+            }
         };
         let source = Some(arrival.source.clone());
         let Some(configured) = self.sources.get(arrival.source.as_str()) else {
             return dead(source, "unknown_source", "the source is no longer configured".into());
         };
         if configured.provider_name != arrival.provider {
-            return dead(source, "provider_mismatch", format!("stored for provider {}, source now uses {}", arrival.provider, configured.provider_name));
+            return dead(
+                source,
+                "provider_mismatch",
+                format!("stored for provider {}, source now uses {}", arrival.provider, configured.provider_name),
+            );
         }
         match configured.provider.normalize(arrival) {
             Err(error) => dead(source, error.reason(), error.to_string()),
@@ -135,12 +148,24 @@ impl Processor {
     async fn publish(&self, arrival: &Arrival, provider: &str, facts: &crate::domain::PaymentFacts) -> Disposition {
         let key = facts.idempotency_key(provider);
         let traceparent = arrival.request.headers.get("traceparent").filter(|t| is_traceparent(t));
-        let event = CloudEvent::payment_succeeded(facts, &arrival.source, provider, &self.event_type, &arrival.request_id, traceparent);
+        let event = CloudEvent::payment_succeeded(
+            facts,
+            &arrival.source,
+            provider,
+            &self.event_type,
+            &arrival.request_id,
+            traceparent,
+        );
         let provider_event_id = facts.provider_event_id.as_deref();
         match self.publisher.publish(&event, &key, &facts.fingerprint(provider)).await {
             Ok(Published::New { .. }) => {
-                Processed::Published { key: &key, event_id: event.id(), event_type: event.event_type(), provider_event_id }
-                    .emit(arrival, &self.metrics);
+                Processed::Published {
+                    key: &key,
+                    event_id: event.id(),
+                    event_type: event.event_type(),
+                    provider_event_id,
+                }
+                .emit(arrival, &self.metrics);
                 Disposition::Published
             }
             Ok(Published::Duplicate { .. }) => {

@@ -59,7 +59,8 @@ pub fn flag(json: &Value, pointer: &str) -> Result<bool, NormalizeError> {
 
 /// A required payment id.
 pub fn payment_id(json: &Value, pointer: &str) -> Result<PaymentId, NormalizeError> {
-    PaymentId::parse(str(json, pointer)?).map_err(|_| NormalizeError::field(name(pointer), "is not a usable payment id"))
+    PaymentId::parse(str(json, pointer)?)
+        .map_err(|_| NormalizeError::field(name(pointer), "is not a usable payment id"))
 }
 
 /// A required ISO 4217 currency code, in any case.

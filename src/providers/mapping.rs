@@ -113,10 +113,12 @@ impl Mapping {
             None => return Err(NormalizeError::field(field(), "is missing")),
         };
         match self.amount_unit {
-            AmountUnit::Minor => {
-                text.parse::<u64>().map(MinorUnits::new).map_err(|_| NormalizeError::field(field(), "is not a non-negative integer"))
-            }
-            AmountUnit::Major => MinorUnits::from_major(&text, currency).map_err(|source| NormalizeError::Amount { field: field(), source }),
+            AmountUnit::Minor => text
+                .parse::<u64>()
+                .map(MinorUnits::new)
+                .map_err(|_| NormalizeError::field(field(), "is not a non-negative integer")),
+            AmountUnit::Major => MinorUnits::from_major(&text, currency)
+                .map_err(|source| NormalizeError::Amount { field: field(), source }),
         }
     }
 
@@ -195,14 +197,20 @@ mod tests {
     }
 
     fn defaults() -> Defaults {
-        Defaults { event_id: Some("msg_1".into()), occurred_at: DateTime::from_timestamp(5, 0).unwrap(), livemode: true }
+        Defaults {
+            event_id: Some("msg_1".into()),
+            occurred_at: DateTime::from_timestamp(5, 0).unwrap(),
+            livemode: true,
+        }
     }
 
     #[test]
     fn a_mapped_payment_takes_defaults_for_what_it_does_not_map() {
         let body = json!({"type": "payment.succeeded", "data": {"payment_id": "pay_1", "total_amount": 2000,
             "currency": "eur", "metadata": {"order_id": "o_1"}}});
-        let Normalized::Payment(facts) = mapping(DODO).unwrap().normalize(body.to_string().as_bytes(), defaults()).unwrap() else {
+        let Normalized::Payment(facts) =
+            mapping(DODO).unwrap().normalize(body.to_string().as_bytes(), defaults()).unwrap()
+        else {
             panic!()
         };
         assert_eq!((facts.payment_id.as_str(), facts.amount.get(), facts.currency.code()), ("pay_1", 2000, "EUR"));
@@ -232,14 +240,19 @@ mod tests {
     #[test]
     fn other_types_are_ignored() {
         let body = json!({"type": "refund.succeeded"}).to_string();
-        assert!(matches!(mapping(DODO).unwrap().normalize(body.as_bytes(), defaults()), Ok(Normalized::Ignored { .. })));
+        assert!(matches!(
+            mapping(DODO).unwrap().normalize(body.as_bytes(), defaults()),
+            Ok(Normalized::Ignored { .. })
+        ));
     }
 
     #[test]
     fn config_errors_name_the_key() {
         let err = |t: &str| mapping(t).unwrap_err().to_string();
         assert!(err("").starts_with("sources[0].mapping: is required"));
-        assert!(err(&DODO.replace("payment_id = \"/data/payment_id\"", "")).starts_with("sources[0].mapping.payment_id"));
+        assert!(
+            err(&DODO.replace("payment_id = \"/data/payment_id\"", "")).starts_with("sources[0].mapping.payment_id")
+        );
         assert!(err(&DODO.replace("\"/type\"", "\"type\"")).starts_with("sources[0].mapping.event_type"));
         assert!(err(&format!("{DODO}\namount_unit = \"cents\"")).starts_with("sources[0].mapping.amount_unit"));
         assert!(err(&format!("{DODO}\nextra = \"/x\"")).starts_with("sources[0].mapping.extra: unknown key"));

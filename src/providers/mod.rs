@@ -51,10 +51,8 @@ pub trait Provider: Send + Sync + fmt::Debug {
 type Configure = fn(&mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError>;
 
 /// Every provider payhook knows, by its `provider = "…"` name. One line each.
-const REGISTRY: &[(&str, Configure)] = &[
-    ("stripe", stripe::configure),
-    ("standard-webhooks", standard_webhooks::configure),
-];
+const REGISTRY: &[(&str, Configure)] =
+    &[("stripe", stripe::configure), ("standard-webhooks", standard_webhooks::configure)];
 
 /// Which secret verified a request (by position, never by value), so an
 /// operator can tell when an old secret is no longer used.
@@ -195,7 +193,10 @@ impl SourceTable {
         let mut table = HashMap::with_capacity(sources.len());
         for (i, source) in sources.into_iter().enumerate() {
             if table.contains_key(&source.name) {
-                return Err(ConfigError::invalid(format!("sources[{i}].name"), format!("{} is used twice", source.name)));
+                return Err(ConfigError::invalid(
+                    format!("sources[{i}].name"),
+                    format!("{} is used twice", source.name),
+                ));
             }
             table.insert(source.name.clone(), source);
         }

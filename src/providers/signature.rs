@@ -37,11 +37,13 @@ impl SigningKeys {
     /// `candidates`. Each comparison is constant-time, so timing reveals
     /// nothing of the expected signature.
     pub fn match_hmac_sha256(&self, parts: &[&[u8]], candidates: &[Vec<u8>]) -> Option<SignatureMatch> {
-        self.0.iter().position(|key| {
-            let expected = hmac_sha256(key.expose_secret(), parts);
-            candidates.iter().any(|c| bool::from(c.as_slice().ct_eq(expected.as_slice())))
-        })
-        .map(|secret_index| SignatureMatch { secret_index })
+        self.0
+            .iter()
+            .position(|key| {
+                let expected = hmac_sha256(key.expose_secret(), parts);
+                candidates.iter().any(|c| bool::from(c.as_slice().ct_eq(expected.as_slice())))
+            })
+            .map(|secret_index| SignatureMatch { secret_index })
     }
 }
 
@@ -75,7 +77,10 @@ mod tests {
     fn the_matching_key_is_reported_by_position() {
         let keys = SigningKeys::new(vec![b"new".to_vec(), b"old".to_vec()]);
         let by_old = hmac_sha256(b"old", &[b"body"]).to_vec();
-        assert_eq!(keys.match_hmac_sha256(&[b"body"], &[vec![0; 32], by_old]), Some(SignatureMatch { secret_index: 1 }));
+        assert_eq!(
+            keys.match_hmac_sha256(&[b"body"], &[vec![0; 32], by_old]),
+            Some(SignatureMatch { secret_index: 1 })
+        );
         assert_eq!(keys.match_hmac_sha256(&[b"other"], &[hmac_sha256(b"old", &[b"body"]).to_vec()]), None);
         assert_eq!(keys.match_hmac_sha256(&[b"body"], &[]), None);
     }

@@ -40,9 +40,11 @@ pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Pro
         .secrets()?
         .iter()
         .enumerate()
-        .map(|(i, s)| decode_secret(s.expose_secret()).ok_or_else(|| {
-            ConfigError::invalid(&secrets_key, format!("secret #{i} is not whsec_ followed by base64"))
-        }))
+        .map(|(i, s)| {
+            decode_secret(s.expose_secret()).ok_or_else(|| {
+                ConfigError::invalid(&secrets_key, format!("secret #{i} is not whsec_ followed by base64"))
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Box::new(StandardWebhooks {
         keys: SigningKeys::new(keys),
@@ -83,9 +85,8 @@ impl StandardWebhooks {
     fn check(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
         let signatures = header(&request.headers, "signature").ok_or(Rejection::MissingSignature)?;
         let id = header(&request.headers, "id").ok_or(Rejection::InvalidSignature)?;
-        let timestamp: i64 = header(&request.headers, "timestamp")
-            .and_then(|t| t.parse().ok())
-            .ok_or(Rejection::InvalidSignature)?;
+        let timestamp: i64 =
+            header(&request.headers, "timestamp").and_then(|t| t.parse().ok()).ok_or(Rejection::InvalidSignature)?;
         let t = timestamp.to_string();
         let matched = self
             .keys
@@ -111,7 +112,8 @@ impl Provider for StandardWebhooks {
 
     fn normalize(&self, arrival: &Arrival) -> Result<Normalized, NormalizeError> {
         let headers = &arrival.request.headers;
-        let signed_at = header(headers, "timestamp").and_then(|t| t.parse().ok()).and_then(|t| DateTime::from_timestamp(t, 0));
+        let signed_at =
+            header(headers, "timestamp").and_then(|t| t.parse().ok()).and_then(|t| DateTime::from_timestamp(t, 0));
         let defaults = Defaults {
             event_id: header(headers, "id").map(str::to_owned),
             occurred_at: signed_at.unwrap_or(arrival.request.received_at),
@@ -167,12 +169,17 @@ mod tests {
     }
 
     fn request(headers: Headers, body: &str, now: i64) -> WebhookRequest {
-        WebhookRequest { headers, body: Bytes::copy_from_slice(body.as_bytes()), received_at: DateTime::from_timestamp(now, 0).unwrap() }
+        WebhookRequest {
+            headers,
+            body: Bytes::copy_from_slice(body.as_bytes()),
+            received_at: DateTime::from_timestamp(now, 0).unwrap(),
+        }
     }
 
     #[test]
     fn sdk_vectors_get_the_sdk_verdict() {
-        let file: Value = serde_json::from_str(include_str!("../../tests/fixtures/vectors/standard-webhooks.json")).unwrap();
+        let file: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/vectors/standard-webhooks.json")).unwrap();
         let cases = file["cases"].as_array().unwrap();
         assert!(cases.len() >= 9);
         for case in cases {
@@ -201,8 +208,14 @@ mod tests {
             (&[], Rejection::MissingSignature),
             (&[("webhook-id", "m"), ("webhook-timestamp", "1")], Rejection::MissingSignature),
             (&[("webhook-signature", "v1,AAAA"), ("webhook-timestamp", "1")], Rejection::InvalidSignature),
-            (&[("webhook-signature", "v1,AAAA"), ("webhook-id", "m"), ("webhook-timestamp", "soon")], Rejection::InvalidSignature),
-            (&[("webhook-signature", ",,, v1,"), ("webhook-id", "m"), ("webhook-timestamp", "1")], Rejection::InvalidSignature),
+            (
+                &[("webhook-signature", "v1,AAAA"), ("webhook-id", "m"), ("webhook-timestamp", "soon")],
+                Rejection::InvalidSignature,
+            ),
+            (
+                &[("webhook-signature", ",,, v1,"), ("webhook-id", "m"), ("webhook-timestamp", "1")],
+                Rejection::InvalidSignature,
+            ),
         ];
         for (pairs, expected) in cases {
             let mut headers = Headers::default();

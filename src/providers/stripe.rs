@@ -40,7 +40,11 @@ pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Pro
     let tolerance_secs = settings.u64("tolerance_secs")?.unwrap_or(300);
     let key = settings.string("merchant_reference_metadata_key")?.unwrap_or_else(|| "order_id".into());
     let escaped = key.replace('~', "~0").replace('/', "~1");
-    Ok(Box::new(Stripe { keys: SigningKeys::new(keys), tolerance_secs, reference_pointer: format!("/metadata/{escaped}") }))
+    Ok(Box::new(Stripe {
+        keys: SigningKeys::new(keys),
+        tolerance_secs,
+        reference_pointer: format!("/metadata/{escaped}"),
+    }))
 }
 
 // ---- Header parsing -------------------------------------------------------
@@ -258,7 +262,12 @@ mod tests {
         let table: toml::Table = toml::from_str(&format!("secrets = [{}]", list.join(","))).unwrap();
         let env = Env::default();
         let mut settings = SourceSettings::new("sources[0]".into(), table, &env);
-        let keys = settings.secrets().unwrap().iter().map(|s| secrecy::ExposeSecret::expose_secret(s).as_bytes().to_vec()).collect();
+        let keys = settings
+            .secrets()
+            .unwrap()
+            .iter()
+            .map(|s| secrecy::ExposeSecret::expose_secret(s).as_bytes().to_vec())
+            .collect();
         Stripe { keys: SigningKeys::new(keys), tolerance_secs: 300, reference_pointer: "/metadata/order_id".into() }
     }
 
@@ -322,8 +331,14 @@ mod tests {
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let header = stripe.sign(b"{}", at)[0].1.clone();
         assert!(stripe.verify(&request(Some(&header), "{}", 1_700_000_300)).is_ok());
-        assert_eq!(stripe.verify(&request(Some(&header), "{}", 1_700_000_301)), Err(Rejection::TimestampOutOfTolerance));
-        assert_eq!(stripe.verify(&request(Some(&header), "{}", 1_699_999_699)), Err(Rejection::TimestampOutOfTolerance));
+        assert_eq!(
+            stripe.verify(&request(Some(&header), "{}", 1_700_000_301)),
+            Err(Rejection::TimestampOutOfTolerance)
+        );
+        assert_eq!(
+            stripe.verify(&request(Some(&header), "{}", 1_699_999_699)),
+            Err(Rejection::TimestampOutOfTolerance)
+        );
         assert_eq!(stripe.verify(&request(Some(&header), "{ }", 1_690_000_000)), Err(Rejection::InvalidSignature));
     }
 
@@ -342,7 +357,8 @@ mod tests {
     }
 
     fn event(event_type: &str, object: Value) -> String {
-        json!({"id": "evt_1", "type": event_type, "created": 1, "livemode": true, "data": {"object": object}}).to_string()
+        json!({"id": "evt_1", "type": event_type, "created": 1, "livemode": true, "data": {"object": object}})
+            .to_string()
     }
 
     fn normalize(event_type: &str, object: Value) -> Normalized {
@@ -361,7 +377,10 @@ mod tests {
     #[test]
     fn an_uncaptured_charge_is_ignored() {
         let charge = json!({"id": "ch_1", "payment_intent": "pi_1", "paid": true, "captured": false, "amount": 1, "currency": "eur"});
-        assert_eq!(normalize("charge.succeeded", charge), Normalized::Ignored { event_type: "charge.succeeded".into() });
+        assert_eq!(
+            normalize("charge.succeeded", charge),
+            Normalized::Ignored { event_type: "charge.succeeded".into() }
+        );
     }
 
     #[test]
@@ -389,9 +408,11 @@ mod tests {
         assert_eq!(reason("[]"), "schema_violation");
         let no_amount = event("payment_intent.succeeded", json!({"id": "pi_1", "currency": "eur"}));
         assert_eq!(reason(&no_amount), "schema_violation");
-        let negative = event("payment_intent.succeeded", json!({"id": "pi_1", "amount_received": -1, "currency": "eur"}));
+        let negative =
+            event("payment_intent.succeeded", json!({"id": "pi_1", "amount_received": -1, "currency": "eur"}));
         assert_eq!(reason(&negative), "schema_violation");
-        let bad_currency = event("payment_intent.succeeded", json!({"id": "pi_1", "amount_received": 1, "currency": "zzz"}));
+        let bad_currency =
+            event("payment_intent.succeeded", json!({"id": "pi_1", "amount_received": 1, "currency": "zzz"}));
         assert_eq!(reason(&bad_currency), "unsupported_currency");
     }
 

@@ -125,7 +125,12 @@ impl Store {
 
     /// Up to `count` arrivals never delivered to any processor, waiting up to
     /// `block` for the first. Use on a [dedicated](Store::dedicated) store.
-    pub async fn read_new(&self, consumer: &str, count: usize, block: Duration) -> Result<Vec<ArrivalEntry>, StoreError> {
+    pub async fn read_new(
+        &self,
+        consumer: &str,
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<ArrivalEntry>, StoreError> {
         let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
             .arg("GROUP")
             .arg(PROCESSORS_GROUP)
@@ -146,7 +151,12 @@ impl Store {
     /// Takes over up to `count` arrivals that another processor (or this one)
     /// received but has not acknowledged for `min_idle`: it crashed, or its
     /// Redis call failed. This is how a failed arrival is retried.
-    pub async fn claim_stale(&self, consumer: &str, min_idle: Duration, count: usize) -> Result<Vec<ArrivalEntry>, StoreError> {
+    pub async fn claim_stale(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<ArrivalEntry>, StoreError> {
         let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
             .arg(self.keys.arrivals())
             .arg(PROCESSORS_GROUP)
@@ -203,6 +213,7 @@ fn parse_arrival(id: ArrivalId, mut map: HashMap<String, Value>) -> Result<Arriv
         .with_timezone(&Utc);
     let headers: Headers = serde_json::from_slice(&take("headers")?).map_err(|_| "headers".to_owned())?;
     let body = Bytes::from(take("body")?);
-    let request_id = RequestId::parse(&text(take("request_id")?, "request_id")?).map_err(|_| "request_id".to_owned())?;
+    let request_id =
+        RequestId::parse(&text(take("request_id")?, "request_id")?).map_err(|_| "request_id".to_owned())?;
     Ok(Arrival { id, source, provider, request: WebhookRequest { headers, body, received_at }, request_id })
 }

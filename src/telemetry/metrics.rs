@@ -137,7 +137,11 @@ impl Metrics {
         registry.register("ingest_duration_seconds", "Time from request to answer", metrics.ingest_seconds.clone());
         registry.register("events_published", "Events published by source and type", metrics.published.clone());
         registry.register("duplicates", "Payments announced again and not republished", metrics.duplicates.clone());
-        registry.register("idempotency_conflicts", "Same payment announced with different facts", metrics.conflicts.clone());
+        registry.register(
+            "idempotency_conflicts",
+            "Same payment announced with different facts",
+            metrics.conflicts.clone(),
+        );
         registry.register("ignored", "Notifications that are not a payment success", metrics.ignored.clone());
         registry.register("dead_lettered", "Arrivals moved to the DLQ by reason", metrics.dead_lettered.clone());
         registry.register("processing_errors", "Processing failures left for retry", metrics.processing_errors.clone());
