@@ -12,6 +12,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     admin::{self, AdminState},
     config::Config,
+    domain::EVENT_TYPE,
     ingress::{self, IngressState, Limits},
     processing::{self, Processor},
     store::{Store, StoreError},
@@ -66,6 +67,10 @@ impl App {
         let retention = Duration::from_secs(config.processing.arrival_retention_secs);
         let store = Store::open(&config.redis, retention, config.server.request_timeout())?;
         let metrics = Arc::new(Metrics::new());
+        let event_type = format!("{}{EVENT_TYPE}", config.processing.event_type_prefix);
+        for source in config.sources.iter() {
+            metrics.init_source(&source.name, &event_type);
+        }
         let ingress = match role {
             Role::Processor => None,
             Role::All | Role::Ingress => {

@@ -148,6 +148,17 @@ impl Metrics {
         Self { registry, ..metrics }
     }
 
+    /// Creates the per-source series at zero, so dashboards and alerts see a
+    /// 0 rather than no data before the first event of a source.
+    pub fn init_source(&self, source: &SourceName, event_type: &str) {
+        let source = Some(source.clone());
+        self.arrivals.get_or_create(&ArrivalLabels { source: source.clone(), outcome: Outcome::Accepted });
+        self.published.get_or_create(&PublishedLabels { source: source.clone(), r#type: event_type.to_owned() });
+        for family in [&self.duplicates, &self.conflicts, &self.ignored] {
+            family.get_or_create(&SourceLabels { source: source.clone() });
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -1,0 +1,221 @@
+//! The real app, built from a real config on port 0 against a test's own Redis.
+
+use std::{
+    sync::Once,
+    time::{Duration, Instant},
+};
+
+use payhook::{
+    app::{App, Role},
+    config::{Config, Env},
+};
+use redis::AsyncCommands;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::{assert_valid_event, RedisServer};
+
+pub const STRIPE_SECRET: &str = "whsec_test_secret";
+pub const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Knobs a test may turn; everything else is the default config.
+pub struct TestConfig {
+    pub role: Role,
+    pub max_body_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub visibility_timeout_secs: u64,
+    pub tolerance_secs: u64,
+    pub partitions: u32,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        Self {
+            role: Role::All,
+            max_body_bytes: 1 << 20,
+            request_timeout_ms: 2_000,
+            visibility_timeout_secs: 30,
+            tolerance_secs: 300,
+            partitions: 1,
+        }
+    }
+}
+
+impl TestConfig {
+    pub fn toml(&self, redis_url: &str) -> String {
+        format!(
+            r#"
+            [server]
+            listen = "127.0.0.1:0"
+            admin_listen = "127.0.0.1:0"
+            max_body_bytes = {max_body}
+            request_timeout_ms = {timeout}
+            [redis]
+            url = "{redis_url}"
+            partitions = {partitions}
+            [processing]
+            workers = 2
+            visibility_timeout_secs = {visibility}
+
+            [[sources]]
+            name = "stripe"
+            provider = "stripe"
+            secrets = ["{STRIPE_SECRET}"]
+            tolerance_secs = {tolerance}
+
+            [[sources]]
+            name = "dodo"
+            provider = "standard-webhooks"
+            secrets = ["{SW_SECRET}"]
+            tolerance_secs = {tolerance}
+            livemode = true
+            [sources.mapping]
+            event_type = "/type"
+            succeeded_types = ["payment.succeeded"]
+            payment_id = "/data/payment_id"
+            amount = "/data/total_amount"
+            currency = "/data/currency"
+            merchant_reference = "/data/metadata/order_id"
+            "#,
+            max_body = self.max_body_bytes,
+            timeout = self.request_timeout_ms,
+            partitions = self.partitions,
+            visibility = self.visibility_timeout_secs,
+            tolerance = self.tolerance_secs,
+        )
+    }
+}
+
+pub struct TestApp {
+    pub redis: RedisServer,
+    /// `http://127.0.0.1:<port>` of the webhook listener.
+    pub base: String,
+    /// `http://127.0.0.1:<port>` of the admin listener.
+    pub admin: String,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(TestConfig::default()).await
+    }
+
+    pub async fn spawn_with(knobs: TestConfig) -> Self {
+        init_logs();
+        let redis = RedisServer::start();
+        let config = Config::parse(&knobs.toml(&redis.url()), &Env::default()).expect("test config is valid");
+        let app = App::build(config, knobs.role).await.expect("app builds");
+        let base = app.ingress_addr().map(|a| format!("http://{a}")).unwrap_or_default();
+        let admin = format!("http://{}", app.admin_addr());
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        tokio::spawn(async move { app.run(token).await.expect("app runs") });
+        Self { redis, base, admin, http: reqwest::Client::new(), shutdown }
+    }
+
+    pub async fn post(&self, source: &str, body: &[u8], headers: &[(String, String)]) -> reqwest::Response {
+        let mut request = self.http.post(format!("{}/webhooks/{source}", self.base)).body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send().await.expect("the gateway answers")
+    }
+
+    /// POSTs `body` to the stripe source, signed now.
+    pub async fn post_stripe(&self, body: &[u8]) -> reqwest::Response {
+        let header = super::stripe_header(STRIPE_SECRET, chrono::Utc::now().timestamp(), body);
+        self.post("stripe", body, &[("Stripe-Signature".into(), header)]).await
+    }
+
+    /// Waits until every stored arrival has been read and acknowledged.
+    pub async fn wait_processed(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut conn = self.redis.conn().await;
+        loop {
+            let len: u64 = conn.xlen("payhook:arrivals").await.unwrap_or(0);
+            let groups: redis::Value =
+                redis::cmd("XINFO").arg("GROUPS").arg("payhook:arrivals").query_async(&mut conn).await.unwrap_or(redis::Value::Nil);
+            let (pending, read) = group_progress(&groups);
+            if pending == Some(0) && read == Some(len) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "arrivals not processed in time: len={len} pending={pending:?} read={read:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every event in partition `n`, each checked against both schemas.
+    pub async fn events(&self, partition: u32) -> Vec<Value> {
+        let mut conn = self.redis.conn().await;
+        let key = format!("payhook:events:payment.succeeded.v1:{{{partition}}}");
+        let reply: redis::streams::StreamRangeReply = conn.xrange_all(key).await.expect("xrange");
+        reply
+            .ids
+            .iter()
+            .map(|entry| {
+                let text: String = entry.get("event").expect("entries carry the event");
+                let event: Value = serde_json::from_str(&text).expect("events are JSON");
+                assert_valid_event(&event);
+                assert_eq!(entry.get::<String>("id").as_deref(), event["id"].as_str());
+                assert_eq!(entry.get::<String>("idempotencykey").as_deref(), event["idempotencykey"].as_str());
+                event
+            })
+            .collect()
+    }
+
+    /// Entries of a stream as field maps (bodies as bytes).
+    pub async fn entries(&self, key: &str) -> Vec<redis::streams::StreamId> {
+        let mut conn = self.redis.conn().await;
+        let reply: redis::streams::StreamRangeReply = conn.xrange_all(key).await.expect("xrange");
+        reply.ids
+    }
+
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http.get(format!("{}/metrics", self.admin)).send().await.unwrap().text().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// `pending` and `entries-read` of the `processors` group, if it exists.
+fn group_progress(groups: &redis::Value) -> (Option<u64>, Option<u64>) {
+    let redis::Value::Array(groups) = groups else { return (None, None) };
+    for group in groups {
+        let fields: Vec<redis::Value> = match group {
+            redis::Value::Array(f) => f.clone(),
+            redis::Value::Map(m) => m.iter().flat_map(|(k, v)| [k.clone(), v.clone()]).collect(),
+            _ => continue,
+        };
+        let get = |name: &str| {
+            fields.chunks(2).find_map(|kv| match (&kv[0], kv.get(1)) {
+                (redis::Value::BulkString(k), Some(v)) if k == name.as_bytes() => redis::from_redis_value::<u64>(v.clone()).ok(),
+                _ => None,
+            })
+        };
+        return (get("pending"), get("entries-read"));
+    }
+    (None, None)
+}
+
+/// Silent unless `TEST_LOG` is set.
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            payhook::telemetry::init(payhook::telemetry::LogFormat::Text, std::io::stderr);
+        }
+    });
+}
+
+/// Metric value of the series whose line starts with `series` (name and labels).
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,12 @@
+//! Test harness: a real `redis-server` per test, the real app on port 0, and
+//! helpers that speak to both over loopback.
+
+mod app;
+mod redis_server;
+mod schemas;
+mod sign;
+
+pub use app::{metric, TestApp, TestConfig, STRIPE_SECRET, SW_SECRET};
+pub use redis_server::RedisServer;
+pub use schemas::assert_valid_event;
+pub use sign::{stripe_header, stripe_payment_intent, standard_webhooks_headers};

@@ -1,0 +1,9 @@
+//! payhook's integration tests: one binary, a real `redis-server` per test,
+//! the real app on loopback.
+
+mod cli;
+mod harness;
+mod health;
+mod ingress;
+mod pipeline;
+mod vectors;
