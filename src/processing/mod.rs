@@ -8,9 +8,11 @@
 //! second event.
 //!
 //! A failed arrival stays pending; after `visibility_timeout_secs` any worker
-//! reclaims it (`XAUTOCLAIM`) and tries again. That timeout must exceed the
-//! time a batch takes, or a slow worker's batch is processed twice (harmless,
-//! but wasted).
+//! reclaims it (`XAUTOCLAIM`) and tries again, until it has been delivered
+//! `max_attempts` times; then it goes to the DLQ. That timeout must exceed
+//! the time a batch takes, or a slow worker's batch is processed twice
+//! (harmless, but wasted). An arrival that can never succeed (not JSON, a
+//! conflict) goes to the DLQ at once.
 
 mod step;
 
@@ -48,6 +50,7 @@ impl Processor {
             batch_size: processing.batch_size.get(),
             event_type: format!("{}{EVENT_TYPE}", processing.event_type_prefix),
             visibility_timeout: Duration::from_secs(processing.visibility_timeout_secs),
+            max_attempts: processing.max_attempts.get(),
         })
     }
 

@@ -57,6 +57,8 @@ pub struct Processor {
     /// `event_type_prefix` + `payment.succeeded.v1`.
     pub(super) event_type: String,
     pub(super) visibility_timeout: Duration,
+    /// Deliveries after which a failing arrival goes to the DLQ.
+    pub(super) max_attempts: u32,
 }
 
 impl Processor {
@@ -141,11 +143,17 @@ impl Processor {
                 Processed::Ignored { provider_event_type: &event_type }.emit(arrival, &self.metrics);
                 Disposition::Ignored
             }
-            Ok(Normalized::Payment(facts)) => self.publish(arrival, configured.provider_name, &facts).await,
+            Ok(Normalized::Payment(facts)) => self.publish(entry, arrival, configured.provider_name, &facts).await,
         }
     }
 
-    async fn publish(&self, arrival: &Arrival, provider: &str, facts: &crate::domain::PaymentFacts) -> Disposition {
+    async fn publish(
+        &self,
+        entry: &ArrivalEntry,
+        arrival: &Arrival,
+        provider: &str,
+        facts: &crate::domain::PaymentFacts,
+    ) -> Disposition {
         let key = facts.idempotency_key(provider);
         let traceparent = arrival.request.headers.get("traceparent").filter(|t| is_traceparent(t));
         let event = CloudEvent::payment_succeeded(
@@ -177,7 +185,15 @@ impl Processor {
                 source: Some(arrival.source.clone()),
                 reason: "idempotency_conflict",
                 error: format!("{key} was published as event {event_id} with other amount, currency or livemode"),
-                attempts: 1,
+                attempts: entry.deliveries,
+                failed_at: Utc::now(),
+            }),
+            Err(error) if entry.deliveries >= self.max_attempts => Disposition::Dead(DeadLetter {
+                arrival_id: arrival.id.clone(),
+                source: Some(arrival.source.clone()),
+                reason: "publish_failed",
+                error: error.to_string(),
+                attempts: entry.deliveries,
                 failed_at: Utc::now(),
             }),
             Err(error) => {

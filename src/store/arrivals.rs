@@ -9,7 +9,7 @@ use std::{collections::HashMap, time::Duration};
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use redis::{
-    streams::{StreamAutoClaimReply, StreamId, StreamReadReply},
+    streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply},
     Value,
 };
 
@@ -30,6 +30,8 @@ pub struct ArrivalEntry {
     pub id: ArrivalId,
     /// The parsed arrival, or the name of the field at fault.
     pub arrival: Result<Arrival, String>,
+    /// How many times the group has delivered it, this delivery included.
+    pub deliveries: u32,
 }
 
 /// A verification failure, kept for forensics without body or signature.
@@ -145,7 +147,7 @@ impl Store {
             .query_async(&mut self.connection())
             .await?;
         let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
-        Ok(entries.map(parse_entry).collect())
+        Ok(entries.map(|entry| parse_entry(entry, 1)).collect())
     }
 
     /// Takes over up to `count` arrivals that another processor (or this one)
@@ -167,7 +169,32 @@ impl Store {
             .arg(count)
             .query_async(&mut self.connection())
             .await?;
-        Ok(reply.claimed.into_iter().map(parse_entry).collect())
+        if reply.claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deliveries = self.deliveries(consumer, &reply.claimed).await?;
+        let entries = reply.claimed.into_iter().map(|entry| {
+            let count = deliveries.get(&entry.id).copied().unwrap_or(1);
+            parse_entry(entry, count)
+        });
+        Ok(entries.collect())
+    }
+
+    /// Delivery counts of entries `consumer` holds (from `XPENDING`), which
+    /// is what `max_attempts` is measured against.
+    async fn deliveries(&self, consumer: &str, entries: &[StreamId]) -> Result<HashMap<String, u32>, StoreError> {
+        let (first, last) = (&entries[0].id, &entries[entries.len() - 1].id);
+        let reply: StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg(self.keys.arrivals())
+            .arg(PROCESSORS_GROUP)
+            .arg(first)
+            .arg(last)
+            .arg(entries.len())
+            .arg(consumer)
+            .query_async(&mut self.connection())
+            .await?;
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(reply.ids.into_iter().map(|p| (p.id, count(p.times_delivered))).collect())
     }
 
     /// Acknowledges `done` and moves `dead` to the DLQ (acknowledging them
@@ -194,10 +221,10 @@ impl Store {
     }
 }
 
-fn parse_entry(entry: StreamId) -> ArrivalEntry {
+fn parse_entry(entry: StreamId, deliveries: u32) -> ArrivalEntry {
     let id = ArrivalId::parse(&entry.id).expect("Redis stream entry ids have the <ms>-<seq> form");
     let arrival = parse_arrival(id.clone(), entry.map);
-    ArrivalEntry { id, arrival }
+    ArrivalEntry { id, arrival, deliveries }
 }
 
 fn parse_arrival(id: ArrivalId, mut map: HashMap<String, Value>) -> Result<Arrival, String> {

@@ -152,10 +152,12 @@ impl Metrics {
     /// 0 rather than no data before the first event of a source.
     pub fn init_source(&self, source: &SourceName, event_type: &str) {
         let source = Some(source.clone());
-        self.arrivals.get_or_create(&ArrivalLabels { source: source.clone(), outcome: Outcome::Accepted });
-        self.published.get_or_create(&PublishedLabels { source: source.clone(), r#type: event_type.to_owned() });
+        self.arrivals.get_or_create(&ArrivalLabels { source: source.clone(), outcome: Outcome::Accepted }).inc_by(0);
+        self.published
+            .get_or_create(&PublishedLabels { source: source.clone(), r#type: event_type.to_owned() })
+            .inc_by(0);
         for family in [&self.duplicates, &self.conflicts, &self.ignored] {
-            family.get_or_create(&SourceLabels { source: source.clone() });
+            family.get_or_create(&SourceLabels { source: source.clone() }).inc_by(0);
         }
     }
 

@@ -54,13 +54,25 @@ fn sign_prints_a_header_that_the_documented_scheme_reproduces() {
     let config = write_config(&dir, &TestConfig::default().toml("redis://127.0.0.1:1"));
     let body_path = dir.path().join("body.json");
     std::fs::write(&body_path, b"{\"id\":\"evt_sign\"}\n").unwrap();
-    let out = payhook().args(["sign", "--source", "stripe", "--body"]).arg(&body_path).arg("--config").arg(&config).output().unwrap();
+    let out = payhook()
+        .args(["sign", "--source", "stripe", "--body"])
+        .arg(&body_path)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let line = String::from_utf8(out.stdout).unwrap();
     let value = line.trim().strip_prefix("Stripe-Signature: ").expect("one header line");
     let t: i64 = value.split(',').next().unwrap().strip_prefix("t=").unwrap().parse().unwrap();
     assert_eq!(value, stripe_header(STRIPE_SECRET, t, b"{\"id\":\"evt_sign\"}\n"));
-    let unknown = payhook().args(["sign", "--source", "nope", "--body"]).arg(&body_path).arg("--config").arg(&config).output().unwrap();
+    let unknown = payhook()
+        .args(["sign", "--source", "nope", "--body"])
+        .arg(&body_path)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     assert_eq!(unknown.status.code(), Some(2));
 }
 
@@ -70,9 +82,10 @@ async fn send_sample_against_serve_leaves_exactly_one_schema_valid_event() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (listen, admin) = (free_port(), free_port());
-    let text = TestConfig::default()
-        .toml(&redis.url())
-        .replace("listen = \"127.0.0.1:0\"\n            admin_listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{listen}\"\n            admin_listen = \"127.0.0.1:{admin}\""));
+    let text = TestConfig::default().toml(&redis.url()).replace(
+        "listen = \"127.0.0.1:0\"\n            admin_listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{listen}\"\n            admin_listen = \"127.0.0.1:{admin}\""),
+    );
     let config = write_config(&dir, &text);
     let mut serve = payhook().arg("serve").arg("--config").arg(&config).stderr(Stdio::null()).spawn().unwrap();
     wait_for(&format!("http://127.0.0.1:{listen}/readyz")).await;

@@ -28,7 +28,9 @@ async fn metrics_count_arrivals_and_publications() {
     assert_eq!(metric(&text, "payhook_events_published_total{source=\"stripe\",type=\"payment.succeeded.v1\"}"), 1.0);
     assert_eq!(metric(&text, "payhook_duplicates_total{source=\"stripe\"}"), 1.0);
     assert!(text.contains("payhook_ingest_duration_seconds_count 2"), "{text}");
-    for series in ["payhook_idempotency_conflicts_total{source=\"stripe\"} 0", "payhook_ignored_total{source=\"dodo\"} 0"] {
+    for series in
+        ["payhook_idempotency_conflicts_total{source=\"stripe\"} 0", "payhook_ignored_total{source=\"dodo\"} 0"]
+    {
         assert!(text.contains(series), "{series} is exported at zero before any event");
     }
 }

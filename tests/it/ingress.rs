@@ -5,6 +5,31 @@ use serde_json::{json, Value};
 
 use crate::harness::{metric, stripe_header, stripe_payment_intent, TestApp, TestConfig, STRIPE_SECRET};
 
+type Headers = Vec<(String, String)>;
+
+/// One row of the HTTP table: what is sent and what must come back.
+struct Case {
+    name: &'static str,
+    source: &'static str,
+    body: Vec<u8>,
+    headers: Headers,
+    status: u16,
+    code: &'static str,
+}
+
+impl Case {
+    fn new(
+        name: &'static str,
+        source: &'static str,
+        body: Vec<u8>,
+        headers: Headers,
+        status: u16,
+        code: &'static str,
+    ) -> Self {
+        Self { name, source, body, headers, status, code }
+    }
+}
+
 async fn arrivals(app: &TestApp) -> u64 {
     app.redis.conn().await.xlen("payhook:arrivals").await.unwrap()
 }
@@ -86,18 +111,46 @@ async fn every_rejection_row_answers_as_the_contract_says_and_stores_nothing() {
     let now = chrono::Utc::now().timestamp();
     let sig = |secret: &str, t: i64, b: &[u8]| vec![("Stripe-Signature".to_owned(), stripe_header(secret, t, b))];
     let big = vec![b' '; 4097];
-    let cases: Vec<(&str, &str, Vec<u8>, Vec<(String, String)>, u16, &str)> = vec![
-        ("unknown source", "nope", body.clone(), sig(STRIPE_SECRET, now, &body), 404, "unknown_source"),
-        ("source name that cannot exist", "NO%20PE", body.clone(), vec![], 404, "unknown_source"),
-        ("no signature header", "stripe", body.clone(), vec![], 401, "missing_signature"),
-        ("wrong secret", "stripe", body.clone(), sig("whsec_other", now, &body), 401, "invalid_signature"),
-        ("tampered body", "stripe", b"{\"id\":\"evt_2\"}".to_vec(), sig(STRIPE_SECRET, now, &body), 401, "invalid_signature"),
-        ("garbage header", "stripe", body.clone(), vec![("Stripe-Signature".into(), "t=,v1=zz".into())], 401, "invalid_signature"),
-        ("stale timestamp", "stripe", body.clone(), sig(STRIPE_SECRET, now - 301, &body), 401, "timestamp_out_of_tolerance"),
-        ("future timestamp", "stripe", body.clone(), sig(STRIPE_SECRET, now + 301, &body), 401, "timestamp_out_of_tolerance"),
-        ("body too large", "stripe", big.clone(), sig(STRIPE_SECRET, now, &big), 413, "body_too_large"),
+    let cases = vec![
+        Case::new("unknown source", "nope", body.clone(), sig(STRIPE_SECRET, now, &body), 404, "unknown_source"),
+        Case::new("source name that cannot exist", "NO%20PE", body.clone(), vec![], 404, "unknown_source"),
+        Case::new("no signature header", "stripe", body.clone(), vec![], 401, "missing_signature"),
+        Case::new("wrong secret", "stripe", body.clone(), sig("whsec_other", now, &body), 401, "invalid_signature"),
+        Case::new(
+            "tampered body",
+            "stripe",
+            b"{\"id\":\"evt_2\"}".to_vec(),
+            sig(STRIPE_SECRET, now, &body),
+            401,
+            "invalid_signature",
+        ),
+        Case::new(
+            "garbage header",
+            "stripe",
+            body.clone(),
+            vec![("Stripe-Signature".into(), "t=,v1=zz".into())],
+            401,
+            "invalid_signature",
+        ),
+        Case::new(
+            "stale timestamp",
+            "stripe",
+            body.clone(),
+            sig(STRIPE_SECRET, now - 301, &body),
+            401,
+            "timestamp_out_of_tolerance",
+        ),
+        Case::new(
+            "future timestamp",
+            "stripe",
+            body.clone(),
+            sig(STRIPE_SECRET, now + 301, &body),
+            401,
+            "timestamp_out_of_tolerance",
+        ),
+        Case::new("body too large", "stripe", big.clone(), sig(STRIPE_SECRET, now, &big), 413, "body_too_large"),
     ];
-    for (name, source, body, headers, status, code) in cases {
+    for Case { name, source, body, headers, status, code } in cases {
         let (got_status, request_id, json) = error_of(app.post(source, &body, &headers).await).await;
         assert_eq!((got_status, json), (status, json!({"error": code})), "{name}");
         assert!(!request_id.is_empty(), "{name}");

@@ -37,7 +37,10 @@ async fn a_signed_payment_becomes_exactly_one_schema_valid_event() {
     assert_eq!(event["idempotencykey"], "stripe:pi_3Nabc");
     assert_eq!(event["correlationid"], request_id.as_str());
     let data = &event["data"];
-    assert_eq!((data["paymentId"].as_str(), data["amount"].as_u64(), data["currency"].as_str()), (Some("pi_3Nabc"), Some(2000), Some("EUR")));
+    assert_eq!(
+        (data["paymentId"].as_str(), data["amount"].as_u64(), data["currency"].as_str()),
+        (Some("pi_3Nabc"), Some(2000), Some("EUR"))
+    );
     assert_eq!(data["merchantReference"], "6735");
     assert_eq!(data["providerEventId"], "evt_1");
     assert_eq!(data["occurredAt"], "2024-07-25T23:03:30Z");
@@ -98,10 +101,16 @@ async fn a_conflicting_amount_for_one_payment_goes_to_the_dlq() {
 #[tokio::test]
 async fn a_zero_decimal_currency_keeps_its_amount() {
     let app = TestApp::spawn().await;
-    assert_eq!(app.post_stripe(&json_bytes(&stripe_payment_intent("evt_jpy", "pi_jpy", 5000, "jpy"))).await.status(), 200);
+    assert_eq!(
+        app.post_stripe(&json_bytes(&stripe_payment_intent("evt_jpy", "pi_jpy", 5000, "jpy"))).await.status(),
+        200
+    );
     app.wait_processed().await;
     let events = app.events(0).await;
-    assert_eq!((events[0]["data"]["amount"].as_u64(), events[0]["data"]["currency"].as_str()), (Some(5000), Some("JPY")));
+    assert_eq!(
+        (events[0]["data"]["amount"].as_u64(), events[0]["data"]["currency"].as_str()),
+        (Some(5000), Some("JPY"))
+    );
 }
 
 #[tokio::test]
@@ -119,7 +128,10 @@ async fn standard_webhooks_in_either_spelling_map_to_one_event() {
     assert_eq!(events.len(), 1);
     let data = &events[0]["data"];
     assert_eq!(events[0]["idempotencykey"], "standard-webhooks:pay_sw1");
-    assert_eq!((data["amount"].as_u64(), data["providerEventId"].as_str(), data["livemode"].as_bool()), (Some(2500), Some("msg_1"), Some(true)));
+    assert_eq!(
+        (data["amount"].as_u64(), data["providerEventId"].as_str(), data["livemode"].as_bool()),
+        (Some(2500), Some("msg_1"), Some(true))
+    );
     assert_eq!(data["merchantReference"], "ord_9");
 }
 
@@ -159,7 +171,10 @@ async fn events_spread_over_partitions_by_a_stable_hash() {
     let mut total = 0;
     for partition in 0..4 {
         for event in app.events(partition).await {
-            let key = payhook::domain::IdempotencyKey::new("stripe", &payhook::domain::PaymentId::parse(event["data"]["paymentId"].as_str().unwrap()).unwrap());
+            let key = payhook::domain::IdempotencyKey::new(
+                "stripe",
+                &payhook::domain::PaymentId::parse(event["data"]["paymentId"].as_str().unwrap()).unwrap(),
+            );
             let expected = payhook::domain::Partition::of(&key, std::num::NonZeroU32::new(4).unwrap());
             assert_eq!(expected.index(), partition);
             let idem: String = app.redis.conn().await.get(format!("payhook:idem:{{{partition}}}:{key}")).await.unwrap();
@@ -191,7 +206,10 @@ async fn the_processing_step_reports_what_it_did() {
         assert_eq!(app.post_stripe(body).await.status(), 200);
     }
     let outcome = step.process_batch(Duration::from_millis(100)).await.unwrap();
-    assert_eq!(outcome, BatchOutcome { read: 4, published: 1, duplicates: 1, ignored: 1, dead_lettered: 1, retried: 0 });
+    assert_eq!(
+        outcome,
+        BatchOutcome { read: 4, published: 1, duplicates: 1, ignored: 1, dead_lettered: 1, retried: 0 }
+    );
     let again = step.process_batch(Duration::from_millis(100)).await.unwrap();
     assert_eq!(again, BatchOutcome::default(), "everything was acknowledged");
 }
@@ -202,16 +220,60 @@ async fn arrivals_abandoned_by_a_crashed_processor_are_reclaimed_and_published_o
     let app = TestApp::spawn_with(TestConfig { role: Role::Ingress, ..TestConfig::default() }).await;
     let step = processor(&app, &knobs).await;
     for i in 0..3 {
-        assert_eq!(app.post_stripe(&json_bytes(&stripe_payment_intent(&format!("evt_c{i}"), &format!("pi_c{i}"), 10, "eur"))).await.status(), 200);
+        assert_eq!(
+            app.post_stripe(&json_bytes(&stripe_payment_intent(&format!("evt_c{i}"), &format!("pi_c{i}"), 10, "eur")))
+                .await
+                .status(),
+            200
+        );
     }
     // A processor that read the batch and died before acknowledging it.
     let mut conn = app.redis.conn().await;
-    let _: redis::Value = redis::cmd("XREADGROUP").arg("GROUP").arg("processors").arg("crashed").arg("COUNT").arg(10)
-        .arg("STREAMS").arg("payhook:arrivals").arg(">").query_async(&mut conn).await.unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("processors")
+        .arg("crashed")
+        .arg("COUNT")
+        .arg(10)
+        .arg("STREAMS")
+        .arg("payhook:arrivals")
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let before = step.process_batch(Duration::from_millis(50)).await.unwrap();
     assert_eq!(before.read, 0, "not reclaimed before the visibility timeout");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let reclaimed = step.process_batch(Duration::from_millis(50)).await.unwrap();
     assert_eq!((reclaimed.read, reclaimed.published), (3, 3));
     assert_eq!(app.events(0).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_publish_that_keeps_failing_is_retried_then_dead_lettered_after_max_attempts() {
+    let knobs =
+        TestConfig { role: Role::Ingress, visibility_timeout_secs: 1, max_attempts: 2, ..TestConfig::default() };
+    let app = TestApp::spawn_with(TestConfig { role: Role::Ingress, ..TestConfig::default() }).await;
+    let step = processor(&app, &knobs).await;
+    // A dedupe record the script cannot decode makes every publish of this
+    // payment fail inside Redis, as a corrupted key would.
+    let _: () = app.redis.conn().await.set("payhook:idem:{0}:stripe:pi_poison", "not json").await.unwrap();
+    let poison = json_bytes(&stripe_payment_intent("evt_p", "pi_poison", 10, "eur"));
+    let good = json_bytes(&stripe_payment_intent("evt_g", "pi_good", 10, "eur"));
+    assert_eq!(app.post_stripe(&poison).await.status(), 200);
+    assert_eq!(app.post_stripe(&good).await.status(), 200);
+
+    let first = step.process_batch(Duration::from_millis(50)).await.unwrap();
+    assert_eq!((first.published, first.retried, first.dead_lettered), (1, 1, 0), "the good payment is not blocked");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = step.process_batch(Duration::from_millis(50)).await.unwrap();
+    assert_eq!((second.read, second.dead_lettered), (1, 1));
+
+    let dlq = app.entries("payhook:dlq").await;
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(dlq[0].get::<String>("reason").unwrap(), "publish_failed");
+    assert_eq!(dlq[0].get::<String>("attempts").unwrap(), "2");
+    assert_eq!(app.events(0).await.len(), 1);
+    let third = step.process_batch(Duration::from_millis(50)).await.unwrap();
+    assert_eq!(third, BatchOutcome::default(), "nothing is left pending");
 }

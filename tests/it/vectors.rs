@@ -19,7 +19,12 @@ async fn check(app: &TestApp, source: &str, file: &str) -> usize {
         }
         let headers: Vec<(String, String)> = match case.get("header") {
             Some(h) => vec![("Stripe-Signature".into(), h.as_str().unwrap().into())],
-            None => case["headers"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().into())).collect(),
+            None => case["headers"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().into()))
+                .collect(),
         };
         let status = app.post(source, case["payload"].as_str().unwrap().as_bytes(), &headers).await.status();
         let expected = if case["valid"].as_bool().unwrap() { 200 } else { 401 };
@@ -38,7 +43,12 @@ fn configured_secret(source: &str) -> &'static str {
 
 #[tokio::test]
 async fn sdk_signed_requests_get_the_sdks_verdict_over_http() {
-    let app = TestApp::spawn_with(TestConfig { role: payhook::app::Role::Ingress, tolerance_secs: CENTURY, ..TestConfig::default() }).await;
+    let app = TestApp::spawn_with(TestConfig {
+        role: payhook::app::Role::Ingress,
+        tolerance_secs: CENTURY,
+        ..TestConfig::default()
+    })
+    .await;
     let stripe = check(&app, "stripe", include_str!("../fixtures/vectors/stripe.json")).await;
     let sw = check(&app, "dodo", include_str!("../fixtures/vectors/standard-webhooks.json")).await;
     assert!(stripe >= 7 && sw >= 8, "stripe {stripe}, standard webhooks {sw}");

@@ -26,6 +26,7 @@ pub struct TestConfig {
     pub visibility_timeout_secs: u64,
     pub tolerance_secs: u64,
     pub partitions: u32,
+    pub max_attempts: u32,
 }
 
 impl Default for TestConfig {
@@ -37,6 +38,7 @@ impl Default for TestConfig {
             visibility_timeout_secs: 30,
             tolerance_secs: 300,
             partitions: 1,
+            max_attempts: 5,
         }
     }
 }
@@ -56,6 +58,7 @@ impl TestConfig {
             [processing]
             workers = 2
             visibility_timeout_secs = {visibility}
+            max_attempts = {max_attempts}
 
             [[sources]]
             name = "stripe"
@@ -82,6 +85,7 @@ impl TestConfig {
             partitions = self.partitions,
             visibility = self.visibility_timeout_secs,
             tolerance = self.tolerance_secs,
+            max_attempts = self.max_attempts,
         )
     }
 }
@@ -134,13 +138,20 @@ impl TestApp {
         let mut conn = self.redis.conn().await;
         loop {
             let len: u64 = conn.xlen("payhook:arrivals").await.unwrap_or(0);
-            let groups: redis::Value =
-                redis::cmd("XINFO").arg("GROUPS").arg("payhook:arrivals").query_async(&mut conn).await.unwrap_or(redis::Value::Nil);
+            let groups: redis::Value = redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg("payhook:arrivals")
+                .query_async(&mut conn)
+                .await
+                .unwrap_or(redis::Value::Nil);
             let (pending, read) = group_progress(&groups);
             if pending == Some(0) && read == Some(len) {
                 return;
             }
-            assert!(Instant::now() < deadline, "arrivals not processed in time: len={len} pending={pending:?} read={read:?}");
+            assert!(
+                Instant::now() < deadline,
+                "arrivals not processed in time: len={len} pending={pending:?} read={read:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -194,7 +205,9 @@ fn group_progress(groups: &redis::Value) -> (Option<u64>, Option<u64>) {
         };
         let get = |name: &str| {
             fields.chunks(2).find_map(|kv| match (&kv[0], kv.get(1)) {
-                (redis::Value::BulkString(k), Some(v)) if k == name.as_bytes() => redis::from_redis_value::<u64>(v.clone()).ok(),
+                (redis::Value::BulkString(k), Some(v)) if k == name.as_bytes() => {
+                    redis::from_redis_value::<u64>(v.clone()).ok()
+                }
                 _ => None,
             })
         };
@@ -215,7 +228,5 @@ fn init_logs() {
 
 /// Metric value of the series whose line starts with `series` (name and labels).
 pub fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-        .unwrap_or(0.0)
+    text.lines().find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
 }

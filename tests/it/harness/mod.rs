@@ -9,4 +9,4 @@ mod sign;
 pub use app::{metric, TestApp, TestConfig, STRIPE_SECRET, SW_SECRET};
 pub use redis_server::RedisServer;
 pub use schemas::assert_valid_event;
-pub use sign::{stripe_header, stripe_payment_intent, standard_webhooks_headers};
+pub use sign::{standard_webhooks_headers, stripe_header, stripe_payment_intent};

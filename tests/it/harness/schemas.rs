@@ -25,7 +25,8 @@ fn data() -> &'static Validator {
 /// is a valid `payment.succeeded.v1`.
 pub fn assert_valid_event(event: &Value) {
     for (name, validator, doc) in [("envelope", envelope(), event), ("data", data(), &event["data"])] {
-        let errors: Vec<String> = validator.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let errors: Vec<String> =
+            validator.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
         assert!(errors.is_empty(), "{name} schema violations: {errors:#?}\nin {event:#}");
     }
 }
