@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use payhook::{
-    app::Role,
     config::{Config, Env},
     processing::{BatchOutcome, Processor},
     store::Store,
@@ -197,8 +196,8 @@ async fn processor(app: &TestApp, knobs: &TestConfig) -> Processor {
 
 #[tokio::test]
 async fn the_processing_step_reports_what_it_did() {
-    let knobs = TestConfig { role: Role::Ingress, ..TestConfig::default() };
-    let app = TestApp::spawn_with(TestConfig { role: Role::Ingress, ..TestConfig::default() }).await;
+    let knobs = TestConfig::ingress();
+    let app = TestApp::spawn_with(TestConfig::ingress()).await;
     let step = processor(&app, &knobs).await;
     let pay = json_bytes(&stripe_payment_intent("evt_s1", "pi_s1", 10, "eur"));
     let ignored = json_bytes(&json!({"id": "evt_s2", "type": "charge.refunded", "created": 1, "data": {"object": {}}}));
@@ -216,8 +215,8 @@ async fn the_processing_step_reports_what_it_did() {
 
 #[tokio::test]
 async fn arrivals_abandoned_by_a_crashed_processor_are_reclaimed_and_published_once() {
-    let knobs = TestConfig { role: Role::Ingress, visibility_timeout_secs: 1, ..TestConfig::default() };
-    let app = TestApp::spawn_with(TestConfig { role: Role::Ingress, ..TestConfig::default() }).await;
+    let knobs = TestConfig { visibility_timeout_secs: 1, ..TestConfig::ingress() };
+    let app = TestApp::spawn_with(TestConfig::ingress()).await;
     let step = processor(&app, &knobs).await;
     for i in 0..3 {
         assert_eq!(
@@ -251,9 +250,8 @@ async fn arrivals_abandoned_by_a_crashed_processor_are_reclaimed_and_published_o
 
 #[tokio::test]
 async fn a_publish_that_keeps_failing_is_retried_then_dead_lettered_after_max_attempts() {
-    let knobs =
-        TestConfig { role: Role::Ingress, visibility_timeout_secs: 1, max_attempts: 2, ..TestConfig::default() };
-    let app = TestApp::spawn_with(TestConfig { role: Role::Ingress, ..TestConfig::default() }).await;
+    let knobs = TestConfig { visibility_timeout_secs: 1, max_attempts: 2, ..TestConfig::ingress() };
+    let app = TestApp::spawn_with(TestConfig::ingress()).await;
     let step = processor(&app, &knobs).await;
     // A dedupe record the script cannot decode makes every publish of this
     // payment fail inside Redis, as a corrupted key would.

@@ -43,12 +43,7 @@ fn configured_secret(source: &str) -> &'static str {
 
 #[tokio::test]
 async fn sdk_signed_requests_get_the_sdks_verdict_over_http() {
-    let app = TestApp::spawn_with(TestConfig {
-        role: payhook::app::Role::Ingress,
-        tolerance_secs: CENTURY,
-        ..TestConfig::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(TestConfig { tolerance_secs: CENTURY, ..TestConfig::ingress() }).await;
     let stripe = check(&app, "stripe", include_str!("../fixtures/vectors/stripe.json")).await;
     let sw = check(&app, "dodo", include_str!("../fixtures/vectors/standard-webhooks.json")).await;
     assert!(stripe >= 7 && sw >= 8, "stripe {stripe}, standard webhooks {sw}");

@@ -44,6 +44,11 @@ impl Default for TestConfig {
 }
 
 impl TestConfig {
+    /// Only the webhook listener: nothing processes what it stores.
+    pub fn ingress() -> Self {
+        Self { role: Role::Ingress, ..Self::default() }
+    }
+
     pub fn toml(&self, redis_url: &str) -> String {
         format!(
             r#"
