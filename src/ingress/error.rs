@@ -45,7 +45,8 @@ impl IngressError {
             Self::Rejected(Rejection::MissingSignature) => Outcome::MissingSignature,
             Self::Rejected(Rejection::InvalidSignature) => Outcome::InvalidSignature,
             Self::Rejected(Rejection::TimestampOutOfTolerance) => Outcome::TimestampOutOfTolerance,
-            Self::RequestTimeout | Self::BadBody(_) => Outcome::RequestTimeout,
+            Self::RequestTimeout => Outcome::RequestTimeout,
+            Self::BadBody(_) => Outcome::BadRequest,
             Self::Unavailable(_) => Outcome::Unavailable,
         }
     }

@@ -18,7 +18,7 @@ use tokio::time::{timeout_at, Instant};
 use super::{IngressError, IngressState};
 use crate::{
     domain::{ArrivalId, RequestId, WebhookRequest},
-    providers::{self, Source},
+    providers::{self, SignatureMatch, Source},
     store::Rejected,
     telemetry::events::{ArrivalRefused, ArrivalStored},
 };
@@ -37,9 +37,10 @@ pub async fn receive(
     let remote_addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
     let source = state.sources.get(&source);
     match accept(&state, source, &request_id, request, started).await {
-        Ok((arrival_id, secret_index)) => {
+        Ok((arrival_id, matched)) => {
             let source = &source.expect("only a known source can be accepted").name;
             let elapsed = started.elapsed();
+            let secret_index = matched.secret_index;
             ArrivalStored { source, arrival_id: &arrival_id, request_id: &request_id, secret_index, elapsed }
                 .emit(&state.metrics);
             accepted(&arrival_id)
@@ -62,14 +63,15 @@ pub async fn receive(
     }
 }
 
-/// The steps that can fail; on failure, also the body length read so far.
+/// The steps that can fail. On success, the arrival and which secret matched;
+/// on failure, also the body length read so far.
 async fn accept(
     state: &IngressState,
     source: Option<&Source>,
     request_id: &RequestId,
     request: Request,
     started: Instant,
-) -> Result<(ArrivalId, usize), (IngressError, usize)> {
+) -> Result<(ArrivalId, SignatureMatch), (IngressError, usize)> {
     let received_at = Utc::now();
     let deadline = started + state.limits.request_timeout;
     let source = source.ok_or((IngressError::UnknownSource, 0))?;
@@ -84,7 +86,7 @@ async fn accept(
         Ok(Err(e)) => return Err((IngressError::Unavailable(e), body_len)),
         Err(_) => return Err((IngressError::Unavailable(crate::store::StoreError::Timeout), body_len)),
     };
-    Ok((arrival_id, verified.matched().secret_index))
+    Ok((arrival_id, verified.matched()))
 }
 
 /// Reads the whole body, refusing it as soon as it passes `limit` (a declared

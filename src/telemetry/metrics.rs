@@ -36,6 +36,8 @@ pub enum Outcome {
     BodyTooLarge,
     /// The body did not arrive before the deadline.
     RequestTimeout,
+    /// The connection broke while the body was read.
+    BadRequest,
     /// Redis could not store it (503).
     Unavailable,
 }
@@ -51,6 +53,7 @@ impl Outcome {
             Self::UnknownSource => "unknown_source",
             Self::BodyTooLarge => "body_too_large",
             Self::RequestTimeout => "request_timeout",
+            Self::BadRequest => "bad_request",
             Self::Unavailable => "unavailable",
         }
     }
