@@ -73,6 +73,25 @@ impl MinorUnits {
         self.0
     }
 
+    /// Converts `value`, counted in units of 10^-`from_exponent` of the
+    /// currency (a provider's own idea of the minor unit), into ISO minor
+    /// units. Adyen sends CLP and ISK with 2 decimals where ISO has 0, so
+    /// `rescale(1000, 2, CLP)` is 10; a remainder is refused, never dropped.
+    pub fn rescale(value: u64, from_exponent: u32, currency: Currency) -> Result<Self, AmountError> {
+        let to = currency.exponent();
+        let factor = |diff: u32| 10u64.checked_pow(diff).ok_or(AmountError::Overflow);
+        if from_exponent <= to {
+            value.checked_mul(factor(to - from_exponent)?).map(Self).ok_or(AmountError::Overflow)
+        } else {
+            let divisor = factor(from_exponent - to)?;
+            if value.is_multiple_of(divisor) {
+                Ok(Self(value / divisor))
+            } else {
+                Err(AmountError::TooManyDecimals { currency: currency.code(), exponent: to })
+            }
+        }
+    }
+
     /// Converts a major-unit decimal (`"12.34"` EUR → 1234) exactly: no floating
     /// point, no rounding. Trailing zeros beyond the exponent are fine
     /// (`"12.340"`); other extra digits are an error.
@@ -133,6 +152,24 @@ mod tests {
             Err(AmountError::TooManyDecimals { currency: "EUR", exponent: 2 })
         );
         assert!(MinorUnits::from_major("1500.5", cur("JPY")).is_err());
+    }
+
+    #[test]
+    fn rescaling_moves_between_a_providers_exponent_and_iso() {
+        assert_eq!(MinorUnits::rescale(100_000, 2, cur("ISK")), Ok(MinorUnits(1000)));
+        assert_eq!(MinorUnits::rescale(1000, 0, cur("IDR")), Ok(MinorUnits(100_000)));
+        assert_eq!(MinorUnits::rescale(1234, 2, cur("EUR")), Ok(MinorUnits(1234)));
+        assert_eq!(
+            MinorUnits::rescale(100_050, 2, cur("ISK")),
+            Err(AmountError::TooManyDecimals { currency: "ISK", exponent: 0 })
+        );
+        assert_eq!(MinorUnits::rescale(u64::MAX, 0, cur("IDR")), Err(AmountError::Overflow));
+    }
+
+    #[test]
+    fn iso_exponents_that_providers_override_are_as_iso_defines_them() {
+        let exponents: Vec<u32> = ["CLP", "CVE", "IDR", "ISK", "UGX", "HUF", "TWD"].map(|c| cur(c).exponent()).to_vec();
+        assert_eq!(exponents, [0, 2, 2, 0, 0, 2, 2]);
     }
 
     #[test]

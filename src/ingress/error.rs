@@ -7,7 +7,11 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{providers::Rejection, store::StoreError, telemetry::metrics::Outcome};
+use crate::{
+    providers::{KeyFetchError, Rejection},
+    store::StoreError,
+    telemetry::metrics::Outcome,
+};
 
 /// Seconds a provider is asked to wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "5";
@@ -34,6 +38,10 @@ pub enum IngressError {
     /// the provider retries and nothing is lost.
     #[error("arrival could not be stored: {0}")]
     Unavailable(#[source] StoreError),
+    /// The provider's verification key could not be fetched: 503, so the
+    /// provider retries once its key host answers again.
+    #[error(transparent)]
+    KeyUnavailable(#[from] KeyFetchError),
 }
 
 impl IngressError {
@@ -47,7 +55,7 @@ impl IngressError {
             Self::Rejected(Rejection::TimestampOutOfTolerance) => Outcome::TimestampOutOfTolerance,
             Self::RequestTimeout => Outcome::RequestTimeout,
             Self::BadBody(_) => Outcome::BadRequest,
-            Self::Unavailable(_) => Outcome::Unavailable,
+            Self::Unavailable(_) | Self::KeyUnavailable(_) => Outcome::Unavailable,
         }
     }
 
@@ -58,7 +66,7 @@ impl IngressError {
             Self::Rejected(rejection) => (StatusCode::UNAUTHORIZED, rejection.code()),
             Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Unavailable(_) | Self::KeyUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }
 }

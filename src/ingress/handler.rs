@@ -18,7 +18,7 @@ use tokio::time::{timeout_at, Instant};
 use super::{IngressError, IngressState};
 use crate::{
     domain::{ArrivalId, RequestId, WebhookRequest},
-    providers::{self, SignatureMatch, Source},
+    providers::{self, KeyFetchError, SignatureMatch, Source},
     store::Rejected,
     telemetry::events::{ArrivalRefused, ArrivalStored},
 };
@@ -38,15 +38,15 @@ pub async fn receive(
     let source = state.sources.get(&source);
     match accept(&state, source, &request_id, request, started).await {
         Ok((arrival_id, matched)) => {
-            let source = &source.expect("only a known source can be accepted").name;
-            let elapsed = started.elapsed();
-            let secret_index = matched.secret_index;
-            ArrivalStored { source, arrival_id: &arrival_id, request_id: &request_id, secret_index, elapsed }
+            let name = &source.expect("only a known source can be accepted").name;
+            let (elapsed, secret_index) = (started.elapsed(), matched.secret_index);
+            ArrivalStored { source: name, arrival_id: &arrival_id, request_id: &request_id, secret_index, elapsed }
                 .emit(&state.metrics);
-            accepted(&arrival_id)
+            accepted(&arrival_id, source.and_then(|s| s.provider.success_body()))
         }
         Err((error, body_len)) => {
-            let cause = matches!(error, IngressError::Unavailable(_)).then_some(&error as &dyn std::error::Error);
+            let unavailable = matches!(error, IngressError::Unavailable(_) | IngressError::KeyUnavailable(_));
+            let cause = unavailable.then_some(&error as &dyn std::error::Error);
             ArrivalRefused {
                 source: source.map(|s| &s.name),
                 outcome: error.outcome(),
@@ -79,6 +79,13 @@ async fn accept(
     let body = read_body(&parts.headers, body, state.limits.max_body_bytes, deadline).await.map_err(|e| (e, 0))?;
     let body_len = body.len();
     let request = WebhookRequest { headers: source.keep_headers(&parts.headers), body, received_at };
+    if let Some(fetch) = source.provider.prefetch(&request) {
+        match timeout_at(deadline, fetch).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err((e.into(), body_len)),
+            Err(_) => return Err((KeyFetchError("timed out".into()).into(), body_len)),
+        }
+    }
     let verified = providers::verify(source, request, request_id.clone()).map_err(|r| (r.into(), body_len))?;
     let stored = timeout_at(deadline, state.store.append(&verified)).await;
     let arrival_id = match stored {
@@ -127,8 +134,12 @@ async fn record_rejection(
     }
 }
 
-fn accepted(arrival_id: &ArrivalId) -> Response {
-    let mut response = Json(json!({ "status": "accepted", "arrival_id": arrival_id.as_str() })).into_response();
+/// 200 with payhook's JSON, or with the body the provider requires.
+fn accepted(arrival_id: &ArrivalId, provider_body: Option<&'static str>) -> Response {
+    let mut response = match provider_body {
+        Some(body) => body.into_response(),
+        None => Json(json!({ "status": "accepted", "arrival_id": arrival_id.as_str() })).into_response(),
+    };
     let value = arrival_id.as_str().parse().expect("arrival ids are ASCII digits and '-'");
     response.headers_mut().insert(ARRIVAL_ID, value);
     response

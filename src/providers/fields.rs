@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::NormalizeError;
-use crate::domain::{Currency, PaymentId};
+use crate::domain::{Currency, MinorUnits, PaymentId};
 
 /// Parses the body as JSON.
 pub fn parse(body: &[u8]) -> Result<Value, NormalizeError> {
@@ -46,6 +46,32 @@ pub fn u64(json: &Value, pointer: &str) -> Result<u64, NormalizeError> {
         Some(v) => v.as_u64().ok_or_else(|| NormalizeError::field(name(pointer), "is not a non-negative integer")),
         None => Err(NormalizeError::field(name(pointer), "is missing")),
     }
+}
+
+/// A required amount in minor units: an integer, or a string of digits
+/// (Paddle sends `"1099"`).
+pub fn minor_amount(json: &Value, pointer: &str) -> Result<u64, NormalizeError> {
+    let bad = || NormalizeError::field(name(pointer), "is not a non-negative integer");
+    match get(json, pointer) {
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(bad),
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().map_err(|_| bad())
+        }
+        Some(_) => Err(bad()),
+        None => Err(NormalizeError::field(name(pointer), "is missing")),
+    }
+}
+
+/// A required amount in major units (`"12.34"` or `12.34`), converted
+/// exactly by the currency's ISO 4217 exponent.
+pub fn major_amount(json: &Value, pointer: &str, currency: Currency) -> Result<MinorUnits, NormalizeError> {
+    let text = match get(json, pointer) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => return Err(NormalizeError::field(name(pointer), "is not a decimal amount")),
+        None => return Err(NormalizeError::field(name(pointer), "is missing")),
+    };
+    MinorUnits::from_major(&text, currency).map_err(|source| NormalizeError::Amount { field: name(pointer), source })
 }
 
 /// A boolean, `false` when absent.
@@ -101,6 +127,19 @@ mod tests {
         let doc = json!({"a": null});
         assert_eq!(opt_str(&doc, "/a").unwrap(), None);
         assert!(str(&doc, "/a").is_err());
+    }
+
+    #[test]
+    fn amounts_accept_their_documented_forms_only() {
+        let doc = json!({"i": 1099, "s": "1099", "neg": -1, "f": 10.5, "d": "12.34", "n": 12.3, "bad": "12,34"});
+        assert_eq!((minor_amount(&doc, "/i").unwrap(), minor_amount(&doc, "/s").unwrap()), (1099, 1099));
+        for p in ["/neg", "/f", "/d", "/missing"] {
+            assert!(minor_amount(&doc, p).is_err(), "{p}");
+        }
+        let eur = Currency::parse("EUR").unwrap();
+        assert_eq!(major_amount(&doc, "/d", eur).unwrap().get(), 1234);
+        assert_eq!(major_amount(&doc, "/n", eur).unwrap().get(), 1230);
+        assert_eq!(major_amount(&doc, "/bad", eur).unwrap_err().reason(), "invalid_amount");
     }
 
     #[test]

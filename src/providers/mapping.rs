@@ -105,20 +105,9 @@ impl Mapping {
     }
 
     fn amount(&self, doc: &Value, currency: crate::domain::Currency) -> Result<MinorUnits, NormalizeError> {
-        let field = || fields::name(&self.amount);
-        let text = match fields::get(doc, &self.amount) {
-            Some(Value::Number(n)) => n.to_string(),
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(NormalizeError::field(field(), "is not a number")),
-            None => return Err(NormalizeError::field(field(), "is missing")),
-        };
         match self.amount_unit {
-            AmountUnit::Minor => text
-                .parse::<u64>()
-                .map(MinorUnits::new)
-                .map_err(|_| NormalizeError::field(field(), "is not a non-negative integer")),
-            AmountUnit::Major => MinorUnits::from_major(&text, currency)
-                .map_err(|source| NormalizeError::Amount { field: field(), source }),
+            AmountUnit::Minor => fields::minor_amount(doc, &self.amount).map(MinorUnits::new),
+            AmountUnit::Major => fields::major_amount(doc, &self.amount, currency),
         }
     }
 

@@ -13,12 +13,15 @@ mod mapping;
 mod signature;
 mod standard_webhooks;
 mod stripe;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::{collections::HashMap, fmt, sync::Arc};
 
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 
 pub use mapping::Mapping;
 
@@ -45,7 +48,26 @@ pub trait Provider: Send + Sync + fmt::Debug {
 
     /// A realistic payment-succeeded body with fresh ids, dated `at`.
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8>;
+
+    /// The body of a 200 answer, where the provider requires one (Adyen
+    /// wants `[accepted]`); `None` answers payhook's JSON.
+    fn success_body(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Fetches what [`Provider::verify`] needs from elsewhere, such as the
+    /// certificate a PayPal request names, before it runs. Most providers
+    /// need nothing. A failure is not a forgery but an outage: the request
+    /// gets 503 and the provider retries.
+    fn prefetch<'a>(&'a self, _request: &'a WebhookRequest) -> Option<BoxFuture<'a, Result<(), KeyFetchError>>> {
+        None
+    }
 }
+
+/// A verification key could not be fetched (network, or the provider's host).
+#[derive(Debug, thiserror::Error)]
+#[error("verification key unavailable: {0}")]
+pub struct KeyFetchError(pub String);
 
 /// Builds a provider from a source's settings (it takes the keys it knows).
 type Configure = fn(&mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError>;

@@ -142,56 +142,28 @@ impl Provider for StandardWebhooks {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     use super::*;
-    use crate::{
-        config::Env,
-        domain::{ArrivalId, RequestId, SourceName},
-    };
+    use crate::providers::{testing, Source};
 
-    const MAPPING: &str = r#"
-        [mapping]
-        event_type = "/type"
-        succeeded_types = ["payment.succeeded"]
-        payment_id = "/data/payment_id"
-        amount = "/data/total_amount"
-        currency = "/data/currency"
-    "#;
-
-    fn provider(secrets: &[&str]) -> Result<Box<dyn Provider>, ConfigError> {
-        let list: Vec<String> = secrets.iter().map(|s| format!("{s:?}")).collect();
-        let text = format!("secrets = [{}]\n{MAPPING}", list.join(","));
-        let env = Env::default();
-        let mut settings = SourceSettings::new("sources[0]".into(), toml::from_str(&text).unwrap(), &env);
-        configure(&mut settings)
+    fn mapping() -> Value {
+        json!({"event_type": "/type", "succeeded_types": ["payment.succeeded"], "payment_id": "/data/payment_id",
+               "amount": "/data/total_amount", "currency": "/data/currency"})
     }
 
-    fn request(headers: Headers, body: &str, now: i64) -> WebhookRequest {
-        WebhookRequest {
-            headers,
-            body: Bytes::copy_from_slice(body.as_bytes()),
-            received_at: DateTime::from_timestamp(now, 0).unwrap(),
-        }
+    fn source(secrets: &[&str]) -> Result<Source, ConfigError> {
+        testing::source("standard-webhooks", &json!({"secrets": secrets, "mapping": mapping()}))
+    }
+
+    fn verify(headers: &[(&str, &str)], now: i64) -> Result<SignatureMatch, Rejection> {
+        let source = source(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
+        source.provider.verify(&testing::request(&source, headers, b"{}", now))
     }
 
     #[test]
     fn sdk_vectors_get_the_sdk_verdict() {
-        let file: Value =
-            serde_json::from_str(include_str!("../../tests/fixtures/vectors/standard-webhooks.json")).unwrap();
-        let cases = file["cases"].as_array().unwrap();
-        assert!(cases.len() >= 9);
-        for case in cases {
-            let secrets: Vec<&str> = case["secrets"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
-            let mut headers = Headers::default();
-            for (name, value) in case["headers"].as_object().unwrap() {
-                headers.insert(name, value.as_str().unwrap());
-            }
-            let req = request(headers, case["payload"].as_str().unwrap(), case["timestamp"].as_i64().unwrap());
-            let verdict = provider(&secrets).unwrap().verify(&req);
-            assert_eq!(verdict.is_ok(), case["valid"].as_bool().unwrap(), "{}: {verdict:?}", case["name"]);
-        }
+        assert!(testing::check_vectors(include_str!("../../tests/fixtures/vectors/standard-webhooks.json")) >= 9);
     }
 
     #[test]
@@ -203,7 +175,6 @@ mod tests {
 
     #[test]
     fn missing_and_malformed_headers_are_refused_without_panicking() {
-        let p = provider(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
         let cases: [(&[(&str, &str)], Rejection); 5] = [
             (&[], Rejection::MissingSignature),
             (&[("webhook-id", "m"), ("webhook-timestamp", "1")], Rejection::MissingSignature),
@@ -217,56 +188,34 @@ mod tests {
                 Rejection::InvalidSignature,
             ),
         ];
-        for (pairs, expected) in cases {
-            let mut headers = Headers::default();
-            for (n, v) in pairs {
-                headers.insert(n, v);
-            }
-            assert_eq!(p.verify(&request(headers, "{}", 1)), Err(expected), "{pairs:?}");
+        for (headers, expected) in cases {
+            assert_eq!(verify(headers, 1), Err(expected), "{headers:?}");
         }
     }
 
     #[test]
     fn timestamps_are_checked_both_ways() {
-        let p = provider(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
-        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let mut headers = Headers::default();
-        for (n, v) in p.sign(b"{}", at) {
-            headers.insert(&n, &v);
-        }
-        assert!(p.verify(&request(headers.clone(), "{}", 1_700_000_300)).is_ok());
-        assert_eq!(p.verify(&request(headers.clone(), "{}", 1_700_000_301)), Err(Rejection::TimestampOutOfTolerance));
-        assert_eq!(p.verify(&request(headers, "{}", 1_699_999_699)), Err(Rejection::TimestampOutOfTolerance));
+        let source = source(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
+        let signed = source.provider.sign(b"{}", DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        let headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert!(verify(&headers, 1_700_000_300).is_ok());
+        assert_eq!(verify(&headers, 1_700_000_301), Err(Rejection::TimestampOutOfTolerance));
+        assert_eq!(verify(&headers, 1_699_999_699), Err(Rejection::TimestampOutOfTolerance));
     }
 
     #[test]
     fn secrets_must_be_base64_and_are_not_echoed() {
-        let err = provider(&["whsec_not*base64!"]).unwrap_err().to_string();
+        let err = source(&["whsec_not*base64!"]).unwrap_err().to_string();
         assert!(err.starts_with("sources[0].secrets") && !err.contains("not*base64"), "{err}");
         assert_eq!(decode_secret("whsec_AQ"), Some(vec![1]));
         assert_eq!(decode_secret("whsec_AQ=="), Some(vec![1]));
     }
 
     #[test]
-    fn samples_verify_and_normalize_with_the_delivery_id_as_event_id() {
-        let p = provider(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
-        let at = Utc::now();
-        let body = p.sample(at);
-        let mut headers = Headers::default();
-        for (n, v) in p.sign(&body, at) {
-            headers.insert(&n, &v);
-        }
-        let req = WebhookRequest { headers, body: body.into(), received_at: at };
-        assert!(p.verify(&req).is_ok());
-        let arrival = Arrival {
-            id: ArrivalId::parse("1-0").unwrap(),
-            source: SourceName::parse("dodo").unwrap(),
-            provider: "standard-webhooks".into(),
-            request_id: RequestId::generate(),
-            request: req.clone(),
-        };
-        let Normalized::Payment(facts) = p.normalize(&arrival).unwrap() else { panic!() };
-        assert_eq!(facts.provider_event_id.as_deref(), req.headers.get("webhook-id"));
-        assert_eq!(facts.occurred_at.timestamp(), at.timestamp());
+    fn samples_verify_and_normalize_with_the_signed_time() {
+        let source = source(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
+        let facts = testing::sample_round_trip(&source);
+        assert!(facts.provider_event_id.as_deref().is_some_and(|id| id.starts_with("msg_")));
+        assert!((Utc::now() - facts.occurred_at).num_seconds() < 5);
     }
 }

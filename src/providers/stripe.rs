@@ -5,8 +5,14 @@
 //! Normalizes `payment_intent.succeeded`, `charge.succeeded` (paid and
 //! captured) and `checkout.session.completed` (`payment_status = "paid"`).
 //! All three key the payment by its PaymentIntent id, so a merchant
-//! subscribed to several of them still gets one event per payment. Stripe
-//! amounts are already in the currency's smallest unit.
+//! subscribed to several of them still gets one event per payment.
+//!
+//! Stripe amounts are in the currency's smallest unit "as Stripe defines it",
+//! which is the ISO 4217 minor unit except for Stripe's special cases: ISK is
+//! zero-decimal in ISO but Stripe keeps it two-decimal (100 = 1 króna), so its
+//! amounts are divided by 100. The list is the source key
+//! `two_decimal_currencies` (default `["ISK"]`), because Stripe's docs are the
+//! only authority and they have changed before (UGX may need adding).
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -18,7 +24,7 @@ use super::{
 };
 use crate::{
     config::{ConfigError, SourceSettings},
-    domain::{Arrival, MinorUnits, Normalized, PaymentFacts, PaymentId, WebhookRequest},
+    domain::{Arrival, Currency, MinorUnits, Normalized, PaymentFacts, PaymentId, WebhookRequest},
 };
 
 const HEADER: &str = "stripe-signature";
@@ -30,21 +36,24 @@ struct Stripe {
     tolerance_secs: u64,
     /// JSON pointer to the merchant reference inside `metadata`.
     reference_pointer: String,
+    /// ISO zero-decimal currencies Stripe counts in hundredths.
+    two_decimal: Vec<Currency>,
 }
 
 /// Keys: `secrets`/`secrets_env`, `tolerance_secs` (300),
-/// `merchant_reference_metadata_key` (`order_id`).
+/// `merchant_reference_metadata_key` (`order_id`), `two_decimal_currencies` (`["ISK"]`).
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
     use secrecy::ExposeSecret;
     let keys = settings.secrets()?.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
     let tolerance_secs = settings.u64("tolerance_secs")?.unwrap_or(300);
     let key = settings.string("merchant_reference_metadata_key")?.unwrap_or_else(|| "order_id".into());
     let escaped = key.replace('~', "~0").replace('/', "~1");
-    Ok(Box::new(Stripe {
-        keys: SigningKeys::new(keys),
-        tolerance_secs,
-        reference_pointer: format!("/metadata/{escaped}"),
-    }))
+    let list_key = settings.key("two_decimal_currencies");
+    let codes = settings.strings("two_decimal_currencies")?.unwrap_or_else(|| vec!["ISK".into()]);
+    let unknown = |code: &String| ConfigError::invalid(&list_key, format!("{code} is not an ISO 4217 currency"));
+    let two_decimal = codes.iter().map(|c| Currency::parse(c).ok_or_else(|| unknown(c))).collect::<Result<_, _>>()?;
+    let reference_pointer = format!("/metadata/{escaped}");
+    Ok(Box::new(Stripe { keys: SigningKeys::new(keys), tolerance_secs, reference_pointer, two_decimal }))
 }
 
 // ---- Header parsing -------------------------------------------------------
@@ -101,6 +110,7 @@ impl Stripe {
 struct Payment {
     id: PaymentId,
     amount: u64,
+    amount_pointer: &'static str,
     currency_pointer: &'static str,
     merchant_reference: Option<String>,
     customer_id: Option<String>,
@@ -121,6 +131,7 @@ impl Stripe {
         Ok(Payment {
             id: fields::payment_id(event, "/data/object/id")?,
             amount: fields::u64(event, "/data/object/amount_received")?,
+            amount_pointer: "/data/object/amount_received",
             currency_pointer: "/data/object/currency",
             merchant_reference: self.metadata_reference(event)?,
             customer_id: fields::opt_str(event, "/data/object/customer")?,
@@ -146,6 +157,7 @@ impl Stripe {
         Ok(Some(Payment {
             id: fields::payment_id(event, id_pointer)?,
             amount: fields::u64(event, amount_pointer)?,
+            amount_pointer,
             currency_pointer: "/data/object/currency",
             merchant_reference: self.metadata_reference(event)?,
             customer_id: fields::opt_str(event, "/data/object/customer")?,
@@ -169,11 +181,21 @@ impl Stripe {
         Ok(Some(Payment {
             id: fields::payment_id(event, "/data/object/payment_intent")?,
             amount: fields::u64(event, "/data/object/amount_total")?,
+            amount_pointer: "/data/object/amount_total",
             currency_pointer: "/data/object/currency",
             merchant_reference: reference,
             customer_id: fields::opt_str(event, "/data/object/customer")?,
             payment_method: single_method_type(event),
         }))
+    }
+
+    /// Stripe's amount in ISO minor units.
+    fn amount(&self, amount: u64, currency: Currency, pointer: &str) -> Result<MinorUnits, NormalizeError> {
+        if !self.two_decimal.contains(&currency) {
+            return Ok(MinorUnits::new(amount));
+        }
+        MinorUnits::rescale(amount, 2, currency)
+            .map_err(|source| NormalizeError::Amount { field: fields::name(pointer), source })
     }
 
     fn metadata_reference(&self, event: &Value) -> Result<Option<String>, NormalizeError> {
@@ -206,10 +228,11 @@ impl Provider for Stripe {
         let Some(payment) = self.payment(&event, &event_type)? else {
             return Ok(Normalized::Ignored { event_type });
         };
+        let currency = fields::currency(&event, payment.currency_pointer)?;
         Ok(Normalized::Payment(PaymentFacts {
             payment_id: payment.id,
-            amount: MinorUnits::new(payment.amount),
-            currency: fields::currency(&event, payment.currency_pointer)?,
+            amount: self.amount(payment.amount, currency, payment.amount_pointer)?,
+            currency,
             livemode: fields::flag(&event, "/livemode")?,
             merchant_reference: payment.merchant_reference,
             customer_id: payment.customer_id,
@@ -249,62 +272,27 @@ impl Provider for Stripe {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
+    use serde_json::json;
 
     use super::*;
-    use crate::{
-        config::Env,
-        domain::{ArrivalId, Headers, RequestId, SourceName},
+    use crate::providers::{
+        testing::{self, payment},
+        Source,
     };
 
-    fn stripe(secrets: &[&str]) -> Stripe {
-        let list: Vec<String> = secrets.iter().map(|s| format!("{s:?}")).collect();
-        let table: toml::Table = toml::from_str(&format!("secrets = [{}]", list.join(","))).unwrap();
-        let env = Env::default();
-        let mut settings = SourceSettings::new("sources[0]".into(), table, &env);
-        let keys = settings
-            .secrets()
-            .unwrap()
-            .iter()
-            .map(|s| secrecy::ExposeSecret::expose_secret(s).as_bytes().to_vec())
-            .collect();
-        Stripe { keys: SigningKeys::new(keys), tolerance_secs: 300, reference_pointer: "/metadata/order_id".into() }
+    fn stripe() -> Source {
+        testing::source("stripe", &json!({"secrets": ["whsec_test_secret"]})).unwrap()
     }
 
-    fn request(header: Option<&str>, body: &str, now: i64) -> WebhookRequest {
-        let mut headers = Headers::default();
-        if let Some(h) = header {
-            headers.insert(HEADER, h);
-        }
-        WebhookRequest {
-            headers,
-            body: Bytes::copy_from_slice(body.as_bytes()),
-            received_at: DateTime::from_timestamp(now, 0).unwrap(),
-        }
-    }
-
-    fn arrival(body: &str) -> Arrival {
-        Arrival {
-            id: ArrivalId::parse("1-0").unwrap(),
-            source: SourceName::parse("stripe").unwrap(),
-            provider: "stripe".into(),
-            request: request(None, body, 0),
-            request_id: RequestId::generate(),
-        }
+    fn verify(header: Option<&str>, body: &str, now: i64) -> Result<SignatureMatch, Rejection> {
+        let source = stripe();
+        let headers: Vec<(&str, &str)> = header.map(|h| ("Stripe-Signature", h)).into_iter().collect();
+        source.provider.verify(&testing::request(&source, &headers, body.as_bytes(), now))
     }
 
     #[test]
     fn sdk_vectors_get_the_sdk_verdict() {
-        let file: Value = serde_json::from_str(include_str!("../../tests/fixtures/vectors/stripe.json")).unwrap();
-        let cases = file["cases"].as_array().unwrap();
-        assert!(cases.len() >= 8);
-        for case in cases {
-            let secrets: Vec<&str> = case["secrets"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
-            let t = case["timestamp"].as_i64().unwrap();
-            let req = request(case["header"].as_str(), case["payload"].as_str().unwrap(), t);
-            let verdict = stripe(&secrets).verify(&req);
-            assert_eq!(verdict.is_ok(), case["valid"].as_bool().unwrap(), "{}: {verdict:?}", case["name"]);
-        }
+        assert!(testing::check_vectors(include_str!("../../tests/fixtures/vectors/stripe.json")) >= 8);
     }
 
     #[test]
@@ -318,34 +306,26 @@ mod tests {
         for header in ["", "t", "t=", "t=abc,v1=00", "v1=00", "t=1,garbage", ",,,", "t=1=2", "t=99999999999999999999"] {
             assert_eq!(SignatureHeader::parse(header), None, "{header:?}");
         }
-        let stripe = stripe(&["whsec_test_secret"]);
-        for header in ["", "t=1", "t=1,v1=", "t=1,v1=nothex", "\u{0}"] {
-            assert_eq!(stripe.verify(&request(Some(header), "{}", 1)), Err(Rejection::InvalidSignature), "{header:?}");
+        for header in ["", "t=1", "t=1,v1=", "t=1,v1=nothex", "t=1,v1=0g"] {
+            assert_eq!(verify(Some(header), "{}", 1), Err(Rejection::InvalidSignature), "{header:?}");
         }
-        assert_eq!(stripe.verify(&request(None, "{}", 1)), Err(Rejection::MissingSignature));
+        assert_eq!(verify(None, "{}", 1), Err(Rejection::MissingSignature));
     }
 
     #[test]
     fn timestamps_are_checked_both_ways_after_the_signature() {
-        let stripe = stripe(&["whsec_test_secret"]);
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let header = stripe.sign(b"{}", at)[0].1.clone();
-        assert!(stripe.verify(&request(Some(&header), "{}", 1_700_000_300)).is_ok());
-        assert_eq!(
-            stripe.verify(&request(Some(&header), "{}", 1_700_000_301)),
-            Err(Rejection::TimestampOutOfTolerance)
-        );
-        assert_eq!(
-            stripe.verify(&request(Some(&header), "{}", 1_699_999_699)),
-            Err(Rejection::TimestampOutOfTolerance)
-        );
-        assert_eq!(stripe.verify(&request(Some(&header), "{ }", 1_690_000_000)), Err(Rejection::InvalidSignature));
+        let header = stripe().provider.sign(b"{}", at)[0].1.clone();
+        assert!(verify(Some(&header), "{}", 1_700_000_300).is_ok());
+        assert_eq!(verify(Some(&header), "{}", 1_700_000_301), Err(Rejection::TimestampOutOfTolerance));
+        assert_eq!(verify(Some(&header), "{}", 1_699_999_699), Err(Rejection::TimestampOutOfTolerance));
+        assert_eq!(verify(Some(&header), "{ }", 1_690_000_000), Err(Rejection::InvalidSignature));
     }
 
     #[test]
     fn documented_payment_intent_normalizes() {
         let body = include_str!("../../tests/fixtures/payloads/stripe-payment_intent.succeeded.json");
-        let Normalized::Payment(facts) = stripe(&["k"]).normalize(&arrival(body)).unwrap() else { panic!("ignored") };
+        let facts = payment(&stripe(), &[], body.as_bytes());
         assert_eq!(facts.payment_id.as_str(), "pi_1PgafyB7WZ01zgkWSjxsAJo3");
         assert_eq!((facts.amount.get(), facts.currency.code()), (1099, "USD"));
         assert_eq!(facts.merchant_reference.as_deref(), Some("6735"));
@@ -356,13 +336,14 @@ mod tests {
         assert!(!facts.livemode);
     }
 
-    fn event(event_type: &str, object: Value) -> String {
+    fn event(event_type: &str, object: Value) -> Vec<u8> {
         json!({"id": "evt_1", "type": event_type, "created": 1, "livemode": true, "data": {"object": object}})
             .to_string()
+            .into_bytes()
     }
 
     fn normalize(event_type: &str, object: Value) -> Normalized {
-        stripe(&["k"]).normalize(&arrival(&event(event_type, object))).unwrap()
+        testing::normalize(&stripe(), &[], &event(event_type, object)).unwrap()
     }
 
     #[test]
@@ -372,6 +353,30 @@ mod tests {
         let Normalized::Payment(facts) = normalize("charge.succeeded", charge) else { panic!() };
         assert_eq!((facts.payment_id.as_str(), facts.amount.get(), facts.currency.code()), ("pi_1", 5000, "JPY"));
         assert!(facts.livemode);
+    }
+
+    #[test]
+    fn isk_is_counted_in_hundredths_by_stripe_and_whole_kronur_by_iso() {
+        let pi = |amount: u64| json!({"id": "pi_1", "amount_received": amount, "currency": "isk"});
+        let Normalized::Payment(facts) = normalize("payment_intent.succeeded", pi(500_000)) else { panic!() };
+        assert_eq!((facts.amount.get(), facts.currency.code()), (5000, "ISK"));
+        let fractional = event("payment_intent.succeeded", pi(500_050));
+        assert_eq!(testing::normalize(&stripe(), &[], &fractional).unwrap_err().reason(), "invalid_amount");
+        // HUF and TWD are two-decimal in ISO too: no conversion.
+        let huf = json!({"id": "pi_1", "amount_received": 10_000, "currency": "huf"});
+        let Normalized::Payment(facts) = normalize("payment_intent.succeeded", huf) else { panic!() };
+        assert_eq!(facts.amount.get(), 10_000);
+    }
+
+    #[test]
+    fn the_two_decimal_list_is_configurable() {
+        let source =
+            testing::source("stripe", &json!({"secrets": ["k"], "two_decimal_currencies": ["ISK", "UGX"]})).unwrap();
+        let body =
+            event("payment_intent.succeeded", json!({"id": "pi_1", "amount_received": 700_000, "currency": "ugx"}));
+        assert_eq!(payment(&source, &[], &body).amount.get(), 7000);
+        let bad = testing::source("stripe", &json!({"secrets": ["k"], "two_decimal_currencies": ["XYZ"]}));
+        assert!(bad.unwrap_err().to_string().starts_with("sources[0].two_decimal_currencies"));
     }
 
     #[test]
@@ -402,12 +407,13 @@ mod tests {
 
     #[test]
     fn malformed_payloads_name_the_reason() {
-        let stripe = stripe(&["k"]);
-        let reason = |body: &str| stripe.normalize(&arrival(body)).unwrap_err().reason();
-        assert_eq!(reason("not json"), "unparseable_payload");
-        assert_eq!(reason("[]"), "schema_violation");
-        let no_amount = event("payment_intent.succeeded", json!({"id": "pi_1", "currency": "eur"}));
-        assert_eq!(reason(&no_amount), "schema_violation");
+        let reason = |body: &[u8]| testing::normalize(&stripe(), &[], body).unwrap_err().reason();
+        assert_eq!(reason(b"not json"), "unparseable_payload");
+        assert_eq!(reason(b"[]"), "schema_violation");
+        assert_eq!(
+            reason(&event("payment_intent.succeeded", json!({"id": "pi_1", "currency": "eur"}))),
+            "schema_violation"
+        );
         let negative =
             event("payment_intent.succeeded", json!({"id": "pi_1", "amount_received": -1, "currency": "eur"}));
         assert_eq!(reason(&negative), "schema_violation");
@@ -418,16 +424,10 @@ mod tests {
 
     #[test]
     fn samples_verify_and_normalize() {
-        let stripe = stripe(&["whsec_test_secret"]);
+        let source = stripe();
+        let facts = testing::sample_round_trip(&source);
+        assert_eq!(facts.provider_event_type, "payment_intent.succeeded");
         let at = Utc::now();
-        let body = stripe.sample(at);
-        let mut headers = Headers::default();
-        for (name, value) in stripe.sign(&body, at) {
-            headers.insert(&name, &value);
-        }
-        let req = WebhookRequest { headers, body: body.clone().into(), received_at: at };
-        assert_eq!(stripe.verify(&req), Ok(SignatureMatch { secret_index: 0 }));
-        assert!(matches!(stripe.normalize(&arrival(std::str::from_utf8(&body).unwrap())), Ok(Normalized::Payment(_))));
-        assert_ne!(stripe.sample(at), body, "each sample is a new payment");
+        assert_ne!(source.provider.sample(at), source.provider.sample(at), "each sample is a new payment");
     }
 }

@@ -27,6 +27,8 @@ pub struct TestConfig {
     pub tolerance_secs: u64,
     pub partitions: u32,
     pub max_attempts: u32,
+    /// More `[[sources]]` tables, appended as TOML.
+    pub extra_sources: String,
 }
 
 impl Default for TestConfig {
@@ -39,6 +41,7 @@ impl Default for TestConfig {
             tolerance_secs: 300,
             partitions: 1,
             max_attempts: 5,
+            extra_sources: String::new(),
         }
     }
 }
@@ -84,6 +87,7 @@ impl TestConfig {
             amount = "/data/total_amount"
             currency = "/data/currency"
             merchant_reference = "/data/metadata/order_id"
+            {extra}
             "#,
             max_body = self.max_body_bytes,
             timeout = self.request_timeout_ms,
@@ -91,6 +95,7 @@ impl TestConfig {
             visibility = self.visibility_timeout_secs,
             tolerance = self.tolerance_secs,
             max_attempts = self.max_attempts,
+            extra = self.extra_sources,
         )
     }
 }

@@ -1,0 +1,98 @@
+//! Test support shared by every provider file: build a provider from
+//! settings, verify SDK vectors at their pinned time, make arrivals.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::Source;
+use crate::{
+    config::{Env, SourceSettings},
+    domain::{Arrival, ArrivalId, Normalized, PaymentFacts, RequestId, WebhookRequest},
+};
+
+/// A source named `test` of `provider`, configured from JSON `settings`.
+pub fn source(provider: &str, settings: &Value) -> Result<Source, crate::config::ConfigError> {
+    let mut table: toml::Table = serde_json::from_value(settings.clone()).expect("settings are a TOML-able object");
+    table.insert("name".into(), "test".into());
+    table.insert("provider".into(), provider.into());
+    let env = Env::default();
+    Source::configure(SourceSettings::new("sources[0]".into(), table, &env))
+}
+
+/// The request as the ingress would build it: only the headers the source keeps.
+pub fn request(source: &Source, headers: &[(&str, &str)], body: &[u8], received_at: i64) -> WebhookRequest {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let name = HeaderName::try_from(*name).expect("test header names are valid");
+        map.append(name, HeaderValue::from_str(value).expect("test header values are valid"));
+    }
+    WebhookRequest {
+        headers: source.keep_headers(&map),
+        body: Bytes::copy_from_slice(body),
+        received_at: DateTime::from_timestamp(received_at, 0).expect("a valid test time"),
+    }
+}
+
+/// The arrival the processor would read for `request`.
+pub fn arrival(source: &Source, request: WebhookRequest) -> Arrival {
+    Arrival {
+        id: ArrivalId::parse("1700000000000-0").expect("a valid id"),
+        source: source.name.clone(),
+        provider: source.provider_name.into(),
+        request,
+        request_id: RequestId::generate(),
+    }
+}
+
+/// Normalizes `body` (with `headers`) through `source`.
+pub fn normalize(source: &Source, headers: &[(&str, &str)], body: &[u8]) -> Result<Normalized, super::NormalizeError> {
+    let request = request(source, headers, body, Utc::now().timestamp());
+    source.provider.normalize(&arrival(source, request))
+}
+
+/// The payment facts of `body`, panicking if it is not a payment success.
+pub fn payment(source: &Source, headers: &[(&str, &str)], body: &[u8]) -> PaymentFacts {
+    match normalize(source, headers, body) {
+        Ok(Normalized::Payment(facts)) => facts,
+        other => panic!("expected a payment, got {other:?}"),
+    }
+}
+
+/// Asserts that every case of a vector file (`tests/fixtures/vectors/*.json`)
+/// gets the SDK's verdict at its pinned time. Returns the number of cases.
+pub fn check_vectors(file: &str) -> usize {
+    let file: Value = serde_json::from_str(file).expect("vector files are JSON");
+    let provider = file["provider"].as_str().expect("vector files name their provider");
+    let cases = file["cases"].as_array().expect("vector files hold cases");
+    for case in cases {
+        let name = &case["name"];
+        let source = source(provider, &case["settings"]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let headers: Vec<(&str, &str)> = case["headers"]
+            .as_object()
+            .expect("cases have headers")
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str().expect("header values are strings")))
+            .collect();
+        let body = case["body"].as_str().expect("cases have a body").as_bytes();
+        let at = case["received_at"].as_i64().expect("cases have a time");
+        let verdict = source.provider.verify(&request(&source, &headers, body, at));
+        assert_eq!(verdict.is_ok(), case["valid"].as_bool().expect("cases have a verdict"), "{name}: {verdict:?}");
+    }
+    cases.len()
+}
+
+/// Signs a fresh sample and checks it verifies and normalizes to a payment.
+pub fn sample_round_trip(source: &Source) -> PaymentFacts {
+    let at = Utc::now();
+    let body = source.provider.sample(at);
+    let signed = source.provider.sign(&body, at);
+    let headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let request = request(source, &headers, &body, at.timestamp());
+    assert!(source.provider.verify(&request).is_ok(), "a signed sample verifies");
+    match source.provider.normalize(&arrival(source, request)) {
+        Ok(Normalized::Payment(facts)) => facts,
+        other => panic!("a sample is a payment, got {other:?}"),
+    }
+}
