@@ -7,7 +7,7 @@ use chrono::Utc;
 use futures::future::join_all;
 
 use crate::{
-    domain::{Arrival, CloudEvent, Normalized},
+    domain::{Arrival, CloudEvent, Normalized, PaymentFacts},
     providers::SourceTable,
     publish::{Published, Publisher},
     store::{ArrivalEntry, DeadLetter, Store, StoreError},
@@ -34,12 +34,28 @@ pub struct BatchOutcome {
     pub retried: usize,
 }
 
-/// What became of one arrival.
+/// What became of one arrival. An arrival may carry several notifications
+/// (an Adyen batch); it is acknowledged only when all of them are done.
 enum Disposition {
+    Done(Counts),
+    Dead(DeadLetter),
+    Retry,
+}
+
+/// What the notifications of one finished arrival became.
+#[derive(Default)]
+struct Counts {
+    published: usize,
+    duplicates: usize,
+    ignored: usize,
+}
+
+/// What became of one notification.
+enum Step {
     Published,
     Duplicate,
     Ignored,
-    Dead(DeadLetter),
+    Dead { reason: &'static str, error: String },
     Retry,
 }
 
@@ -87,9 +103,11 @@ impl Processor {
         let (mut done, mut dead) = (Vec::new(), Vec::new());
         for (entry, disposition) in entries.iter().zip(dispositions) {
             match disposition {
-                Disposition::Published => outcome.published += 1,
-                Disposition::Duplicate => outcome.duplicates += 1,
-                Disposition::Ignored => outcome.ignored += 1,
+                Disposition::Done(counts) => {
+                    outcome.published += counts.published;
+                    outcome.duplicates += counts.duplicates;
+                    outcome.ignored += counts.ignored;
+                }
                 Disposition::Dead(letter) => {
                     dead.push(letter);
                     continue;
@@ -111,14 +129,8 @@ impl Processor {
 
     async fn process_one(&self, entry: &ArrivalEntry) -> Disposition {
         let dead = |source, reason, error: String| {
-            Disposition::Dead(DeadLetter {
-                arrival_id: entry.id.clone(),
-                source,
-                reason,
-                error,
-                attempts: 1,
-                failed_at: Utc::now(),
-            })
+            let (arrival_id, attempts, failed_at) = (entry.id.clone(), entry.deliveries, Utc::now());
+            Disposition::Dead(DeadLetter { arrival_id, source, reason, error, attempts, failed_at })
         };
         let arrival = match &entry.arrival {
             Ok(arrival) => arrival,
@@ -131,74 +143,66 @@ impl Processor {
             return dead(source, "unknown_source", "the source is no longer configured".into());
         };
         if configured.provider_name != arrival.provider {
-            return dead(
-                source,
-                "provider_mismatch",
-                format!("stored for provider {}, source now uses {}", arrival.provider, configured.provider_name),
-            );
+            let error =
+                format!("stored for provider {}, source now uses {}", arrival.provider, configured.provider_name);
+            return dead(source, "provider_mismatch", error);
         }
-        match configured.provider.normalize(arrival) {
-            Err(error) => dead(source, error.reason(), error.to_string()),
-            Ok(Normalized::Ignored { event_type }) => {
-                Processed::Ignored { provider_event_type: &event_type }.emit(arrival, &self.metrics);
-                Disposition::Ignored
+        let notifications = match configured.provider.normalize(arrival) {
+            Ok(notifications) => notifications,
+            Err(error) => return dead(source, error.reason(), error.to_string()),
+        };
+        let mut counts = Counts::default();
+        for notification in notifications {
+            match self.handle(entry, arrival, configured.provider_name, notification).await {
+                Step::Published => counts.published += 1,
+                Step::Duplicate => counts.duplicates += 1,
+                Step::Ignored => counts.ignored += 1,
+                // The whole arrival is retried or dead-lettered; notifications
+                // already published are then suppressed as duplicates.
+                Step::Dead { reason, error } => return dead(source, reason, error),
+                Step::Retry => return Disposition::Retry,
             }
-            Ok(Normalized::Payment(facts)) => self.publish(entry, arrival, configured.provider_name, &facts).await,
+        }
+        Disposition::Done(counts)
+    }
+
+    async fn handle(&self, entry: &ArrivalEntry, arrival: &Arrival, provider: &str, notification: Normalized) -> Step {
+        match notification {
+            Normalized::Ignored { event_type } => {
+                Processed::Ignored { provider_event_type: &event_type }.emit(arrival, &self.metrics);
+                Step::Ignored
+            }
+            Normalized::Payment(facts) => self.publish(entry, arrival, provider, &facts).await,
         }
     }
 
-    async fn publish(
-        &self,
-        entry: &ArrivalEntry,
-        arrival: &Arrival,
-        provider: &str,
-        facts: &crate::domain::PaymentFacts,
-    ) -> Disposition {
+    async fn publish(&self, entry: &ArrivalEntry, arrival: &Arrival, provider: &str, facts: &PaymentFacts) -> Step {
         let key = facts.idempotency_key(provider);
         let traceparent = arrival.request.headers.get("traceparent").filter(|t| is_traceparent(t));
-        let event = CloudEvent::payment_succeeded(
-            facts,
-            &arrival.source,
-            provider,
-            &self.event_type,
-            &arrival.request_id,
-            traceparent,
-        );
+        let (source, correlation) = (&arrival.source, &arrival.request_id);
+        let event = CloudEvent::payment_succeeded(facts, source, provider, &self.event_type, correlation, traceparent);
         let provider_event_id = facts.provider_event_id.as_deref();
         match self.publisher.publish(&event, &key, &facts.fingerprint(provider)).await {
             Ok(Published::New { .. }) => {
-                Processed::Published {
-                    key: &key,
-                    event_id: event.id(),
-                    event_type: event.event_type(),
-                    provider_event_id,
-                }
-                .emit(arrival, &self.metrics);
-                Disposition::Published
+                let (event_id, event_type) = (event.id(), event.event_type());
+                Processed::Published { key: &key, event_id, event_type, provider_event_id }
+                    .emit(arrival, &self.metrics);
+                Step::Published
             }
             Ok(Published::Duplicate { .. }) => {
                 Processed::Duplicate { key: &key, provider_event_id }.emit(arrival, &self.metrics);
-                Disposition::Duplicate
+                Step::Duplicate
             }
-            Ok(Published::Conflict { event_id }) => Disposition::Dead(DeadLetter {
-                arrival_id: arrival.id.clone(),
-                source: Some(arrival.source.clone()),
+            Ok(Published::Conflict { event_id }) => Step::Dead {
                 reason: "idempotency_conflict",
                 error: format!("{key} was published as event {event_id} with other amount, currency or livemode"),
-                attempts: entry.deliveries,
-                failed_at: Utc::now(),
-            }),
-            Err(error) if entry.deliveries >= self.max_attempts => Disposition::Dead(DeadLetter {
-                arrival_id: arrival.id.clone(),
-                source: Some(arrival.source.clone()),
-                reason: "publish_failed",
-                error: error.to_string(),
-                attempts: entry.deliveries,
-                failed_at: Utc::now(),
-            }),
+            },
+            Err(error) if entry.deliveries >= self.max_attempts => {
+                Step::Dead { reason: "publish_failed", error: error.to_string() }
+            }
             Err(error) => {
                 Processed::Failed { reason: "publish_failed", error: &error }.emit(arrival, &self.metrics);
-                Disposition::Retry
+                Step::Retry
             }
         }
     }

@@ -39,8 +39,10 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// Checks the request's signature against every configured secret.
     fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection>;
 
-    /// Turns a verified arrival into payment facts, or says it is not a payment success.
-    fn normalize(&self, arrival: &Arrival) -> Result<Normalized, NormalizeError>;
+    /// Turns a verified arrival into its notifications: payment facts, or
+    /// "not a payment success". Most deliveries carry one notification; an
+    /// Adyen batch carries several. An error dead-letters the whole arrival.
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError>;
 
     /// The headers the provider would send with `body` at `at`, signed with the
     /// first secret (for `payhook sign` / `send` and tests).

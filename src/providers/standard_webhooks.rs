@@ -110,7 +110,7 @@ impl Provider for StandardWebhooks {
         self.check(request)
     }
 
-    fn normalize(&self, arrival: &Arrival) -> Result<Normalized, NormalizeError> {
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
         let headers = &arrival.request.headers;
         let signed_at =
             header(headers, "timestamp").and_then(|t| t.parse().ok()).and_then(|t| DateTime::from_timestamp(t, 0));
@@ -119,7 +119,7 @@ impl Provider for StandardWebhooks {
             occurred_at: signed_at.unwrap_or(arrival.request.received_at),
             livemode: self.livemode,
         };
-        self.mapping.normalize(&arrival.request.body, defaults)
+        self.mapping.normalize(&arrival.request.body, defaults).map(|n| vec![n])
     }
 
     // ---- Signing and sample -----------------------------------------------

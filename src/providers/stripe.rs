@@ -213,17 +213,11 @@ fn single_method_type(event: &Value) -> Option<String> {
     }
 }
 
-impl Provider for Stripe {
-    fn headers(&self) -> Vec<String> {
-        vec![HEADER.into()]
-    }
-
-    fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        self.check(request)
-    }
-
-    fn normalize(&self, arrival: &Arrival) -> Result<Normalized, NormalizeError> {
+impl Stripe {
+    /// A Stripe delivery is one event.
+    fn notification(&self, arrival: &Arrival) -> Result<Normalized, NormalizeError> {
         let event = fields::parse(&arrival.request.body)?;
+
         let event_type = fields::str(&event, "/type")?.to_owned();
         let Some(payment) = self.payment(&event, &event_type)? else {
             return Ok(Normalized::Ignored { event_type });
@@ -241,6 +235,20 @@ impl Provider for Stripe {
             provider_event_type: event_type,
             occurred_at: fields::time(&event, "/created")?,
         }))
+    }
+}
+
+impl Provider for Stripe {
+    fn headers(&self) -> Vec<String> {
+        vec![HEADER.into()]
+    }
+
+    fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+        self.check(request)
+    }
+
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
+        self.notification(arrival).map(|n| vec![n])
     }
 
     // ---- Signing and sample -----------------------------------------------
@@ -343,7 +351,7 @@ mod tests {
     }
 
     fn normalize(event_type: &str, object: Value) -> Normalized {
-        testing::normalize(&stripe(), &[], &event(event_type, object)).unwrap()
+        testing::normalize(&stripe(), &[], &event(event_type, object)).unwrap().remove(0)
     }
 
     #[test]

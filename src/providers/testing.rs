@@ -47,16 +47,20 @@ pub fn arrival(source: &Source, request: WebhookRequest) -> Arrival {
 }
 
 /// Normalizes `body` (with `headers`) through `source`.
-pub fn normalize(source: &Source, headers: &[(&str, &str)], body: &[u8]) -> Result<Normalized, super::NormalizeError> {
+pub fn normalize(
+    source: &Source,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Vec<Normalized>, super::NormalizeError> {
     let request = request(source, headers, body, Utc::now().timestamp());
     source.provider.normalize(&arrival(source, request))
 }
 
-/// The payment facts of `body`, panicking if it is not a payment success.
+/// The payment facts of `body`, panicking unless it is exactly one payment success.
 pub fn payment(source: &Source, headers: &[(&str, &str)], body: &[u8]) -> PaymentFacts {
-    match normalize(source, headers, body) {
-        Ok(Normalized::Payment(facts)) => facts,
-        other => panic!("expected a payment, got {other:?}"),
+    match normalize(source, headers, body).as_deref() {
+        Ok([Normalized::Payment(facts)]) => facts.clone(),
+        other => panic!("expected one payment, got {other:?}"),
     }
 }
 
@@ -91,8 +95,8 @@ pub fn sample_round_trip(source: &Source) -> PaymentFacts {
     let headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let request = request(source, &headers, &body, at.timestamp());
     assert!(source.provider.verify(&request).is_ok(), "a signed sample verifies");
-    match source.provider.normalize(&arrival(source, request)) {
-        Ok(Normalized::Payment(facts)) => facts,
-        other => panic!("a sample is a payment, got {other:?}"),
+    match source.provider.normalize(&arrival(source, request)).as_deref() {
+        Ok([Normalized::Payment(facts)]) => facts.clone(),
+        other => panic!("a sample is one payment, got {other:?}"),
     }
 }
