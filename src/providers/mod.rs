@@ -9,6 +9,7 @@
 //! accepts only that type, so an unverified body cannot be stored.
 
 mod fields;
+mod hmac;
 mod mapping;
 mod signature;
 mod standard_webhooks;
@@ -75,8 +76,12 @@ pub struct KeyFetchError(pub String);
 type Configure = fn(&mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError>;
 
 /// Every provider payhook knows, by its `provider = "…"` name. One line each.
-const REGISTRY: &[(&str, Configure)] =
-    &[("stripe", stripe::configure), ("standard-webhooks", standard_webhooks::configure)];
+#[rustfmt::skip] // one line per provider, whatever their number
+const REGISTRY: &[(&str, Configure)] = &[
+    ("hmac", hmac::configure),
+    ("standard-webhooks", standard_webhooks::configure),
+    ("stripe", stripe::configure),
+];
 
 /// Which secret verified a request (by position, never by value), so an
 /// operator can tell when an old secret is no longer used.

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretSlice};
-use sha2::Sha256;
+use sha1::Sha1;
+use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use super::SignatureMatch;
@@ -37,13 +38,57 @@ impl SigningKeys {
     /// `candidates`. Each comparison is constant-time, so timing reveals
     /// nothing of the expected signature.
     pub fn match_hmac_sha256(&self, parts: &[&[u8]], candidates: &[Vec<u8>]) -> Option<SignatureMatch> {
+        self.match_hmac(Algorithm::Sha256, parts, candidates)
+    }
+
+    /// [`SigningKeys::match_hmac_sha256`] for any [`Algorithm`].
+    pub fn match_hmac(&self, algorithm: Algorithm, parts: &[&[u8]], candidates: &[Vec<u8>]) -> Option<SignatureMatch> {
         self.0
             .iter()
             .position(|key| {
-                let expected = hmac_sha256(key.expose_secret(), parts);
+                let expected = algorithm.mac(key.expose_secret(), parts);
                 candidates.iter().any(|c| bool::from(c.as_slice().ct_eq(expected.as_slice())))
             })
             .map(|secret_index| SignatureMatch { secret_index })
+    }
+}
+
+/// The hash behind an HMAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// HMAC-SHA1 (Braintree, older generic senders).
+    Sha1,
+    /// HMAC-SHA256 (most providers).
+    Sha256,
+    /// HMAC-SHA512 (Paystack).
+    Sha512,
+}
+
+impl Algorithm {
+    /// `sha1`, `sha256` or `sha512`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "sha1" => Some(Self::Sha1),
+            "sha256" => Some(Self::Sha256),
+            "sha512" => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+
+    /// The HMAC of the concatenation of `parts`.
+    pub fn mac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+            let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+            for part in parts {
+                mac.update(part);
+            }
+            mac.finalize().into_bytes().to_vec()
+        }
+        match self {
+            Self::Sha1 => run::<Hmac<Sha1>>(key, parts),
+            Self::Sha256 => run::<Hmac<Sha256>>(key, parts),
+            Self::Sha512 => run::<Hmac<Sha512>>(key, parts),
+        }
     }
 }
 
@@ -83,6 +128,14 @@ mod tests {
         );
         assert_eq!(keys.match_hmac_sha256(&[b"other"], &[hmac_sha256(b"old", &[b"body"]).to_vec()]), None);
         assert_eq!(keys.match_hmac_sha256(&[b"body"], &[]), None);
+    }
+
+    #[test]
+    fn each_algorithm_has_its_own_output() {
+        let lengths = [Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512].map(|a| a.mac(b"k", &[b"m"]).len());
+        assert_eq!(lengths, [20, 32, 64]);
+        assert_eq!(Algorithm::Sha256.mac(b"k", &[b"a", b"b"]), hmac_sha256(b"k", &[b"ab"]).to_vec());
+        assert_eq!(Algorithm::parse("md5"), None);
     }
 
     #[test]
