@@ -172,6 +172,10 @@ pub struct ProcessingConfig {
     /// How long an arrival may stay unacknowledged with one processor before
     /// another reclaims it. Must exceed the time a batch takes.
     pub visibility_timeout_secs: u64,
+    /// Delay before the first retry of a failed arrival; doubles per attempt.
+    pub retry_base_ms: u64,
+    /// Longest delay between retries.
+    pub retry_max_ms: u64,
 }
 
 impl Default for ProcessingConfig {
@@ -184,6 +188,8 @@ impl Default for ProcessingConfig {
             event_type_prefix: String::new(),
             batch_size: NonZeroUsize::new(100).expect("100 is not zero"),
             visibility_timeout_secs: 30,
+            retry_base_ms: 1_000,
+            retry_max_ms: 300_000,
         }
     }
 }
@@ -280,6 +286,8 @@ fn validate(server: &ServerConfig, redis: &RedisConfig, processing: &ProcessingC
         ("processing.idempotency_ttl_secs", processing.idempotency_ttl_secs),
         ("processing.arrival_retention_secs", processing.arrival_retention_secs),
         ("processing.visibility_timeout_secs", processing.visibility_timeout_secs),
+        ("processing.retry_base_ms", processing.retry_base_ms),
+        ("processing.retry_max_ms", processing.retry_max_ms),
     ];
     match positive.iter().find(|(_, v)| *v == 0) {
         Some((key, _)) => Err(ConfigError::invalid(*key, "must be at least 1")),

@@ -7,19 +7,23 @@
 //! a crash re-processes it, and the dedupe in `crate::publish` stops the
 //! second event.
 //!
-//! A failed arrival stays pending; after `visibility_timeout_secs` any worker
-//! reclaims it (`XAUTOCLAIM`) and tries again, until it has been delivered
-//! `max_attempts` times; then it goes to the DLQ. That timeout must exceed
-//! the time a batch takes, or a slow worker's batch is processed twice
-//! (harmless, but wasted). An arrival that can never succeed (not JSON, a
-//! conflict) goes to the DLQ at once.
+//! A failed arrival is parked and retried after an exponential backoff with
+//! jitter (`retry_base_ms`, doubling up to `retry_max_ms`) until it has been
+//! delivered `max_attempts` times; then it goes to the DLQ. An arrival that
+//! can never succeed (not JSON, a conflict) goes to the DLQ at once. A
+//! processor that dies leaves its arrivals pending; after
+//! `visibility_timeout_secs` any worker reclaims them (`XAUTOCLAIM`). That
+//! timeout must exceed the time a batch takes, or a slow worker's batch is
+//! processed twice (harmless thanks to the dedupe, but wasted).
 
+mod retry;
 mod step;
 
 use std::{sync::Arc, time::Duration};
 
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+pub use retry::Backoff;
 pub use step::{BatchOutcome, Processor};
 
 use crate::{
@@ -32,8 +36,8 @@ use crate::{
 
 /// How long one read waits for new arrivals.
 const BLOCK: Duration = Duration::from_secs(2);
-/// Pause after a Redis failure before trying again.
-const BACKOFF: Duration = Duration::from_millis(500);
+/// Pauses after a failed round (Redis unreachable): doubling, with jitter.
+const ROUND_BACKOFF: Backoff = Backoff { base: Duration::from_millis(250), max: Duration::from_secs(5) };
 
 impl Processor {
     /// Worker `index` of this process, on its own Redis connection.
@@ -51,6 +55,10 @@ impl Processor {
             event_type: format!("{}{EVENT_TYPE}", processing.event_type_prefix),
             visibility_timeout: Duration::from_secs(processing.visibility_timeout_secs),
             max_attempts: processing.max_attempts.get(),
+            backoff: Backoff {
+                base: Duration::from_millis(processing.retry_base_ms),
+                max: Duration::from_millis(processing.retry_max_ms),
+            },
         })
     }
 
@@ -63,7 +71,7 @@ impl Processor {
     /// Runs until `shutdown`. A batch in progress is finished and acknowledged
     /// before it returns; only the wait for new arrivals is cut short.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut prepared = false;
+        let (mut prepared, mut failures) = (false, 0u32);
         while !shutdown.is_cancelled() {
             let needs_prepare = !prepared;
             let round = async {
@@ -83,15 +91,17 @@ impl Processor {
                 }
                 Err(error) => Err(error),
             };
-            if let Err(error) = result {
-                // NOGROUP after a Redis restart without persistence, or an
-                // outage: prepare again once Redis answers.
-                prepared = false;
-                tracing::warn!(consumer = %self.consumer, error = %error, "Processor round failed; retrying.");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(BACKOFF) => {}
-                }
+            let Err(error) = result else {
+                failures = 0;
+                continue;
+            };
+            // NOGROUP after a Redis restart without persistence, or an
+            // outage: prepare again once Redis answers.
+            (prepared, failures) = (false, failures.saturating_add(1));
+            tracing::warn!(consumer = %self.consumer, error = %error, "Processor round failed; retrying.");
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(ROUND_BACKOFF.delay(&self.consumer, failures)) => {}
             }
         }
     }

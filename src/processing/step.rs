@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::Utc;
 use futures::future::join_all;
 
+use super::retry::Backoff;
 use crate::{
     domain::{Arrival, CloudEvent, Normalized, PaymentFacts},
     providers::SourceTable,
@@ -30,7 +31,7 @@ pub struct BatchOutcome {
     pub ignored: usize,
     /// Arrivals moved to the DLQ.
     pub dead_lettered: usize,
-    /// Arrivals left pending after a failure, to be reclaimed and retried.
+    /// Arrivals parked after a failure, to be retried after their backoff.
     pub retried: usize,
 }
 
@@ -75,6 +76,8 @@ pub struct Processor {
     pub(super) visibility_timeout: Duration,
     /// Deliveries after which a failing arrival goes to the DLQ.
     pub(super) max_attempts: u32,
+    /// Delays between attempts of a failing arrival.
+    pub(super) backoff: Backoff,
 }
 
 impl Processor {
@@ -85,8 +88,15 @@ impl Processor {
         self.process(entries).await
     }
 
-    /// The next batch to work on.
+    /// The next batch to work on: failed arrivals whose retry is due, then
+    /// arrivals abandoned by a dead processor, then new ones.
     pub(super) async fn next_batch(&self, block: Duration) -> Result<Vec<ArrivalEntry>, StoreError> {
+        let backoff = self.backoff;
+        let is_due = |id: &str, deliveries, idle| backoff.is_due(id, deliveries, idle);
+        let due = self.store.claim_due(&self.consumer, self.batch_size, backoff.base / 2, is_due).await?;
+        if !due.is_empty() {
+            return Ok(due);
+        }
         let stale = self.store.claim_stale(&self.consumer, self.visibility_timeout, self.batch_size).await?;
         if !stale.is_empty() {
             return Ok(stale);
@@ -100,7 +110,7 @@ impl Processor {
     pub(super) async fn process(&self, entries: Vec<ArrivalEntry>) -> Result<BatchOutcome, StoreError> {
         let dispositions = join_all(entries.iter().map(|entry| self.process_one(entry))).await;
         let mut outcome = BatchOutcome { read: entries.len(), ..BatchOutcome::default() };
-        let (mut done, mut dead) = (Vec::new(), Vec::new());
+        let (mut done, mut dead, mut retry) = (Vec::new(), Vec::new(), Vec::new());
         for (entry, disposition) in entries.iter().zip(dispositions) {
             match disposition {
                 Disposition::Done(counts) => {
@@ -114,12 +124,13 @@ impl Processor {
                 }
                 Disposition::Retry => {
                     outcome.retried += 1;
+                    retry.push(entry.id.clone());
                     continue;
                 }
             }
             done.push(entry.id.clone());
         }
-        self.store.settle(&done, &dead).await?;
+        self.store.settle(&done, &dead, &retry).await?;
         outcome.dead_lettered = dead.len();
         for letter in &dead {
             DeadLettered { letter }.emit(&self.metrics);

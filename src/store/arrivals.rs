@@ -150,9 +150,8 @@ impl Store {
         Ok(entries.map(|entry| parse_entry(entry, 1)).collect())
     }
 
-    /// Takes over up to `count` arrivals that another processor (or this one)
-    /// received but has not acknowledged for `min_idle`: it crashed, or its
-    /// Redis call failed. This is how a failed arrival is retried.
+    /// Takes over up to `count` arrivals that another processor received but
+    /// has not acknowledged for `min_idle`: it crashed, or lost Redis.
     pub async fn claim_stale(
         &self,
         consumer: &str,
@@ -197,20 +196,23 @@ impl Store {
         Ok(reply.ids.into_iter().map(|p| (p.id, count(p.times_delivered))).collect())
     }
 
-    /// Acknowledges `done` and moves `dead` to the DLQ (acknowledging them
-    /// too) in one MULTI/EXEC, so a dead letter is never both in the DLQ and
-    /// still pending.
-    pub async fn settle(&self, done: &[ArrivalId], dead: &[DeadLetter]) -> Result<(), StoreError> {
-        if done.is_empty() && dead.is_empty() {
+    /// Acknowledges `done`, moves `dead` to the DLQ (acknowledging them too)
+    /// and parks `retry` until their backoff passes, in one MULTI/EXEC, so a
+    /// dead letter is never both in the DLQ and still pending.
+    pub async fn settle(&self, done: &[ArrivalId], dead: &[DeadLetter], retry: &[ArrivalId]) -> Result<(), StoreError> {
+        if done.is_empty() && dead.is_empty() && retry.is_empty() {
             return Ok(());
         }
         let mut pipe = redis::pipe();
         pipe.atomic();
+        self.park(&mut pipe, retry);
         for letter in dead {
             letter.add_to(&mut pipe, self.keys.dlq());
         }
-        let ids = done.iter().chain(dead.iter().map(|d| &d.arrival_id)).map(ArrivalId::as_str);
-        pipe.cmd("XACK").arg(self.keys.arrivals()).arg(PROCESSORS_GROUP).arg(ids.collect::<Vec<_>>()).ignore();
+        let ids: Vec<&str> = done.iter().chain(dead.iter().map(|d| &d.arrival_id)).map(ArrivalId::as_str).collect();
+        if !ids.is_empty() {
+            pipe.cmd("XACK").arg(self.keys.arrivals()).arg(PROCESSORS_GROUP).arg(ids).ignore();
+        }
         pipe.query_async::<()>(&mut self.connection()).await?;
         Ok(())
     }
@@ -221,7 +223,7 @@ impl Store {
     }
 }
 
-fn parse_entry(entry: StreamId, deliveries: u32) -> ArrivalEntry {
+pub(super) fn parse_entry(entry: StreamId, deliveries: u32) -> ArrivalEntry {
     let id = ArrivalId::parse(&entry.id).expect("Redis stream entry ids have the <ms>-<seq> form");
     let arrival = parse_arrival(id.clone(), entry.map);
     ArrivalEntry { id, arrival, deliveries }

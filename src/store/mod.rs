@@ -13,6 +13,7 @@
 mod arrivals;
 mod dlq;
 pub mod keys;
+mod retry;
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,6 +22,7 @@ use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, Client};
 pub use arrivals::{ArrivalEntry, Rejected};
 pub use dlq::DeadLetter;
 pub use keys::Keys;
+pub use retry::RETRY_CONSUMER;
 
 use crate::config::RedisConfig;
 

@@ -249,8 +249,8 @@ async fn arrivals_abandoned_by_a_crashed_processor_are_reclaimed_and_published_o
 }
 
 #[tokio::test]
-async fn a_publish_that_keeps_failing_is_retried_then_dead_lettered_after_max_attempts() {
-    let knobs = TestConfig { visibility_timeout_secs: 1, max_attempts: 2, ..TestConfig::ingress() };
+async fn a_publish_that_keeps_failing_is_retried_after_its_backoff_then_dead_lettered() {
+    let knobs = TestConfig { retry_base_ms: 200, max_attempts: 3, ..TestConfig::ingress() };
     let app = TestApp::spawn_with(TestConfig::ingress()).await;
     let step = processor(&app, &knobs).await;
     // A dedupe record the script cannot decode makes every publish of this
@@ -263,15 +263,21 @@ async fn a_publish_that_keeps_failing_is_retried_then_dead_lettered_after_max_at
 
     let first = step.process_batch(Duration::from_millis(50)).await.unwrap();
     assert_eq!((first.published, first.retried, first.dead_lettered), (1, 1, 0), "the good payment is not blocked");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let second = step.process_batch(Duration::from_millis(50)).await.unwrap();
-    assert_eq!((second.read, second.dead_lettered), (1, 1));
+    let too_early = step.process_batch(Duration::from_millis(10)).await.unwrap();
+    assert_eq!(too_early.read, 0, "a parked arrival waits for its backoff (100 to 200 ms)");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let second = step.process_batch(Duration::from_millis(10)).await.unwrap();
+    assert_eq!((second.read, second.retried), (1, 1), "retried once its backoff passed");
+    tokio::time::sleep(Duration::from_millis(450)).await; // the second delay doubles
+    let third = step.process_batch(Duration::from_millis(10)).await.unwrap();
+    assert_eq!((third.read, third.dead_lettered), (1, 1), "dead-lettered at max_attempts");
 
     let dlq = app.entries("payhook:dlq").await;
     assert_eq!(dlq.len(), 1);
     assert_eq!(dlq[0].get::<String>("reason").unwrap(), "publish_failed");
-    assert_eq!(dlq[0].get::<String>("attempts").unwrap(), "2");
+    assert_eq!(dlq[0].get::<String>("attempts").unwrap(), "3");
     assert_eq!(app.events(0).await.len(), 1);
-    let third = step.process_batch(Duration::from_millis(50)).await.unwrap();
-    assert_eq!(third, BatchOutcome::default(), "nothing is left pending");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let after = step.process_batch(Duration::from_millis(10)).await.unwrap();
+    assert_eq!(after, BatchOutcome::default(), "nothing is left pending");
 }

@@ -27,6 +27,7 @@ pub struct TestConfig {
     pub tolerance_secs: u64,
     pub partitions: u32,
     pub max_attempts: u32,
+    pub retry_base_ms: u64,
     /// More `[[sources]]` tables, appended as TOML.
     pub extra_sources: String,
 }
@@ -41,6 +42,7 @@ impl Default for TestConfig {
             tolerance_secs: 300,
             partitions: 1,
             max_attempts: 5,
+            retry_base_ms: 1_000,
             extra_sources: String::new(),
         }
     }
@@ -67,6 +69,7 @@ impl TestConfig {
             workers = 2
             visibility_timeout_secs = {visibility}
             max_attempts = {max_attempts}
+            retry_base_ms = {retry_base_ms}
 
             [[sources]]
             name = "stripe"
@@ -95,6 +98,7 @@ impl TestConfig {
             visibility = self.visibility_timeout_secs,
             tolerance = self.tolerance_secs,
             max_attempts = self.max_attempts,
+            retry_base_ms = self.retry_base_ms,
             extra = self.extra_sources,
         )
     }
