@@ -55,6 +55,7 @@ pub enum AppError {
 
 /// A built, not yet running, gateway.
 pub struct App {
+    store: Store,
     ingress: Option<(TcpListener, Router)>,
     admin: (TcpListener, Router),
     processors: Vec<Processor>,
@@ -93,9 +94,9 @@ impl App {
                 .map(|i| Processor::new(&config, &store, metrics.clone(), i))
                 .collect::<Result<_, _>>()?,
         };
-        let admin_state = AdminState { store, metrics: metrics.clone() };
+        let admin_state = AdminState { store: store.clone(), metrics: metrics.clone() };
         let admin = (bind(config.server.admin_listen).await?, admin::router(admin_state));
-        Ok(Self { ingress, admin, processors, metrics })
+        Ok(Self { store, ingress, admin, processors, metrics })
     }
 
     /// The webhook listener's address, if this role has one.
@@ -118,6 +119,7 @@ impl App {
     /// batch, within [`DRAIN_DEADLINE`].
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
         let tracker = TaskTracker::new();
+        tokio::spawn(report_durability(self.store.clone(), shutdown.clone()));
         processing::spawn(self.processors, &tracker, &shutdown);
         tracker.close();
         let admin = serve(self.admin, shutdown.clone());
@@ -132,6 +134,27 @@ impl App {
             tracing::warn!("Processors did not finish in time; their pending arrivals will be reclaimed.");
         }
         admin.and(ingress)
+    }
+}
+
+/// Says once, as soon as Redis answers, whether a Redis crash could lose an
+/// acknowledged arrival.
+async fn report_durability(store: Store, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        match store.durability().await {
+            Ok(d) if d.can_lose_acknowledged => {
+                tracing::warn!(appendonly = %d.appendonly, appendfsync = %d.appendfsync, "Redis durability: {}.", d.summary);
+                return;
+            }
+            Ok(d) => {
+                tracing::info!(appendonly = %d.appendonly, appendfsync = %d.appendfsync, "Redis durability: {}.", d.summary);
+                return;
+            }
+            Err(_) => tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            },
+        }
     }
 }
 

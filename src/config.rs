@@ -145,11 +145,21 @@ pub struct RedisConfig {
     pub key_prefix: String,
     /// Number of output partitions (`{N}` in the event stream names).
     pub partitions: NonZeroU32,
+    /// Replicas that must hold an arrival before it is answered 2xx (`WAIT`); 0: none.
+    pub wait_replicas: u32,
+    /// How long to wait for them; fewer acknowledgements in time: 503.
+    pub wait_timeout_ms: u64,
 }
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        Self { url: "redis://127.0.0.1:6379".into(), key_prefix: "payhook".into(), partitions: NonZeroU32::MIN }
+        Self {
+            url: "redis://127.0.0.1:6379".into(),
+            key_prefix: "payhook".into(),
+            partitions: NonZeroU32::MIN,
+            wait_replicas: 0,
+            wait_timeout_ms: 1_000,
+        }
     }
 }
 

@@ -11,10 +11,14 @@ pub async fn live() -> Json<Value> {
 }
 
 /// 200 when Redis answers `PING`, else 503: a load balancer should send no
-/// webhooks to a gateway that cannot store them.
+/// webhooks to a gateway that cannot store them. The body says how durable
+/// that Redis is (see `store::durability`).
 pub async fn ready(State(store): State<Store>) -> (StatusCode, Json<Value>) {
     match store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "redis": "ok" }))),
+        Ok(()) => {
+            let durability = store.durability().await.ok();
+            (StatusCode::OK, Json(json!({ "status": "ready", "redis": "ok", "durability": durability })))
+        }
         Err(error) => {
             tracing::warn!(error = %error, "Readiness check failed: Redis does not answer.");
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "redis": "unreachable" })))

@@ -52,12 +52,32 @@ pub struct Rejected<'a> {
 impl Store {
     /// Appends a verified arrival; its entry id is the arrival id. Trims
     /// entries older than the retention window in the same command (`MINID ~`
-    /// lets Redis trim whole nodes only, which keeps it cheap).
+    /// lets Redis trim whole nodes only, which keeps it cheap). With
+    /// `wait_replicas`, also waits for that many replicas to hold it: `WAIT`
+    /// blocks the shared connection while it waits, so this trades ingest
+    /// rate for surviving the loss of the primary.
     pub async fn append(&self, arrival: &VerifiedArrival) -> Result<ArrivalId, StoreError> {
+        let xadd = self.xadd(arrival);
+        let id: String = match self.replication {
+            None => xadd.query_async(&mut self.connection()).await?,
+            Some((wanted, timeout_ms)) => {
+                let mut pipe = redis::pipe();
+                pipe.add_command(xadd).cmd("WAIT").arg(wanted).arg(timeout_ms);
+                let (id, acked): (String, u32) = pipe.query_async(&mut self.connection()).await?;
+                if acked < wanted {
+                    return Err(StoreError::NotReplicated { wanted, acked });
+                }
+                id
+            }
+        };
+        Ok(ArrivalId::parse(&id).expect("Redis answers XADD with an entry id"))
+    }
+
+    fn xadd(&self, arrival: &VerifiedArrival) -> redis::Cmd {
         let request = arrival.request();
         let headers = serde_json::to_string(&request.headers).expect("a string map always serializes");
-        let id: String = redis::cmd("XADD")
-            .arg(self.keys.arrivals())
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(self.keys.arrivals())
             .arg("MINID")
             .arg("~")
             .arg(self.retention_floor_ms())
@@ -73,10 +93,8 @@ impl Store {
             .arg("body")
             .arg(&request.body[..])
             .arg("request_id")
-            .arg(arrival.request_id().as_str())
-            .query_async(&mut self.connection())
-            .await?;
-        Ok(ArrivalId::parse(&id).expect("Redis answers XADD with an entry id"))
+            .arg(arrival.request_id().as_str());
+        cmd
     }
 
     fn retention_floor_ms(&self) -> u64 {

@@ -12,6 +12,7 @@
 
 mod arrivals;
 mod dlq;
+mod durability;
 pub mod keys;
 mod retry;
 
@@ -21,6 +22,7 @@ use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, Client};
 
 pub use arrivals::{ArrivalEntry, Rejected};
 pub use dlq::DeadLetter;
+pub use durability::Durability;
 pub use keys::Keys;
 pub use retry::RETRY_CONSUMER;
 
@@ -35,6 +37,14 @@ pub enum StoreError {
     /// Redis did not answer before the caller's deadline.
     #[error("redis did not answer in time")]
     Timeout,
+    /// Fewer replicas than `wait_replicas` acknowledged the write in time.
+    #[error("only {acked} of {wanted} replicas acknowledged the arrival")]
+    NotReplicated {
+        /// `redis.wait_replicas`.
+        wanted: u32,
+        /// Replicas that did.
+        acked: u32,
+    },
 }
 
 /// Handle on payhook's Redis keys.
@@ -44,6 +54,8 @@ pub struct Store {
     conn: ConnectionManager,
     keys: Arc<Keys>,
     retention: Duration,
+    /// `WAIT` after each append: (replicas, timeout ms), if configured.
+    replication: Option<(u32, u64)>,
 }
 
 impl std::fmt::Debug for Store {
@@ -59,7 +71,8 @@ impl Store {
     pub fn open(config: &RedisConfig, retention: Duration, response_timeout: Duration) -> Result<Self, StoreError> {
         let client = Client::open(config.url.as_str())?;
         let conn = manager(&client, response_timeout)?;
-        Ok(Self { client, conn, keys: Arc::new(Keys::new(&config.key_prefix)), retention })
+        let replication = (config.wait_replicas > 0).then_some((config.wait_replicas, config.wait_timeout_ms));
+        Ok(Self { client, conn, keys: Arc::new(Keys::new(&config.key_prefix)), retention, replication })
     }
 
     /// A store with its own connection, for a processor's blocking reads.

@@ -1,6 +1,6 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
-use crate::harness::{metric, TestApp};
+use crate::harness::{metric, TestApp, TestConfig};
 
 #[tokio::test]
 async fn readiness_follows_redis_and_liveness_does_not() {
@@ -33,4 +33,38 @@ async fn metrics_count_arrivals_and_publications() {
     {
         assert!(text.contains(series), "{series} is exported at zero before any event");
     }
+}
+
+#[tokio::test]
+async fn readiness_says_how_durable_redis_is() {
+    let volatile = TestApp::spawn_with(TestConfig::ingress()).await;
+    let body: serde_json::Value =
+        volatile.http.get(format!("{}/readyz", volatile.admin)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["durability"]["appendonly"], "no");
+    assert_eq!(body["durability"]["can_lose_acknowledged"], true);
+
+    let durable = TestApp::spawn_with(TestConfig { aof: true, ..TestConfig::ingress() }).await;
+    let body: serde_json::Value =
+        durable.http.get(format!("{}/readyz", durable.admin)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (body["durability"]["appendonly"].as_str(), body["durability"]["appendfsync"].as_str()),
+        (Some("yes"), Some("always"))
+    );
+    assert_eq!(body["durability"]["can_lose_acknowledged"], false);
+}
+
+#[tokio::test]
+async fn waiting_for_replicas_that_do_not_exist_answers_503_not_2xx() {
+    let app = TestApp::spawn_with(TestConfig {
+        extra_redis: "wait_replicas = 1\nwait_timeout_ms = 100".into(),
+        ..TestConfig::ingress()
+    })
+    .await;
+    let body = serde_json::to_vec(&crate::harness::stripe_payment_intent("evt_w", "pi_w", 100, "eur")).unwrap();
+    let response = app.post_stripe(&body).await;
+    assert_eq!(response.status(), 503, "stored on the primary only: the provider must retry");
+    assert!(response.headers().contains_key("retry-after"));
+    let ready: serde_json::Value =
+        app.http.get(format!("{}/readyz", app.admin)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["durability"]["wait_replicas"], 1);
 }

@@ -30,6 +30,10 @@ pub struct TestConfig {
     pub retry_base_ms: u64,
     /// More `[[sources]]` tables, appended as TOML.
     pub extra_sources: String,
+    /// More `[redis]` keys, as TOML lines.
+    pub extra_redis: String,
+    /// Run Redis with AOF and fsync always.
+    pub aof: bool,
 }
 
 impl Default for TestConfig {
@@ -44,6 +48,8 @@ impl Default for TestConfig {
             max_attempts: 5,
             retry_base_ms: 1_000,
             extra_sources: String::new(),
+            extra_redis: String::new(),
+            aof: false,
         }
     }
 }
@@ -65,6 +71,7 @@ impl TestConfig {
             [redis]
             url = "{redis_url}"
             partitions = {partitions}
+            {extra_redis}
             [processing]
             workers = 2
             visibility_timeout_secs = {visibility}
@@ -100,6 +107,7 @@ impl TestConfig {
             max_attempts = self.max_attempts,
             retry_base_ms = self.retry_base_ms,
             extra = self.extra_sources,
+            extra_redis = self.extra_redis,
         )
     }
 }
@@ -121,7 +129,7 @@ impl TestApp {
 
     pub async fn spawn_with(knobs: TestConfig) -> Self {
         init_logs();
-        let redis = RedisServer::start();
+        let redis = if knobs.aof { RedisServer::start_aof() } else { RedisServer::start() };
         let config = Config::parse(&knobs.toml(&redis.url()), &Env::default()).expect("test config is valid");
         let app = App::build(config, knobs.role).await.expect("app builds");
         let base = app.ingress_addr().map(|a| format!("http://{a}")).unwrap_or_default();

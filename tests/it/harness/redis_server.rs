@@ -14,14 +14,26 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: TempDir,
+    /// AOF with fsync on every write, as production should run.
+    aof: bool,
 }
 
 impl RedisServer {
     /// Starts a server that keeps nothing on disk.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts a server with `appendonly yes` and `appendfsync always`, so a
+    /// SIGKILL loses nothing it acknowledged.
+    pub fn start_aof() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(aof: bool) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let port = free_port();
-        let mut server = Self { child: None, port, dir };
+        let mut server = Self { child: None, port, dir, aof };
         server.restart();
         server
     }
@@ -29,7 +41,7 @@ impl RedisServer {
     /// (Re)starts the server on the same port and directory.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the server before restarting it");
-        self.child = Some(spawn(self.port, self.dir.path()));
+        self.child = Some(spawn(self.port, self.dir.path(), self.aof));
         wait_until_listening(self.port);
     }
 
@@ -59,9 +71,12 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn(port: u16, dir: &Path) -> Child {
+fn spawn(port: u16, dir: &Path, aof: bool) -> Child {
+    let persistence: &[&str] =
+        if aof { &["--appendonly", "yes", "--appendfsync", "always"] } else { &["--appendonly", "no"] };
     Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(persistence)
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())
