@@ -94,7 +94,9 @@ impl App {
                 .map(|i| Processor::new(&config, &store, metrics.clone(), i))
                 .collect::<Result<_, _>>()?,
         };
-        let admin_state = AdminState { store: store.clone(), metrics: metrics.clone() };
+        let processor = Processor::new(&config, &store, metrics.clone(), usize::MAX)?;
+        let token = config.admin_token.clone().map(Arc::new);
+        let admin_state = AdminState { store: store.clone(), metrics: metrics.clone(), processor, token };
         let admin = (bind(config.server.admin_listen).await?, admin::router(admin_state));
         Ok(Self { store, ingress, admin, processors, metrics })
     }

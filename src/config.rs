@@ -98,6 +98,9 @@ pub struct Config {
     pub processing: ProcessingConfig,
     /// `[[sources]]`, with their providers built.
     pub sources: SourceTable,
+    /// The admin bearer token, from the variable `server.admin_token_env`;
+    /// `None` disables the admin API.
+    pub admin_token: Option<secrecy::SecretString>,
 }
 
 /// `[server]`: the two listeners and the limits of the provider-facing one.
@@ -244,7 +247,8 @@ impl Config {
             .enumerate()
             .map(|(i, table)| Source::configure(SourceSettings::new(format!("sources[{i}]"), table, env)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { server, redis, processing: raw.processing, sources: SourceTable::new(sources)? })
+        let admin_token = env.get(&server.admin_token_env).map(secrecy::SecretString::from);
+        Ok(Self { server, redis, processing: raw.processing, sources: SourceTable::new(sources)?, admin_token })
     }
 
     /// The config file to use: `--config`, else `$PAYHOOK_CONFIG`, else the default.

@@ -1,10 +1,11 @@
-//! The operator listener: `/metrics` (Prometheus text), `/healthz`, `/readyz`.
+//! The operator listener: `/metrics` (Prometheus text), `/healthz`,
+//! `/readyz`, and the bearer-protected `/admin/*` API.
 //!
 //! It is a separate listener so that it can be bound to a private interface
 //! while the webhook listener faces the internet, and so that a flood of
-//! webhooks cannot starve a scrape. The bearer-protected `/admin/*` API of
-//! the contract is not served yet.
+//! webhooks cannot starve a scrape.
 
+pub mod api;
 pub mod health;
 
 use std::sync::Arc;
@@ -12,20 +13,26 @@ use std::sync::Arc;
 use axum::{
     extract::{FromRef, State},
     http::header::CONTENT_TYPE,
+    middleware,
     response::IntoResponse,
-    routing::get,
+    routing::{get, post},
     Router,
 };
+use secrecy::SecretString;
 
-use crate::{store::Store, telemetry::Metrics};
+use crate::{processing::Processor, store::Store, telemetry::Metrics};
 
 /// What the admin handlers share.
 #[derive(Clone, Debug)]
 pub struct AdminState {
-    /// The durable log (for readiness).
+    /// The durable log.
     pub store: Store,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Re-processing for replay and redrive (never reads the consumer group).
+    pub processor: Processor,
+    /// The bearer token; `None`: no `/admin/*` routes.
+    pub token: Option<Arc<SecretString>>,
 }
 
 impl FromRef<AdminState> for Store {
@@ -36,11 +43,25 @@ impl FromRef<AdminState> for Store {
 
 /// The admin router.
 pub fn router(state: AdminState) -> Router {
-    Router::new()
+    let open = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .with_state(state)
+        .route("/readyz", get(health::ready));
+    let router = match state.token {
+        None => open,
+        Some(_) => open.nest("/admin", admin_api(state.clone())),
+    };
+    router.with_state(state)
+}
+
+fn admin_api(state: AdminState) -> Router<AdminState> {
+    Router::new()
+        .route("/arrivals/{id}", get(api::arrival))
+        .route("/replay", post(api::replay))
+        .route("/dlq", get(api::dlq))
+        .route("/dlq/redrive", post(api::redrive))
+        .route("/stats", get(api::stats))
+        .layer(middleware::from_fn_with_state(state, api::authorize))
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {

@@ -1,16 +1,22 @@
 //! The `payhook` command line: one file per command, no business logic.
 
 mod check_config;
+mod dlq;
+mod replay;
 mod send;
 mod serve;
 mod sign;
+mod stats;
+mod tools;
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use payhook::{
     app::Role,
     config::{Config, Env},
+    processing::ReplayRange,
     telemetry::LogFormat,
 };
 
@@ -54,6 +60,38 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Re-process stored arrivals of a time range; dedupe suppresses what was published.
+    Replay {
+        /// First arrival time (RFC 3339).
+        #[arg(long)]
+        since: DateTime<Utc>,
+        /// Last arrival time (RFC 3339); default now.
+        #[arg(long)]
+        until: Option<DateTime<Utc>>,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Verify and count, publish nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Inspect and re-drive dead letters.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+        /// Config file.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Backlog, lag, oldest pending age and DLQ size.
+    Stats {
+        /// Config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Sign and POST a webhook to a running gateway.
     Send {
         /// Source to post to.
@@ -74,6 +112,30 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// The newest dead letters.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+    },
+    /// One dead letter.
+    Show {
+        /// Its id in the DLQ stream.
+        id: String,
+    },
+    /// Re-process dead letters; those that now succeed leave the DLQ.
+    Redrive {
+        /// Dead letter ids.
+        #[arg(required_unless_present = "all")]
+        ids: Vec<String>,
+        /// Every dead letter.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+}
+
 /// How a command failed, which decides the exit code.
 #[derive(Debug)]
 pub enum Failure {
@@ -91,6 +153,18 @@ impl Cli {
             Command::Serve { config, role } => serve::run(load(config, &env)?, role).await,
             Command::CheckConfig { config } => check_config::run(load(config, &env)?),
             Command::Sign { source, body, config } => sign::run(&load(config, &env)?, &source, &body),
+            Command::Replay { since, until, source, dry_run, config } => {
+                replay::run(&load(config, &env)?, ReplayRange { since, until, source, dry_run }).await
+            }
+            Command::Dlq { action, config } => {
+                let config = load(config, &env)?;
+                match action {
+                    DlqAction::List { count } => dlq::list(&config, count).await,
+                    DlqAction::Show { id } => dlq::show(&config, &id).await,
+                    DlqAction::Redrive { ids, all } => dlq::redrive(&config, &ids, all).await,
+                }
+            }
+            Command::Stats { config } => stats::run(&load(config, &env)?).await,
             Command::Send { source, body, sample: _, url, config } => {
                 send::run(&load(config, &env)?, &source, body.as_deref(), url).await
             }

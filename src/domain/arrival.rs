@@ -24,6 +24,11 @@ impl Headers {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
+
+    /// The names kept (values may be signatures: never shown).
+    pub fn names(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
 }
 
 impl<const N: usize> From<[(&str, &str); N]> for Headers {

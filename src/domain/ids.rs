@@ -46,6 +46,11 @@ impl ArrivalId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The arrival time in milliseconds since the epoch (the id's first half).
+    pub fn millis(&self) -> Option<u64> {
+        self.0.split_once('-').and_then(|(ms, _)| ms.parse().ok())
+    }
 }
 
 impl fmt::Display for ArrivalId {

@@ -16,6 +16,7 @@
 //! timeout must exceed the time a batch takes, or a slow worker's batch is
 //! processed twice (harmless thanks to the dedupe, but wasted).
 
+mod replay;
 mod retry;
 mod step;
 
@@ -23,6 +24,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+pub use replay::{ReplayRange, ReplayReport};
 pub use retry::Backoff;
 pub use step::{BatchOutcome, Processor};
 

@@ -8,7 +8,7 @@ use futures::future::join_all;
 
 use super::retry::Backoff;
 use crate::{
-    domain::{Arrival, CloudEvent, Normalized, PaymentFacts},
+    domain::{Arrival, CloudEvent, Normalized, PaymentFacts, PaymentSucceededV1},
     providers::SourceTable,
     publish::{Published, Publisher},
     store::{ArrivalEntry, DeadLetter, Store, StoreError},
@@ -187,11 +187,21 @@ impl Processor {
         }
     }
 
-    async fn publish(&self, entry: &ArrivalEntry, arrival: &Arrival, provider: &str, facts: &PaymentFacts) -> Step {
-        let key = facts.idempotency_key(provider);
+    /// The event for `facts`, carrying the delivery's correlation and trace ids.
+    pub(super) fn event(
+        &self,
+        arrival: &Arrival,
+        provider: &str,
+        facts: &PaymentFacts,
+    ) -> CloudEvent<PaymentSucceededV1> {
         let traceparent = arrival.request.headers.get("traceparent").filter(|t| is_traceparent(t));
         let (source, correlation) = (&arrival.source, &arrival.request_id);
-        let event = CloudEvent::payment_succeeded(facts, source, provider, &self.event_type, correlation, traceparent);
+        CloudEvent::payment_succeeded(facts, source, provider, &self.event_type, correlation, traceparent)
+    }
+
+    async fn publish(&self, entry: &ArrivalEntry, arrival: &Arrival, provider: &str, facts: &PaymentFacts) -> Step {
+        let key = facts.idempotency_key(provider);
+        let event = self.event(arrival, provider, facts);
         let provider_event_id = facts.provider_event_id.as_deref();
         match self.publisher.publish(&event, &key, &facts.fingerprint(provider)).await {
             Ok(Published::New { .. }) => {

@@ -64,6 +64,11 @@ impl Publisher {
         Ok(())
     }
 
+    /// The number of output partitions.
+    pub fn partitions(&self) -> NonZeroU32 {
+        self.partitions
+    }
+
     /// Dedupes and publishes `event`.
     pub async fn publish(
         &self,

@@ -47,3 +47,70 @@ impl DeadLetter {
             .ignore();
     }
 }
+
+/// A dead letter as stored, for listing and redriving.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StoredDeadLetter {
+    /// Its own entry id in `{p}:dlq`.
+    pub id: String,
+    /// The arrival that failed.
+    pub arrival_id: String,
+    /// Its source.
+    pub source: String,
+    /// Machine word.
+    pub reason: String,
+    /// Human text.
+    pub error: String,
+    /// Deliveries.
+    pub attempts: String,
+    /// When.
+    pub failed_at: String,
+}
+
+impl StoredDeadLetter {
+    fn from_entry(entry: redis::streams::StreamId) -> Self {
+        let field = |name: &str| entry.get::<String>(name).unwrap_or_default();
+        Self {
+            arrival_id: field("arrival_id"),
+            source: field("source"),
+            reason: field("reason"),
+            error: field("error"),
+            attempts: field("attempts"),
+            failed_at: field("failed_at"),
+            id: entry.id,
+        }
+    }
+}
+
+impl super::Store {
+    /// The newest `count` dead letters, newest first.
+    pub async fn dead_letters(&self, count: usize) -> Result<Vec<StoredDeadLetter>, super::StoreError> {
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(self.keys.dlq())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(reply.ids.into_iter().map(StoredDeadLetter::from_entry).collect())
+    }
+
+    /// The dead letter `id`.
+    pub async fn dead_letter(&self, id: &str) -> Result<Option<StoredDeadLetter>, super::StoreError> {
+        let reply: redis::streams::StreamRangeReply =
+            redis::cmd("XRANGE").arg(self.keys.dlq()).arg(id).arg(id).query_async(&mut self.connection()).await?;
+        Ok(reply.ids.into_iter().next().map(StoredDeadLetter::from_entry))
+    }
+
+    /// Removes the dead letter `id` (after a successful redrive).
+    pub async fn remove_dead_letter(&self, id: &str) -> Result<(), super::StoreError> {
+        let _: u64 = redis::cmd("XDEL").arg(self.keys.dlq()).arg(id).query_async(&mut self.connection()).await?;
+        Ok(())
+    }
+
+    /// Number of dead letters.
+    pub async fn dlq_len(&self) -> Result<u64, super::StoreError> {
+        Ok(redis::cmd("XLEN").arg(self.keys.dlq()).query_async(&mut self.connection()).await?)
+    }
+}

@@ -13,18 +13,21 @@
 mod arrivals;
 mod dlq;
 mod durability;
+mod history;
 pub mod keys;
 mod retry;
+mod stats;
 
 use std::{sync::Arc, time::Duration};
 
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, Client};
 
 pub use arrivals::{ArrivalEntry, Rejected};
-pub use dlq::DeadLetter;
+pub use dlq::{DeadLetter, StoredDeadLetter};
 pub use durability::Durability;
 pub use keys::Keys;
 pub use retry::RETRY_CONSUMER;
+pub use stats::Stats;
 
 use crate::config::RedisConfig;
 

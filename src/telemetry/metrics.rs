@@ -119,6 +119,8 @@ pub struct Metrics {
     pub dead_lettered: Family<ReasonLabels, Counter>,
     /// `payhook_processing_errors_total{source,reason}`: failures left for retry.
     pub processing_errors: Family<ReasonLabels, Counter>,
+    /// `payhook_replays_total`: replays run (CLI or admin API).
+    pub replays: Counter,
 }
 
 impl Metrics {
@@ -134,6 +136,7 @@ impl Metrics {
             ignored: Family::default(),
             dead_lettered: Family::default(),
             processing_errors: Family::default(),
+            replays: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("arrivals", "Webhook requests by source and outcome", metrics.arrivals.clone());
@@ -148,6 +151,7 @@ impl Metrics {
         registry.register("ignored", "Notifications that are not a payment success", metrics.ignored.clone());
         registry.register("dead_lettered", "Arrivals moved to the DLQ by reason", metrics.dead_lettered.clone());
         registry.register("processing_errors", "Processing failures left for retry", metrics.processing_errors.clone());
+        registry.register("replays", "Replays of stored arrivals", metrics.replays.clone());
         Self { registry, ..metrics }
     }
 

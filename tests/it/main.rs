@@ -5,5 +5,6 @@ mod cli;
 mod harness;
 mod health;
 mod ingress;
+mod operations;
 mod pipeline;
 mod vectors;

@@ -34,6 +34,8 @@ pub struct TestConfig {
     pub extra_redis: String,
     /// Run Redis with AOF and fsync always.
     pub aof: bool,
+    /// The admin bearer token (`PAYHOOK_ADMIN_TOKEN`); none disables `/admin/*`.
+    pub admin_token: Option<&'static str>,
 }
 
 impl Default for TestConfig {
@@ -50,6 +52,7 @@ impl Default for TestConfig {
             extra_sources: String::new(),
             extra_redis: String::new(),
             aof: false,
+            admin_token: None,
         }
     }
 }
@@ -58,6 +61,14 @@ impl TestConfig {
     /// Only the webhook listener: nothing processes what it stores.
     pub fn ingress() -> Self {
         Self { role: Role::Ingress, ..Self::default() }
+    }
+
+    /// The environment the config is loaded with.
+    pub fn env(&self) -> Env {
+        match self.admin_token {
+            Some(token) => Env::from_pairs([("PAYHOOK_ADMIN_TOKEN", token)]),
+            None => Env::default(),
+        }
     }
 
     pub fn toml(&self, redis_url: &str) -> String {
@@ -130,7 +141,7 @@ impl TestApp {
     pub async fn spawn_with(knobs: TestConfig) -> Self {
         init_logs();
         let redis = if knobs.aof { RedisServer::start_aof() } else { RedisServer::start() };
-        let config = Config::parse(&knobs.toml(&redis.url()), &Env::default()).expect("test config is valid");
+        let config = Config::parse(&knobs.toml(&redis.url()), &knobs.env()).expect("test config is valid");
         let app = App::build(config, knobs.role).await.expect("app builds");
         let base = app.ingress_addr().map(|a| format!("http://{a}")).unwrap_or_default();
         let admin = format!("http://{}", app.admin_addr());
@@ -202,6 +213,19 @@ impl TestApp {
         let mut conn = self.redis.conn().await;
         let reply: redis::streams::StreamRangeReply = conn.xrange_all(key).await.expect("xrange");
         reply.ids
+    }
+
+    /// `POST {admin}/admin/{path}` with the bearer token, as JSON.
+    pub async fn admin_post(&self, path: &str, token: &str, body: serde_json::Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/admin/{path}", self.admin))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("the admin listener answers");
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
     }
 
     /// The admin listener's `/metrics` text.

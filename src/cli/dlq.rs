@@ -1,0 +1,41 @@
+//! `payhook dlq list | show ID | redrive (ID… | --all)`.
+
+use anyhow::{anyhow, Context};
+use payhook::config::Config;
+
+use super::{tools::Tools, Failure};
+
+pub async fn list(config: &Config, count: usize) -> Result<(), Failure> {
+    let tools = Tools::open(config)?;
+    let letters = tools.store.dead_letters(count).await.context("reading the DLQ").map_err(Failure::Runtime)?;
+    for l in &letters {
+        println!(
+            "{}  {}  {}  {}  attempts={}  arrival={}",
+            l.id, l.failed_at, l.source, l.reason, l.attempts, l.arrival_id
+        );
+    }
+    eprintln!("{} dead letter(s) shown", letters.len());
+    Ok(())
+}
+
+pub async fn show(config: &Config, id: &str) -> Result<(), Failure> {
+    let tools = Tools::open(config)?;
+    let letter = tools.store.dead_letter(id).await.context("reading the DLQ").map_err(Failure::Runtime)?;
+    let letter = letter.ok_or_else(|| Failure::Runtime(anyhow!("no dead letter {id}")))?;
+    let json = serde_json::to_string_pretty(&letter).expect("a dead letter serializes");
+    println!("{json}");
+    Ok(())
+}
+
+pub async fn redrive(config: &Config, ids: &[String], all: bool) -> Result<(), Failure> {
+    let tools = Tools::open(config)?;
+    let state = tools.admin_state();
+    let letters =
+        payhook::admin::api::select(&state, ids, all).await.context("reading the DLQ").map_err(Failure::Runtime)?;
+    let report = tools.processor.redrive(&letters).await.context("redriving").map_err(Failure::Runtime)?;
+    println!(
+        "redriven {}: published {}, duplicate {}, ignored {}, still failing {}, arrival no longer kept {}",
+        report.matched, report.published, report.duplicate, report.ignored, report.failed, report.missing
+    );
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! What operators do: replay, dead-letter redrive, the admin API.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use payhook::config::{Config, Env};
+use redis::AsyncCommands;
+use serde_json::{json, Value};
+
+use crate::harness::{
+    standard_webhooks_headers, stripe_header, stripe_payment_intent, TestApp, TestConfig, STRIPE_SECRET, SW_SECRET,
+};
+
+const TOKEN: &str = "admin-token-for-tests";
+
+fn body(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap()
+}
+
+#[tokio::test]
+async fn replay_counts_each_kind_of_arrival_and_publishes_nothing_twice() {
+    // Arrange: two payments, one non-payment, one unparseable, all processed.
+    let app = TestApp::spawn_with(TestConfig { admin_token: Some(TOKEN), ..TestConfig::default() }).await;
+    for payment in ["pi_r1", "pi_r2"] {
+        assert_eq!(app.post_stripe(&body(&stripe_payment_intent("evt", payment, 100, "eur"))).await.status(), 200);
+    }
+    let ignored = json!({"id": "evt_c", "type": "customer.created", "created": 1, "data": {"object": {}}});
+    assert_eq!(app.post_stripe(&body(&ignored)).await.status(), 200);
+    assert_eq!(app.post_stripe(b"not json").await.status(), 200);
+    app.wait_processed().await;
+    // A stored body altered in Redis after the fact: replay must refuse it.
+    let stored = app.entries("payhook:arrivals").await;
+    let mut fields: Vec<(String, Vec<u8>)> = stored[0]
+        .map
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                match v {
+                    redis::Value::BulkString(b) => b.clone(),
+                    _ => Vec::new(),
+                },
+            )
+        })
+        .collect();
+    for (name, value) in &mut fields {
+        if name == "body" {
+            *value = body(&stripe_payment_intent("evt", "pi_r1", 1, "eur"));
+        }
+    }
+    let mut conn = app.redis.conn().await;
+    let _: String = conn.xadd("payhook:arrivals", "*", &fields).await.unwrap();
+    let since = (Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+
+    // Act
+    let (dry_status, dry) = app.admin_post("replay", TOKEN, json!({"since": since, "dry_run": true})).await;
+    let (status, report) = app.admin_post("replay", TOKEN, json!({"since": since})).await;
+
+    // Assert
+    assert_eq!((dry_status, status), (200, 200));
+    for r in [&dry, &report] {
+        assert_eq!(r["matched"], 5, "{r}");
+        assert_eq!((r["published"].as_u64(), r["duplicate"].as_u64()), (Some(0), Some(2)), "{r}");
+        assert_eq!((r["ignored"].as_u64(), r["failed"].as_u64()), (Some(1), Some(2)), "{r}");
+    }
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(app.events(0).await.len(), 2, "replay never publishes a payment twice");
+    let source_only = app.admin_post("replay", TOKEN, json!({"since": since, "source": "dodo"})).await.1;
+    assert_eq!(source_only["matched"], 0);
+    let old = (Utc::now() - chrono::Duration::days(30)).to_rfc3339();
+    let note = app.admin_post("replay", TOKEN, json!({"since": old, "dry_run": true})).await.1;
+    assert!(note["note"].as_str().is_some_and(|n| n.contains("no longer kept")), "{note}");
+    assert!(crate::harness::metric(&app.metrics().await, "payhook_replays_total") >= 4.0);
+}
+
+/// A source whose mapping points at the wrong currency field: its payments
+/// are dead-lettered until the config is fixed.
+fn shop(currency_pointer: &str) -> String {
+    format!(
+        r#"
+        [[sources]]
+        name = "shop"
+        provider = "standard-webhooks"
+        secrets = ["{SW_SECRET}"]
+        [sources.mapping]
+        event_type = "/type"
+        succeeded_types = ["payment.succeeded"]
+        payment_id = "/data/payment_id"
+        amount = "/data/total_amount"
+        currency = "{currency_pointer}"
+        "#
+    )
+}
+
+#[tokio::test]
+async fn a_poison_arrival_is_dead_lettered_while_others_flow_and_redrive_after_a_fix_publishes_it_once() {
+    let broken = TestConfig { extra_sources: shop("/data/curency"), admin_token: Some(TOKEN), ..TestConfig::default() };
+    let app = TestApp::spawn_with(broken).await;
+    let poison = body(
+        &json!({"type": "payment.succeeded", "data": {"payment_id": "pay_p", "total_amount": 500, "currency": "EUR"}}),
+    );
+    let now = Utc::now().timestamp();
+    assert_eq!(
+        app.post("shop", &poison, &standard_webhooks_headers("webhook", SW_SECRET, "msg_p", now, &poison))
+            .await
+            .status(),
+        200
+    );
+    let good = body(&stripe_payment_intent("evt_g", "pi_g", 100, "eur"));
+    assert_eq!(app.post_stripe(&good).await.status(), 200);
+    app.wait_processed().await;
+    assert_eq!(app.events(0).await.len(), 1, "the good payment flowed");
+    let dlq: Value =
+        app.http.get(format!("{}/admin/dlq", app.admin)).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    assert_eq!(dlq[0]["reason"], "schema_violation");
+
+    // Redrive with the broken config: still failing, stays in the DLQ.
+    let (_, still) = app.admin_post("dlq/redrive", TOKEN, json!({"all": true})).await;
+    assert_eq!((still["failed"].as_u64(), app.entries("payhook:dlq").await.len()), (Some(1), 1));
+
+    // The config is fixed (a new gateway build against the same Redis), then redrive.
+    let fixed = TestConfig { extra_sources: shop("/data/currency"), ..TestConfig::default() };
+    let config = Config::parse(&fixed.toml(&app.redis.url()), &Env::default()).unwrap();
+    let store = payhook::store::Store::open(&config.redis, Duration::from_secs(3600), Duration::from_secs(5)).unwrap();
+    let processor = payhook::processing::Processor::new(&config, &store, Default::default(), 7).unwrap();
+    let letters = store.dead_letters(10).await.unwrap();
+    let report = processor.redrive(&letters).await.unwrap();
+    assert_eq!((report.published, report.failed), (1, 0));
+    assert!(app.entries("payhook:dlq").await.is_empty(), "a redriven letter leaves the DLQ");
+    let again = processor.redrive(&letters).await.unwrap();
+    assert_eq!((again.published, again.missing, again.failed), (0, 0, 0), "letters already removed are skipped");
+    assert_eq!(store.dead_letter(&letters[0].id).await.unwrap(), None);
+    let events = app.events(0).await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events.iter().filter(|e| e["data"]["paymentId"] == "pay_p").count(), 1);
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_the_bearer_token_and_is_off_without_one() {
+    let off = TestApp::spawn_with(TestConfig::ingress()).await;
+    assert_eq!(off.http.get(format!("{}/admin/stats", off.admin)).send().await.unwrap().status(), 404);
+
+    let app = TestApp::spawn_with(TestConfig { admin_token: Some(TOKEN), ..TestConfig::ingress() }).await;
+    let stats = format!("{}/admin/stats", app.admin);
+    assert_eq!(app.http.get(&stats).send().await.unwrap().status(), 401);
+    assert_eq!(app.http.get(&stats).bearer_auth("wrong").send().await.unwrap().status(), 401);
+    assert_eq!(app.http.get(&stats).bearer_auth(&TOKEN[..5]).send().await.unwrap().status(), 401);
+    let payment = body(&stripe_payment_intent("evt_s", "pi_s", 100, "eur"));
+    let header = stripe_header(STRIPE_SECRET, Utc::now().timestamp(), &payment);
+    let response = app.post("stripe", &payment, &[("Stripe-Signature".into(), header)]).await;
+    let arrival_id = response.headers()["x-payhook-arrival-id"].to_str().unwrap().to_owned();
+    let stats: Value = app.http.get(&stats).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (stats["arrivals"].as_u64(), stats["lag"].as_u64(), stats["dlq"].as_u64()),
+        (Some(1), Some(1), Some(0)),
+        "{stats}"
+    );
+    let arrival: Value = app
+        .http
+        .get(format!("{}/admin/arrivals/{arrival_id}", app.admin))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (arrival["source"].as_str(), arrival["body_length"].as_u64()),
+        (Some("stripe"), Some(payment.len() as u64))
+    );
+    assert!(arrival.get("body").is_none(), "bodies are never returned");
+}
