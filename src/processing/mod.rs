@@ -79,6 +79,11 @@ impl Processor {
             let round = async {
                 if needs_prepare {
                     self.prepare().await?;
+                    // A batch cut off by the failure is still ours: take it up now.
+                    let own = self.store.read_own_pending(&self.consumer, self.batch_size).await?;
+                    if !own.is_empty() {
+                        return Ok(own);
+                    }
                 }
                 self.next_batch(BLOCK).await
             };

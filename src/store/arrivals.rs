@@ -168,6 +168,36 @@ impl Store {
         Ok(entries.map(|entry| parse_entry(entry, 1)).collect())
     }
 
+    /// Up to `count` arrivals this consumer was given but has not settled:
+    /// after a failed round (Redis went away mid-batch), a processor takes
+    /// its own batch up again at once instead of waiting for the visibility
+    /// timeout.
+    pub async fn read_own_pending(&self, consumer: &str, count: usize) -> Result<Vec<ArrivalEntry>, StoreError> {
+        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(PROCESSORS_GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count)
+            .arg("STREAMS")
+            .arg(self.keys.arrivals())
+            .arg("0")
+            .query_async(&mut self.connection())
+            .await?;
+        let entries: Vec<StreamId> = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect();
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deliveries = self.deliveries(consumer, &entries).await?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| {
+                let count = deliveries.get(&entry.id).copied().unwrap_or(1);
+                parse_entry(entry, count)
+            })
+            .collect())
+    }
+
     /// Takes over up to `count` arrivals that another processor received but
     /// has not acknowledged for `min_idle`: it crashed, or lost Redis.
     pub async fn claim_stale(

@@ -40,13 +40,7 @@ impl Store {
             .query_async(&mut self.connection())
             .await
             .unwrap_or(Value::Nil);
-        Ok(Stats {
-            arrivals,
-            pending,
-            lag,
-            oldest_pending_age_secs: oldest_age(&summary),
-            dlq: self.dlq_len().await?,
-        })
+        Ok(Stats { arrivals, pending, lag, oldest_pending_age_secs: oldest_age(&summary), dlq: self.dlq_len().await? })
     }
 }
 

@@ -2,6 +2,7 @@
 //! the real app on loopback.
 
 mod cli;
+mod faults;
 mod harness;
 mod health;
 mod ingress;

@@ -1,19 +1,15 @@
 //! The real app, built from a real config on port 0 against a test's own Redis.
 
-use std::{
-    sync::Once,
-    time::{Duration, Instant},
-};
+use std::sync::Once;
 
 use payhook::{
     app::{App, Role},
     config::{Config, Env},
 };
-use redis::AsyncCommands;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{assert_valid_event, RedisServer};
+use super::RedisServer;
 
 pub const STRIPE_SECRET: &str = "whsec_test_secret";
 pub const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -36,6 +32,8 @@ pub struct TestConfig {
     pub aof: bool,
     /// The admin bearer token (`PAYHOOK_ADMIN_TOKEN`); none disables `/admin/*`.
     pub admin_token: Option<&'static str>,
+    /// Listener ports (0: any free port).
+    pub ports: (u16, u16),
 }
 
 impl Default for TestConfig {
@@ -53,6 +51,7 @@ impl Default for TestConfig {
             extra_redis: String::new(),
             aof: false,
             admin_token: None,
+            ports: (0, 0),
         }
     }
 }
@@ -75,8 +74,8 @@ impl TestConfig {
         format!(
             r#"
             [server]
-            listen = "127.0.0.1:0"
-            admin_listen = "127.0.0.1:0"
+            listen = "127.0.0.1:{port}"
+            admin_listen = "127.0.0.1:{admin_port}"
             max_body_bytes = {max_body}
             request_timeout_ms = {timeout}
             [redis]
@@ -119,6 +118,8 @@ impl TestConfig {
             retry_base_ms = self.retry_base_ms,
             extra = self.extra_sources,
             extra_redis = self.extra_redis,
+            port = self.ports.0,
+            admin_port = self.ports.1,
         )
     }
 }
@@ -167,52 +168,17 @@ impl TestApp {
 
     /// Waits until every stored arrival has been read and acknowledged.
     pub async fn wait_processed(&self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut conn = self.redis.conn().await;
-        loop {
-            let len: u64 = conn.xlen("payhook:arrivals").await.unwrap_or(0);
-            let groups: redis::Value = redis::cmd("XINFO")
-                .arg("GROUPS")
-                .arg("payhook:arrivals")
-                .query_async(&mut conn)
-                .await
-                .unwrap_or(redis::Value::Nil);
-            let (pending, read) = group_progress(&groups);
-            if pending == Some(0) && read == Some(len) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "arrivals not processed in time: len={len} pending={pending:?} read={read:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.redis.wait_processed().await
     }
 
     /// Every event in partition `n`, each checked against both schemas.
     pub async fn events(&self, partition: u32) -> Vec<Value> {
-        let mut conn = self.redis.conn().await;
-        let key = format!("payhook:events:payment.succeeded.v1:{{{partition}}}");
-        let reply: redis::streams::StreamRangeReply = conn.xrange_all(key).await.expect("xrange");
-        reply
-            .ids
-            .iter()
-            .map(|entry| {
-                let text: String = entry.get("event").expect("entries carry the event");
-                let event: Value = serde_json::from_str(&text).expect("events are JSON");
-                assert_valid_event(&event);
-                assert_eq!(entry.get::<String>("id").as_deref(), event["id"].as_str());
-                assert_eq!(entry.get::<String>("idempotencykey").as_deref(), event["idempotencykey"].as_str());
-                event
-            })
-            .collect()
+        self.redis.events(partition).await
     }
 
     /// Entries of a stream as field maps (bodies as bytes).
     pub async fn entries(&self, key: &str) -> Vec<redis::streams::StreamId> {
-        let mut conn = self.redis.conn().await;
-        let reply: redis::streams::StreamRangeReply = conn.xrange_all(key).await.expect("xrange");
-        reply.ids
+        self.redis.entries(key).await
     }
 
     /// `POST {admin}/admin/{path}` with the bearer token, as JSON.
@@ -238,28 +204,6 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-/// `pending` and `entries-read` of the `processors` group, if it exists.
-fn group_progress(groups: &redis::Value) -> (Option<u64>, Option<u64>) {
-    let redis::Value::Array(groups) = groups else { return (None, None) };
-    for group in groups {
-        let fields: Vec<redis::Value> = match group {
-            redis::Value::Array(f) => f.clone(),
-            redis::Value::Map(m) => m.iter().flat_map(|(k, v)| [k.clone(), v.clone()]).collect(),
-            _ => continue,
-        };
-        let get = |name: &str| {
-            fields.chunks(2).find_map(|kv| match (&kv[0], kv.get(1)) {
-                (redis::Value::BulkString(k), Some(v)) if k == name.as_bytes() => {
-                    redis::from_redis_value::<u64>(v.clone()).ok()
-                }
-                _ => None,
-            })
-        };
-        return (get("pending"), get("entries-read"));
-    }
-    (None, None)
 }
 
 /// Silent unless `TEST_LOG` is set.

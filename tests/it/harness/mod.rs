@@ -2,11 +2,15 @@
 //! helpers that speak to both over loopback.
 
 mod app;
+mod gateway;
+mod load;
 mod redis_server;
 mod schemas;
 mod sign;
 
 pub use app::{metric, TestApp, TestConfig, STRIPE_SECRET, SW_SECRET};
+pub use gateway::Gateway;
+pub use load::{Load, Sent};
 pub use redis_server::RedisServer;
 pub use schemas::assert_valid_event;
 pub use sign::{standard_webhooks_headers, stripe_header, stripe_payment_intent};

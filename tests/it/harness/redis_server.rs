@@ -8,7 +8,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use redis::AsyncCommands;
+use serde_json::Value;
 use tempfile::TempDir;
+
+use super::assert_valid_event;
 
 pub struct RedisServer {
     child: Option<Child>,
@@ -58,6 +62,56 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Waits until every stored arrival has been read and acknowledged.
+    pub async fn wait_processed(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut conn = self.conn().await;
+        loop {
+            let len: u64 = conn.xlen("payhook:arrivals").await.unwrap_or(0);
+            let groups: redis::Value = redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg("payhook:arrivals")
+                .query_async(&mut conn)
+                .await
+                .unwrap_or(redis::Value::Nil);
+            let (pending, read) = group_progress(&groups);
+            if pending == Some(0) && read == Some(len) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "arrivals not processed in time: len={len} pending={pending:?} read={read:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every event in partition `n`, each checked against both schemas.
+    pub async fn events(&self, partition: u32) -> Vec<Value> {
+        let mut conn = self.conn().await;
+        let key = format!("payhook:events:payment.succeeded.v1:{{{partition}}}");
+        let reply: redis::streams::StreamRangeReply = conn.xrange_all(key).await.expect("xrange");
+        reply
+            .ids
+            .iter()
+            .map(|entry| {
+                let text: String = entry.get("event").expect("entries carry the event");
+                let event: Value = serde_json::from_str(&text).expect("events are JSON");
+                assert_valid_event(&event);
+                assert_eq!(entry.get::<String>("id").as_deref(), event["id"].as_str());
+                assert_eq!(entry.get::<String>("idempotencykey").as_deref(), event["idempotencykey"].as_str());
+                event
+            })
+            .collect()
+    }
+
+    /// Entries of a stream as field maps (bodies as bytes).
+    pub async fn entries(&self, key: &str) -> Vec<redis::streams::StreamId> {
+        let mut conn = self.conn().await;
+        let reply: redis::streams::StreamRangeReply = conn.xrange_all(key).await.expect("xrange");
+        reply.ids
+    }
+
     /// A fresh connection for assertions.
     pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
         let client = redis::Client::open(self.url()).expect("a valid url");
@@ -98,4 +152,26 @@ fn wait_until_listening(port: u16) {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("redis-server did not start on port {port}");
+}
+
+/// `pending` and `entries-read` of the `processors` group, if it exists.
+fn group_progress(groups: &redis::Value) -> (Option<u64>, Option<u64>) {
+    let redis::Value::Array(groups) = groups else { return (None, None) };
+    for group in groups {
+        let fields: Vec<redis::Value> = match group {
+            redis::Value::Array(f) => f.clone(),
+            redis::Value::Map(m) => m.iter().flat_map(|(k, v)| [k.clone(), v.clone()]).collect(),
+            _ => continue,
+        };
+        let get = |name: &str| {
+            fields.chunks(2).find_map(|kv| match (&kv[0], kv.get(1)) {
+                (redis::Value::BulkString(k), Some(v)) if k == name.as_bytes() => {
+                    redis::from_redis_value::<u64>(v.clone()).ok()
+                }
+                _ => None,
+            })
+        };
+        return (get("pending"), get("entries-read"));
+    }
+    (None, None)
 }

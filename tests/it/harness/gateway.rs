@@ -1,0 +1,100 @@
+//! The real `payhook` binary as a child process, so a test can SIGKILL or
+//! SIGTERM it and start it again on the same ports.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use super::{RedisServer, TestConfig};
+
+pub struct Gateway {
+    child: Option<Child>,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+    /// `http://127.0.0.1:<port>` of the webhook listener.
+    pub base: String,
+    /// `http://127.0.0.1:<port>` of the admin listener.
+    pub admin: String,
+}
+
+impl Gateway {
+    /// Writes `knobs` (on two fixed free ports) to a config file and starts
+    /// `payhook serve` on it against `redis`, waiting until it is ready.
+    pub async fn start(redis: &RedisServer, knobs: TestConfig) -> Self {
+        let ports = (free_port(), free_port());
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("payhook.toml");
+        std::fs::write(&config, TestConfig { ports, ..knobs }.toml(&redis.url())).unwrap();
+        let mut gateway = Self {
+            child: None,
+            config,
+            _dir: dir,
+            base: format!("http://127.0.0.1:{}", ports.0),
+            admin: format!("http://127.0.0.1:{}", ports.1),
+        };
+        gateway.restart().await;
+        gateway
+    }
+
+    /// Starts the process again (after a kill).
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the gateway first");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_payhook"));
+        command.arg("serve").arg("--config").arg(&self.config).stdin(Stdio::null()).stdout(Stdio::null());
+        if std::env::var_os("TEST_LOG").is_none() {
+            command.stderr(Stdio::null());
+        }
+        self.child = Some(command.env_remove("PAYHOOK_REDIS_URL").spawn().expect("the payhook binary starts"));
+        wait_ready(&format!("{}/readyz", self.base)).await;
+    }
+
+    /// SIGKILL: the process dies at once, mid-request, mid-batch.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (up to `limit`) for the process to exit.
+    pub fn sigterm(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        None
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn wait_ready(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(response) = reqwest::get(url).await {
+            if response.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{url} never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
