@@ -1,15 +1,8 @@
 //! The real `payhook` binary: exit codes, `sign`, and `serve` + `send --sample`.
 
-use std::{
-    net::TcpListener,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Duration};
 
-use redis::AsyncCommands;
-use serde_json::Value;
-
-use crate::harness::{assert_valid_event, stripe_header, RedisServer, TestConfig, STRIPE_SECRET};
+use crate::harness::{stripe_header, Gateway, RedisServer, TestConfig, STRIPE_SECRET};
 
 fn payhook() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_payhook"));
@@ -21,10 +14,6 @@ fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
     let path = dir.path().join("payhook.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[test]
@@ -80,63 +69,31 @@ fn sign_prints_a_header_that_the_documented_scheme_reproduces() {
 async fn send_sample_against_serve_leaves_exactly_one_schema_valid_event() {
     // Arrange: the real binary, serving a real config, against a real Redis.
     let redis = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (listen, admin) = (free_port(), free_port());
-    let text = TestConfig::default().toml(&redis.url()).replace(
-        "listen = \"127.0.0.1:0\"\n            admin_listen = \"127.0.0.1:0\"",
-        &format!("listen = \"127.0.0.1:{listen}\"\n            admin_listen = \"127.0.0.1:{admin}\""),
-    );
-    let config = write_config(&dir, &text);
-    let mut serve = payhook().arg("serve").arg("--config").arg(&config).stderr(Stdio::null()).spawn().unwrap();
-    wait_for(&format!("http://127.0.0.1:{listen}/readyz")).await;
+    let mut gateway = Gateway::start(&redis, TestConfig::default()).await;
 
     // Act
-    let sent = payhook().args(["send", "--source", "stripe", "--sample", "--config"]).arg(&config).output().unwrap();
+    let sent =
+        payhook().args(["send", "--source", "stripe", "--sample", "--config"]).arg(gateway.config()).output().unwrap();
 
     // Assert
     assert_eq!(sent.status.code(), Some(0), "{}", String::from_utf8_lossy(&sent.stderr));
     assert!(String::from_utf8_lossy(&sent.stdout).starts_with("200 "));
-    let mut conn = redis.conn().await;
-    let key = "payhook:events:payment.succeeded.v1:{0}";
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while conn.xlen::<_, u64>(key).await.unwrap() == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let reply: redis::streams::StreamRangeReply = conn.xrange_all(key).await.unwrap();
-    assert_eq!(reply.ids.len(), 1);
-    let event: Value = serde_json::from_str(&reply.ids[0].get::<String>("event").unwrap()).unwrap();
-    assert_valid_event(&event);
-    assert_eq!(event["data"]["provider"], "stripe");
+    redis.wait_processed().await;
+    let events = redis.events(0).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["data"]["provider"], "stripe");
+
+    // Operator commands against the same Redis.
+    let stats = payhook().args(["stats", "--config"]).arg(gateway.config()).output().unwrap();
+    assert!(String::from_utf8_lossy(&stats.stdout).starts_with("arrivals 1  pending 0  lag 0"), "{stats:?}");
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    let replay =
+        payhook().args(["replay", "--dry-run", "--since", &since, "--config"]).arg(gateway.config()).output().unwrap();
+    let printed = String::from_utf8_lossy(&replay.stdout);
+    assert!(printed.starts_with("matched 1, would publish 0, duplicate 1, ignored 0, failed 0"), "{printed}");
+    let dlq = payhook().args(["dlq", "list", "--config"]).arg(gateway.config()).output().unwrap();
+    assert_eq!(dlq.status.code(), Some(0));
 
     // SIGTERM: a graceful exit with status 0.
-    let pid = serve.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = wait_exit(&mut serve, Duration::from_secs(20));
-    assert_eq!(status.and_then(|s| s.code()), Some(0));
-}
-
-async fn wait_for(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(response) = reqwest::get(url).await {
-            if response.status() == 200 {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{url} never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    None
+    assert_eq!(gateway.sigterm(Duration::from_secs(20)).and_then(|s| s.code()), Some(0));
 }

@@ -16,8 +16,6 @@ pub struct Gateway {
     _dir: tempfile::TempDir,
     /// `http://127.0.0.1:<port>` of the webhook listener.
     pub base: String,
-    /// `http://127.0.0.1:<port>` of the admin listener.
-    pub admin: String,
 }
 
 impl Gateway {
@@ -28,15 +26,14 @@ impl Gateway {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("payhook.toml");
         std::fs::write(&config, TestConfig { ports, ..knobs }.toml(&redis.url())).unwrap();
-        let mut gateway = Self {
-            child: None,
-            config,
-            _dir: dir,
-            base: format!("http://127.0.0.1:{}", ports.0),
-            admin: format!("http://127.0.0.1:{}", ports.1),
-        };
+        let mut gateway = Self { child: None, config, _dir: dir, base: format!("http://127.0.0.1:{}", ports.0) };
         gateway.restart().await;
         gateway
+    }
+
+    /// The config file it runs with.
+    pub fn config(&self) -> &std::path::Path {
+        &self.config
     }
 
     /// Starts the process again (after a kill).
