@@ -1,6 +1,7 @@
 // Shared by the k6 scripts: Stripe-style signing, sample bodies, loopback guard.
 
 import crypto from 'k6/crypto';
+import encoding from 'k6/encoding';
 import exec from 'k6/execution';
 
 // ---- Stripe ----------------------------------------------------------------
@@ -77,4 +78,23 @@ export function assertLoopback(url) {
   if (!loopback) {
     throw new Error(`PAYHOOK_URL must point at loopback (127.0.0.0/8, localhost or [::1]); got ${url}`);
   }
+}
+
+// ---- Standard Webhooks ------------------------------------------------------
+
+// The three headers a Standard Webhooks sender adds: HMAC-SHA256 over
+// `<id>.<t>.<body>`, keyed by the base64 part of the `whsec_` secret.
+export function standardWebhooksHeaders(secret, id, t, body) {
+  const key = encoding.b64decode(secret.replace(/^whsec_/, ''), 'std');
+  const signature = crypto.hmac('sha256', key, `${id}.${t}.${body}`, 'base64');
+  return { 'webhook-id': id, 'webhook-timestamp': `${t}`, 'webhook-signature': `v1,${signature}` };
+}
+
+// A payment as config/payhook.toml's `dodo` source maps it.
+export function mappedPayment(unique) {
+  return JSON.stringify({
+    type: 'payment.succeeded',
+    timestamp: new Date().toISOString(),
+    data: { payment_id: `pay_${unique}`, total_amount: 2500, currency: 'EUR', metadata: { order_id: `ord_${unique}` } },
+  });
 }
