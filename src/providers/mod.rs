@@ -8,8 +8,12 @@
 //! [`verify`] is the only way to make a [`VerifiedArrival`], and the store
 //! accepts only that type, so an unverified body cannot be stored.
 
+mod adyen;
+mod checkout;
 mod fields;
+mod lemonsqueezy;
 mod mapping;
+mod paystack;
 mod signature;
 mod standard_webhooks;
 mod stripe;
@@ -75,8 +79,14 @@ pub struct KeyFetchError(pub String);
 type Configure = fn(&mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError>;
 
 /// Every provider payhook knows, by its `provider = "…"` name. One line each.
-const REGISTRY: &[(&str, Configure)] =
-    &[("stripe", stripe::configure), ("standard-webhooks", standard_webhooks::configure)];
+const REGISTRY: &[(&str, Configure)] = &[
+    ("stripe", stripe::configure),
+    ("standard-webhooks", standard_webhooks::configure),
+    ("adyen", adyen::configure),
+    ("checkout", checkout::configure),
+    ("paystack", paystack::configure),
+    ("lemonsqueezy", lemonsqueezy::configure),
+];
 
 /// Which secret verified a request (by position, never by value), so an
 /// operator can tell when an old secret is no longer used.
@@ -172,6 +182,9 @@ pub struct Source {
     /// Headers kept with each arrival: the provider's plus tracing context.
     kept_headers: Vec<String>,
 }
+
+/// The credential header some providers send; verified, then dropped.
+const AUTHORIZATION: &str = "authorization";
 
 /// Tracing context kept with every arrival so processing can continue the trace.
 const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
@@ -285,6 +298,10 @@ impl VerifiedArrival {
 /// Verifies `request` for `source`.
 pub fn verify(source: &Source, request: WebhookRequest, request_id: RequestId) -> Result<VerifiedArrival, Rejection> {
     let matched = source.provider.verify(&request)?;
+    let mut request = request;
+    // A credential sent as `Authorization` (Adyen's Basic auth, Checkout.com's
+    // key) is checked, never stored: the HMAC alone re-verifies an arrival.
+    request.headers.remove(AUTHORIZATION);
     Ok(VerifiedArrival { source: source.name.clone(), provider: source.provider_name, request, request_id, matched })
 }
 
