@@ -97,11 +97,57 @@ impl<'env> SourceSettings<'env> {
         Ok(secrets)
     }
 
+    /// A single optional secret given inline as `key` or through the
+    /// environment variable named by `{key}_env` (the inline value wins).
+    /// Naming a variable that is unset is an error: the operator meant to set
+    /// a credential. The value never appears in errors.
+    pub fn secret(&mut self, key: &str) -> Result<Option<SecretString>, ConfigError> {
+        let env_key = format!("{key}_env");
+        let inline = self.string(key)?;
+        let var = self.string(&env_key)?;
+        match (inline, var) {
+            (Some(value), _) => Ok(Some(SecretString::from(value))),
+            (None, Some(var)) => match self.env.get(&var) {
+                Some(value) => Ok(Some(SecretString::from(value.to_owned()))),
+                None => Err(ConfigError::invalid(self.key(&env_key), format!("environment variable {var} is not set"))),
+            },
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Refuses any key no one took.
     pub fn finish(self) -> Result<(), ConfigError> {
         match self.table.keys().next() {
             Some(key) => Err(ConfigError::invalid(self.key(key), "unknown key")),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn settings<'e>(text: &str, env: &'e Env) -> SourceSettings<'e> {
+        SourceSettings::new("sources[0]".into(), toml::from_str(text).unwrap(), env)
+    }
+
+    #[test]
+    fn a_single_secret_comes_inline_or_from_the_named_variable() {
+        let env = Env::from_pairs([("PASS", "from-env")]);
+        let inline = settings(r#"pw = "inline""#, &env).secret("pw").unwrap().unwrap();
+        assert_eq!(inline.expose_secret(), "inline");
+        let from_env = settings(r#"pw_env = "PASS""#, &env).secret("pw").unwrap().unwrap();
+        assert_eq!(from_env.expose_secret(), "from-env");
+        assert!(settings("", &env).secret("pw").unwrap().is_none());
+    }
+
+    #[test]
+    fn an_unset_secret_variable_is_an_error_naming_the_key() {
+        let env = Env::default();
+        let err = settings(r#"pw_env = "NOPE""#, &env).secret("pw").unwrap_err().to_string();
+        assert!(err.starts_with("sources[0].pw_env"), "{err}");
     }
 }

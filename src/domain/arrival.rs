@@ -10,9 +10,21 @@ use super::{ArrivalId, RequestId, SourceName};
 /// The request headers payhook keeps with an arrival: those its provider needs
 /// to verify it again (replay) and to normalize it, plus tracing context.
 /// Names are lower case; a repeated header keeps its first value.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Headers(BTreeMap<String, String>);
+
+/// `Authorization` carries a credential (Adyen's Basic auth, Checkout.com's
+/// key): `Debug` shows that it is there, never its value.
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (name, value) in &self.0 {
+            map.entry(name, &if name == "authorization" { "[redacted]" } else { value.as_str() });
+        }
+        map.finish()
+    }
+}
 
 impl Headers {
     /// Adds `name` (lower-cased) unless already present.
@@ -28,6 +40,11 @@ impl Headers {
     /// The names kept (values may be signatures: never shown).
     pub fn names(&self) -> Vec<&str> {
         self.0.keys().map(String::as_str).collect()
+    }
+
+    /// Drops `name` (lower case).
+    pub fn remove(&mut self, name: &str) {
+        self.0.remove(name);
     }
 }
 
@@ -67,4 +84,23 @@ pub struct Arrival {
     pub request: WebhookRequest,
     /// The delivery's `x-request-id`.
     pub request_id: RequestId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_authorization_header() {
+        let headers = Headers::from([("Authorization", "Basic c2VjcmV0"), ("X-Other", "visible")]);
+        let shown = format!("{headers:?}");
+        assert!(!shown.contains("c2VjcmV0") && shown.contains("visible") && shown.contains("authorization"), "{shown}");
+    }
+
+    #[test]
+    fn removed_headers_are_gone() {
+        let mut headers = Headers::from([("Authorization", "Basic c2VjcmV0")]);
+        headers.remove("authorization");
+        assert_eq!(headers.get("authorization"), None);
+    }
 }

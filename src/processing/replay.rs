@@ -156,7 +156,7 @@ impl Processor {
                 return Ok(failed("key_unavailable"));
             }
         }
-        if source.provider.verify(&arrival.request).is_err() {
+        if source.provider.reverify(&arrival.request).is_err() {
             return Ok(failed("invalid_signature"));
         }
         let notifications = match source.provider.normalize(arrival) {

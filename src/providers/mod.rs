@@ -8,9 +8,13 @@
 //! [`verify`] is the only way to make a [`VerifiedArrival`], and the store
 //! accepts only that type, so an unverified body cannot be stored.
 
+mod adyen;
+mod checkout;
 mod fields;
 mod hmac;
+mod lemonsqueezy;
 mod mapping;
+mod paystack;
 mod signature;
 mod standard_webhooks;
 mod stripe;
@@ -39,6 +43,14 @@ pub trait Provider: Send + Sync + fmt::Debug {
 
     /// Checks the request's signature against every configured secret.
     fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection>;
+
+    /// Checks a *stored* arrival again (replay, redrive), at its recorded
+    /// arrival time. Credentials sent as `Authorization` are checked on
+    /// arrival but never stored, so providers that use them override this to
+    /// check the signature alone.
+    fn reverify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+        self.verify(request)
+    }
 
     /// Turns a verified arrival into its notifications: payment facts, or
     /// "not a payment success". Most deliveries carry one notification; an
@@ -78,7 +90,11 @@ type Configure = fn(&mut SourceSettings<'_>) -> Result<Box<dyn Provider>, Config
 /// Every provider payhook knows, by its `provider = "…"` name. One line each.
 #[rustfmt::skip] // one line per provider, whatever their number
 const REGISTRY: &[(&str, Configure)] = &[
+    ("adyen", adyen::configure),
+    ("checkout", checkout::configure),
     ("hmac", hmac::configure),
+    ("lemonsqueezy", lemonsqueezy::configure),
+    ("paystack", paystack::configure),
     ("standard-webhooks", standard_webhooks::configure),
     ("stripe", stripe::configure),
 ];
@@ -177,6 +193,9 @@ pub struct Source {
     /// Headers kept with each arrival: the provider's plus tracing context.
     kept_headers: Vec<String>,
 }
+
+/// The credential header some providers send; verified, then dropped.
+const AUTHORIZATION: &str = "authorization";
 
 /// Tracing context kept with every arrival so processing can continue the trace.
 const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
@@ -290,6 +309,10 @@ impl VerifiedArrival {
 /// Verifies `request` for `source`.
 pub fn verify(source: &Source, request: WebhookRequest, request_id: RequestId) -> Result<VerifiedArrival, Rejection> {
     let matched = source.provider.verify(&request)?;
+    let mut request = request;
+    // A credential sent as `Authorization` (Adyen's Basic auth, Checkout.com's
+    // key) is checked, never stored: the HMAC alone re-verifies an arrival.
+    request.headers.remove(AUTHORIZATION);
     Ok(VerifiedArrival { source: source.name.clone(), provider: source.provider_name, request, request_id, matched })
 }
 

@@ -47,10 +47,31 @@ impl SigningKeys {
             .iter()
             .position(|key| {
                 let expected = algorithm.mac(key.expose_secret(), parts);
-                candidates.iter().any(|c| bool::from(c.as_slice().ct_eq(expected.as_slice())))
+                candidates.iter().any(|c| constant_time_eq(c, &expected))
             })
             .map(|secret_index| SignatureMatch { secret_index })
     }
+
+    /// The first key (by position) for which `matches` holds: for schemes the
+    /// helpers above do not cover (another MAC, or one key that must verify
+    /// every signature of a batch). `matches` must compare in constant time.
+    pub fn find(&self, mut matches: impl FnMut(&[u8]) -> bool) -> Option<SignatureMatch> {
+        self.0.iter().position(|key| matches(key.expose_secret())).map(|secret_index| SignatureMatch { secret_index })
+    }
+}
+
+/// Equality that takes the same time wherever the inputs differ (only their
+/// lengths may show).
+pub fn constant_time_eq(received: &[u8], expected: &[u8]) -> bool {
+    bool::from(received.ct_eq(expected))
+}
+
+/// Equality of two secrets of any length that reveals neither content nor
+/// length: their SHA-256 digests are compared in constant time. For static
+/// credentials such as HTTP Basic auth or a shared `Authorization` key.
+pub fn credential_eq(received: &[u8], expected: &[u8]) -> bool {
+    use sha2::Digest;
+    constant_time_eq(&Sha256::digest(received), &Sha256::digest(expected))
 }
 
 /// The hash behind an HMAC.
@@ -95,6 +116,15 @@ impl Algorithm {
 /// HMAC-SHA256 of the concatenation of `parts` (no copy into one buffer).
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// HMAC-SHA512 of the concatenation of `parts`.
+pub fn hmac_sha512(key: &[u8], parts: &[&[u8]]) -> [u8; 64] {
+    let mut mac = Hmac::<Sha512>::new_from_slice(key).expect("HMAC accepts keys of any length");
     for part in parts {
         mac.update(part);
     }
@@ -153,6 +183,26 @@ mod tests {
         assert!(!within_tolerance(1_700_000_000 - 301, now, 300));
         assert!(!within_tolerance(1_700_000_000 + 301, now, 300));
         assert!(!within_tolerance(i64::MIN, now, 300));
+    }
+
+    #[test]
+    fn hmac_sha512_matches_the_published_paystack_vector() {
+        let expected = "f2760f4078b7f3fb9737b7e75182b5d47ef3aa1a7d1e9b7610dab33a34000b318d70393bdd445ffcc4c1396497da469f670104d06f05cfd3829c7a984bae8fc2";
+        assert_eq!(hex::encode(hmac_sha512(b"test_secret_123", &[br#"{"id":"evt_1","amount":1000}"#])), expected);
+    }
+
+    #[test]
+    fn find_reports_the_first_key_that_satisfies_the_check() {
+        let keys = SigningKeys::new(vec![b"a".to_vec(), b"b".to_vec(), b"b".to_vec()]);
+        assert_eq!(keys.find(|k| k == b"b"), Some(SignatureMatch { secret_index: 1 }));
+        assert_eq!(keys.find(|_| false), None);
+    }
+
+    #[test]
+    fn credentials_compare_by_content_whatever_their_length() {
+        assert!(credential_eq(b"user:pass", b"user:pass"));
+        assert!(!credential_eq(b"user:pas", b"user:pass"));
+        assert!(!credential_eq(b"", b"user:pass"));
     }
 
     #[test]
