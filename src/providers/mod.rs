@@ -8,9 +8,13 @@
 //! [`verify`] is the only way to make a [`VerifiedArrival`], and the store
 //! accepts only that type, so an unverified body cannot be stored.
 
+mod coinbase;
 mod fields;
 mod mapping;
+mod paypal;
+mod razorpay;
 mod signature;
+mod square;
 mod standard_webhooks;
 mod stripe;
 #[cfg(test)]
@@ -75,8 +79,14 @@ pub struct KeyFetchError(pub String);
 type Configure = fn(&mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError>;
 
 /// Every provider payhook knows, by its `provider = "…"` name. One line each.
-const REGISTRY: &[(&str, Configure)] =
-    &[("stripe", stripe::configure), ("standard-webhooks", standard_webhooks::configure)];
+const REGISTRY: &[(&str, Configure)] = &[
+    ("stripe", stripe::configure),
+    ("standard-webhooks", standard_webhooks::configure),
+    ("paypal", paypal::configure),
+    ("square", square::configure),
+    ("razorpay", razorpay::configure),
+    ("coinbase", coinbase::configure),
+];
 
 /// Which secret verified a request (by position, never by value), so an
 /// operator can tell when an old secret is no longer used.
