@@ -10,12 +10,16 @@
 
 mod adyen;
 mod checkout;
+mod coinbase;
 mod fields;
 mod hmac;
 mod lemonsqueezy;
 mod mapping;
+mod paypal;
 mod paystack;
+mod razorpay;
 mod signature;
+mod square;
 mod standard_webhooks;
 mod stripe;
 #[cfg(test)]
@@ -92,9 +96,13 @@ type Configure = fn(&mut SourceSettings<'_>) -> Result<Box<dyn Provider>, Config
 const REGISTRY: &[(&str, Configure)] = &[
     ("adyen", adyen::configure),
     ("checkout", checkout::configure),
+    ("coinbase", coinbase::configure),
     ("hmac", hmac::configure),
     ("lemonsqueezy", lemonsqueezy::configure),
+    ("paypal", paypal::configure),
     ("paystack", paystack::configure),
+    ("razorpay", razorpay::configure),
+    ("square", square::configure),
     ("standard-webhooks", standard_webhooks::configure),
     ("stripe", stripe::configure),
 ];

@@ -1,0 +1,319 @@
+//! Square: `x-square-hmacsha256-signature` is the base64 HMAC-SHA256 of the
+//! notification URL followed directly by the raw body (no separator), keyed
+//! by the subscription's signature key as UTF-8. The URL must be exactly the
+//! one registered with Square (scheme, host, path, query), so it is the
+//! source key `notification_url` and never rebuilt from the request, which a
+//! proxy may have rewritten. No timestamp is signed. The legacy HMAC-SHA1
+//! `x-square-signature` (v1 webhooks) is not supported.
+//!
+//! Normalizes `payment.created` and `payment.updated` when
+//! `data.object.payment.status` is `COMPLETED` (an immediately captured
+//! payment may be created completed; UNCONFIRMED, so both are read and the
+//! status decides). Both are keyed by the payment id
+//! (`data.object.payment.id`), so the several events of one payment give one
+//! event. Other statuses (`APPROVED`, `PENDING`, `FAILED`, `CANCELED`) and
+//! other event types are ignored.
+//!
+//! The amount is `amount_money` (minor units) by default; `total_money` adds
+//! tips and fees the buyer paid on top, chosen with the source key
+//! `amount_field`. The merchant reference is the payment's `reference_id`,
+//! else its Square `order_id`; `customer_id` is Square's customer id;
+//! `merchant_id` is the seller, not a customer, and is not used. The
+//! provider event id is `event_id`. Payloads do not say live or test
+//! (sandbox apps have their own keys and URLs), so that is the source key
+//! `livemode`.
+//!
+//! Keys: `secrets`/`secrets_env`, `notification_url` (required),
+//! `amount_field` (`amount_money`, or `total_money`), `livemode` (false).
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::{
+    fields,
+    signature::{hmac_sha256, SigningKeys},
+    NormalizeError, Provider, Rejection, SignatureMatch,
+};
+use crate::{
+    config::{ConfigError, SourceSettings},
+    domain::{Arrival, MinorUnits, Normalized, PaymentFacts, WebhookRequest},
+};
+
+const SIGNATURE: &str = "x-square-hmacsha256-signature";
+const SUCCEEDED: [&str; 2] = ["payment.created", "payment.updated"];
+const PAYMENT: &str = "/data/object/payment";
+const AMOUNT_FIELDS: [&str; 2] = ["amount_money", "total_money"];
+
+/// A configured Square webhook subscription.
+#[derive(Debug)]
+struct Square {
+    keys: SigningKeys,
+    notification_url: String,
+    /// `amount_money` or `total_money`.
+    amount_field: &'static str,
+    livemode: bool,
+}
+
+/// Keys: `secrets`/`secrets_env`, `notification_url` (required),
+/// `amount_field` (`amount_money`), `livemode` (false).
+pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
+    use secrecy::ExposeSecret;
+    let keys = settings.secrets()?.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
+    let url_key = settings.key("notification_url");
+    let notification_url = settings.required_string("notification_url")?;
+    if notification_url.is_empty() {
+        return Err(ConfigError::invalid(url_key, "must be the URL registered with Square"));
+    }
+    let field_key = settings.key("amount_field");
+    let wanted = settings.string("amount_field")?.unwrap_or_else(|| AMOUNT_FIELDS[0].into());
+    let amount_field = AMOUNT_FIELDS
+        .into_iter()
+        .find(|f| *f == wanted)
+        .ok_or_else(|| ConfigError::invalid(field_key, "expected \"amount_money\" or \"total_money\""))?;
+    let livemode = settings.bool("livemode")?.unwrap_or(false);
+    Ok(Box::new(Square { keys: SigningKeys::new(keys), notification_url, amount_field, livemode }))
+}
+
+// ---- Header parsing -------------------------------------------------------
+
+/// The signature bytes of the header; `None` unless it is standard base64.
+fn parse_signature(header: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(header.trim()).ok()
+}
+
+// ---- Verification ---------------------------------------------------------
+
+impl Square {
+    fn check(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+        let header = request.headers.get(SIGNATURE).ok_or(Rejection::MissingSignature)?;
+        let signature = parse_signature(header).ok_or(Rejection::InvalidSignature)?;
+        self.keys
+            .match_hmac_sha256(&[self.notification_url.as_bytes(), &request.body], &[signature])
+            .ok_or(Rejection::InvalidSignature)
+    }
+}
+
+// ---- Normalization --------------------------------------------------------
+
+impl Square {
+    /// A Square delivery is one event.
+    fn notification(&self, arrival: &Arrival) -> Result<Normalized, NormalizeError> {
+        let event = fields::parse(&arrival.request.body)?;
+        let event_type = fields::str(&event, "/type")?.to_owned();
+        if !SUCCEEDED.contains(&event_type.as_str())
+            || fields::opt_str(&event, &format!("{PAYMENT}/status"))?.as_deref() != Some("COMPLETED")
+        {
+            return Ok(Normalized::Ignored { event_type });
+        }
+        let at = |field: &str| format!("{PAYMENT}/{field}");
+        let money = at(self.amount_field);
+        let reference = match fields::opt_str(&event, &at("reference_id"))? {
+            Some(reference) => Some(reference),
+            None => fields::opt_str(&event, &at("order_id"))?,
+        };
+        Ok(Normalized::Payment(PaymentFacts {
+            payment_id: fields::payment_id(&event, &at("id"))?,
+            amount: MinorUnits::new(fields::minor_amount(&event, &format!("{money}/amount"))?),
+            currency: fields::currency(&event, &format!("{money}/currency"))?,
+            livemode: self.livemode,
+            merchant_reference: reference,
+            customer_id: fields::opt_str(&event, &at("customer_id"))?,
+            payment_method: fields::opt_str(&event, &at("source_type"))?.map(|t| t.to_ascii_lowercase()),
+            provider_event_id: Some(fields::str(&event, "/event_id")?.to_owned()),
+            provider_event_type: event_type,
+            occurred_at: fields::time(&event, "/created_at")?,
+        }))
+    }
+}
+
+impl Provider for Square {
+    fn headers(&self) -> Vec<String> {
+        vec![SIGNATURE.into()]
+    }
+
+    fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+        self.check(request)
+    }
+
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
+        self.notification(arrival).map(|n| vec![n])
+    }
+
+    // ---- Signing and sample -----------------------------------------------
+
+    fn sign(&self, body: &[u8], _at: DateTime<Utc>) -> Vec<(String, String)> {
+        let mac = hmac_sha256(self.keys.first(), &[self.notification_url.as_bytes(), body]);
+        vec![("x-square-hmacsha256-signature".into(), STANDARD.encode(mac))]
+    }
+
+    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
+        let id = square_id();
+        let event = json!({
+            "merchant_id": "6SSW7HV8K2ST5", "type": "payment.updated",
+            "event_id": uuid::Uuid::new_v4().to_string(), "created_at": at.to_rfc3339(),
+            "data": {"type": "payment", "id": id, "object": {"payment": completed_payment(&id, at)}}
+        });
+        serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
+    }
+}
+
+/// A completed card payment of 10.00 USD, as Square shows it.
+fn completed_payment(id: &str, at: DateTime<Utc>) -> Value {
+    let money = json!({"amount": 1000, "currency": "USD"});
+    json!({
+        "id": id, "status": "COMPLETED", "source_type": "CARD",
+        "amount_money": money, "approved_money": money, "total_money": money,
+        "order_id": square_id(), "location_id": "S8GWD5R9QB376",
+        "created_at": at.to_rfc3339(), "updated_at": at.to_rfc3339(), "version_token": square_id()
+    })
+}
+
+/// Square ids are opaque base62 strings.
+fn square_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::providers::{
+        testing::{self, payment},
+        Source,
+    };
+
+    const URL: &str = "https://example.com/webhooks/square";
+
+    fn square() -> Source {
+        testing::source("square", &json!({"secrets": ["test_secret_123"], "notification_url": URL})).unwrap()
+    }
+
+    fn verify(header: Option<&str>, body: &str) -> Result<SignatureMatch, Rejection> {
+        let source = square();
+        let headers: Vec<(&str, &str)> = header.map(|h| ("x-square-hmacsha256-signature", h)).into_iter().collect();
+        source.provider.verify(&testing::request(&source, &headers, body.as_bytes(), 1))
+    }
+
+    #[test]
+    fn sdk_vectors_get_the_sdk_verdict() {
+        assert!(testing::check_vectors(include_str!("../../tests/fixtures/vectors/square.json")) >= 8);
+    }
+
+    #[test]
+    fn the_published_generic_vector_verifies_only_for_its_url() {
+        let (sig, body) = ("GSRyhHXyNGXjR76WqLAZjGS7a4jVrQQ7qaKL3Q+S674=", r#"{"id":"evt_1","amount":1000}"#);
+        assert_eq!(verify(Some(sig), body), Ok(SignatureMatch { secret_index: 0 }));
+        let elsewhere = testing::source(
+            "square",
+            &json!({"secrets": ["test_secret_123"], "notification_url": "https://example.com/webhooks/square/"}),
+        )
+        .unwrap();
+        let request = testing::request(&elsewhere, &[("x-square-hmacsha256-signature", sig)], body.as_bytes(), 1);
+        assert_eq!(elsewhere.provider.verify(&request), Err(Rejection::InvalidSignature));
+    }
+
+    #[test]
+    fn malformed_signatures_are_refused_without_panicking() {
+        assert_eq!(verify(None, "{}"), Err(Rejection::MissingSignature));
+        for header in ["", "!!!!", "abc", "sha256=AAAA", "AAAA=AAAA", &"A".repeat(4096)] {
+            assert_eq!(verify(Some(header), "{}"), Err(Rejection::InvalidSignature), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn documented_payment_updated_normalizes() {
+        let body = include_str!("../../tests/fixtures/payloads/square-payment.updated.json");
+        let facts = payment(&square(), &[], body.as_bytes());
+        assert_eq!(facts.payment_id.as_str(), "hYy9pRFVxpDsO1FB05SunFWUe9JZY");
+        assert_eq!((facts.amount.get(), facts.currency.code()), (100, "USD"));
+        assert_eq!(facts.merchant_reference.as_deref(), Some("03O3USaPaAaFnI6kkwB1JxGgBsUZY"));
+        assert_eq!((facts.customer_id, facts.payment_method.as_deref()), (None, Some("card")));
+        assert_eq!(facts.provider_event_id.as_deref(), Some("6a8f5f28-54a1-4eb0-a98a-3111513fd4fc"));
+        assert_eq!(facts.occurred_at.timestamp_millis(), 1_581_024_454_308);
+        assert!(!facts.livemode);
+    }
+
+    fn event(event_type: &str, payment: Value) -> Vec<u8> {
+        json!({"merchant_id": "M1", "type": event_type, "event_id": "e1", "created_at": "2024-01-01T00:00:00Z",
+               "data": {"type": "payment", "id": "p1", "object": {"payment": payment}}})
+        .to_string()
+        .into_bytes()
+    }
+
+    fn completed(extra: Value) -> Value {
+        let mut payment = json!({"id": "p1", "status": "COMPLETED", "amount_money": {"amount": 1000, "currency": "USD"},
+                                 "total_money": {"amount": 1150, "currency": "USD"}});
+        if let (Some(payment), Value::Object(extra)) = (payment.as_object_mut(), extra) {
+            payment.extend(extra);
+        }
+        payment
+    }
+
+    #[test]
+    fn a_payment_created_completed_is_the_same_payment() {
+        let created = payment(&square(), &[], &event("payment.created", completed(json!({}))));
+        let updated = payment(&square(), &[], &event("payment.updated", completed(json!({}))));
+        assert_eq!((created.payment_id, created.amount), (updated.payment_id, updated.amount));
+    }
+
+    #[test]
+    fn reference_id_wins_over_order_id_and_customer_id_is_kept() {
+        let body = event(
+            "payment.updated",
+            completed(json!({"reference_id": "ord-9", "order_id": "sqo", "customer_id": "CUST1"})),
+        );
+        let facts = payment(&square(), &[], &body);
+        assert_eq!((facts.merchant_reference.as_deref(), facts.customer_id.as_deref()), (Some("ord-9"), Some("CUST1")));
+    }
+
+    #[test]
+    fn total_money_is_chosen_by_amount_field() {
+        let settings = json!({"secrets": ["k"], "notification_url": URL, "amount_field": "total_money"});
+        let source = testing::source("square", &settings).unwrap();
+        assert_eq!(payment(&source, &[], &event("payment.updated", completed(json!({})))).amount.get(), 1150);
+        let bad = testing::source("square", &json!({"secrets": ["k"], "notification_url": URL, "amount_field": "tip"}));
+        assert!(bad.unwrap_err().to_string().starts_with("sources[0].amount_field"));
+    }
+
+    #[test]
+    fn notification_url_is_required() {
+        for settings in [json!({"secrets": ["k"]}), json!({"secrets": ["k"], "notification_url": ""})] {
+            let err = testing::source("square", &settings).unwrap_err().to_string();
+            assert!(err.starts_with("sources[0].notification_url"), "{err}");
+        }
+    }
+
+    #[test]
+    fn other_statuses_and_events_are_ignored() {
+        for status in ["APPROVED", "PENDING", "FAILED", "CANCELED"] {
+            let body = event("payment.updated", completed(json!({"status": status})));
+            assert!(matches!(testing::normalize(&square(), &[], &body).unwrap()[..], [Normalized::Ignored { .. }]));
+        }
+        let refund = event("refund.updated", completed(json!({})));
+        let normalized = testing::normalize(&square(), &[], &refund).unwrap();
+        assert_eq!(normalized, vec![Normalized::Ignored { event_type: "refund.updated".into() }]);
+    }
+
+    #[test]
+    fn malformed_payloads_name_the_reason() {
+        let reason = |body: &[u8]| testing::normalize(&square(), &[], body).unwrap_err().reason();
+        assert_eq!(reason(b"not json"), "unparseable_payload");
+        assert_eq!(reason(b"{}"), "schema_violation");
+        assert_eq!(reason(&event("payment.updated", json!({"id": "p1", "status": "COMPLETED"}))), "schema_violation");
+        let status_not_text = event("payment.updated", json!({"id": "p1", "status": 3}));
+        assert_eq!(reason(&status_not_text), "schema_violation");
+        let bad_currency = completed(json!({"amount_money": {"amount": 1, "currency": "ZZZ"}}));
+        assert_eq!(reason(&event("payment.updated", bad_currency)), "unsupported_currency");
+    }
+
+    #[test]
+    fn samples_verify_and_normalize() {
+        let source = square();
+        let facts = testing::sample_round_trip(&source);
+        assert_eq!((facts.amount.get(), facts.currency.code()), (1000, "USD"));
+        let at = Utc::now();
+        assert_ne!(source.provider.sample(at), source.provider.sample(at), "each sample is a new payment");
+    }
+}
