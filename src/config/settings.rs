@@ -97,6 +97,27 @@ impl<'env> SourceSettings<'env> {
         Ok(secrets)
     }
 
+    /// One secret given inline as `key` (development) or through the
+    /// environment variable named by `{key}_env` (production). Setting both is
+    /// an error, and so is naming a variable that is unset. The value never
+    /// appears in errors.
+    pub fn secret(&mut self, key: &str) -> Result<Option<SecretString>, ConfigError> {
+        let env_key = format!("{key}_env");
+        match (self.string(key)?, self.string(&env_key)?) {
+            (Some(_), Some(_)) => {
+                Err(ConfigError::invalid(self.key(key), format!("set `{key}` or `{env_key}`, not both")))
+            }
+            (Some(inline), None) => Ok(Some(SecretString::from(inline))),
+            (None, Some(var)) => match self.env.get(&var) {
+                Some(value) => Ok(Some(SecretString::from(value.to_owned()))),
+                None => {
+                    Err(ConfigError::invalid(self.key(&env_key), format!("the environment variable {var} is not set")))
+                }
+            },
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Refuses any key no one took.
     pub fn finish(self) -> Result<(), ConfigError> {
         match self.table.keys().next() {
