@@ -8,8 +8,11 @@
 //! [`verify`] is the only way to make a [`VerifiedArrival`], and the store
 //! accepts only that type, so an unverified body cannot be stored.
 
+mod braintree;
 mod fields;
 mod mapping;
+mod paddle;
+mod shopify;
 mod signature;
 mod standard_webhooks;
 mod stripe;
@@ -75,8 +78,13 @@ pub struct KeyFetchError(pub String);
 type Configure = fn(&mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError>;
 
 /// Every provider payhook knows, by its `provider = "…"` name. One line each.
-const REGISTRY: &[(&str, Configure)] =
-    &[("stripe", stripe::configure), ("standard-webhooks", standard_webhooks::configure)];
+const REGISTRY: &[(&str, Configure)] = &[
+    ("stripe", stripe::configure),
+    ("standard-webhooks", standard_webhooks::configure),
+    ("braintree", braintree::configure),
+    ("paddle", paddle::configure),
+    ("shopify", shopify::configure),
+];
 
 /// Which secret verified a request (by position, never by value), so an
 /// operator can tell when an old secret is no longer used.
