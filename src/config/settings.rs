@@ -97,19 +97,22 @@ impl<'env> SourceSettings<'env> {
         Ok(secrets)
     }
 
-    /// A single optional secret given inline as `key` or through the
-    /// environment variable named by `{key}_env` (the inline value wins).
-    /// Naming a variable that is unset is an error: the operator meant to set
-    /// a credential. The value never appears in errors.
+    /// One secret given inline as `key` (development) or through the
+    /// environment variable named by `{key}_env` (production). Setting both is
+    /// an error, and so is naming a variable that is unset. The value never
+    /// appears in errors.
     pub fn secret(&mut self, key: &str) -> Result<Option<SecretString>, ConfigError> {
         let env_key = format!("{key}_env");
-        let inline = self.string(key)?;
-        let var = self.string(&env_key)?;
-        match (inline, var) {
-            (Some(value), _) => Ok(Some(SecretString::from(value))),
+        match (self.string(key)?, self.string(&env_key)?) {
+            (Some(_), Some(_)) => {
+                Err(ConfigError::invalid(self.key(key), format!("set `{key}` or `{env_key}`, not both")))
+            }
+            (Some(inline), None) => Ok(Some(SecretString::from(inline))),
             (None, Some(var)) => match self.env.get(&var) {
                 Some(value) => Ok(Some(SecretString::from(value.to_owned()))),
-                None => Err(ConfigError::invalid(self.key(&env_key), format!("environment variable {var} is not set"))),
+                None => {
+                    Err(ConfigError::invalid(self.key(&env_key), format!("the environment variable {var} is not set")))
+                }
             },
             (None, None) => Ok(None),
         }

@@ -9,15 +9,18 @@
 //! accepts only that type, so an unverified body cannot be stored.
 
 mod adyen;
+mod braintree;
 mod checkout;
 mod coinbase;
 mod fields;
 mod hmac;
 mod lemonsqueezy;
 mod mapping;
+mod paddle;
 mod paypal;
 mod paystack;
 mod razorpay;
+mod shopify;
 mod signature;
 mod square;
 mod standard_webhooks;
@@ -95,13 +98,16 @@ type Configure = fn(&mut SourceSettings<'_>) -> Result<Box<dyn Provider>, Config
 #[rustfmt::skip] // one line per provider, whatever their number
 const REGISTRY: &[(&str, Configure)] = &[
     ("adyen", adyen::configure),
+    ("braintree", braintree::configure),
     ("checkout", checkout::configure),
     ("coinbase", coinbase::configure),
     ("hmac", hmac::configure),
     ("lemonsqueezy", lemonsqueezy::configure),
+    ("paddle", paddle::configure),
     ("paypal", paypal::configure),
     ("paystack", paystack::configure),
     ("razorpay", razorpay::configure),
+    ("shopify", shopify::configure),
     ("square", square::configure),
     ("standard-webhooks", standard_webhooks::configure),
     ("stripe", stripe::configure),

@@ -1,0 +1,636 @@
+//! Braintree: the body is a form (`application/x-www-form-urlencoded`) with
+//! `bt_signature` and `bt_payload`. The signed content is the form-decoded
+//! `bt_payload` text (base64 of the XML notification), **including its line
+//! breaks**: Braintree's SDKs strip nothing, and accept the HMAC of the payload
+//! or of the payload plus one `"\n"` (the Python SDK emits a line break every
+//! 76 characters and a final one, the Node SDK one line and a final one), so
+//! payhook does the same. A payload with a character outside
+//! `[A-Za-z0-9+=/\n]` is refused, as the SDKs refuse it.
+//!
+//! The MAC is HMAC-SHA1 keyed by the raw SHA-1 digest of the private API key,
+//! as lowercase hex. `bt_signature` is `public_key|hex` pairs joined by `&`
+//! (one per API key of the account): the first pair naming the source's
+//! `public_key` must match, compared as hex text in constant time. Rotation is
+//! Braintree's own: a new API key pair signs its own pair in the same field, so
+//! a source holds exactly one key pair and a match is always `secret_index` 0.
+//! Braintree signs no time (the XML's `<timestamp>` is not checked).
+//!
+//! The payload decodes to `<notification><kind/><timestamp/><subject/></notification>`.
+//! Normalized kinds, all four by default (source key `succeeded_on`), each
+//! keyed by the Braintree transaction id so that one payment announced by
+//! several kinds (an ACH sale is `transaction_settled`, then
+//! `transaction_disbursed`) is one event:
+//! - `transaction_settled` and `transaction_disbursed`: `subject/transaction`;
+//! - `subscription_charged_successfully`: the first (newest) transaction of
+//!   `subject/subscription/transactions`;
+//! - `local_payment_completed`: `subject/local-payment/transaction`.
+//!
+//! A card sale has no success webhook (its success is the API response), so
+//! for cards `transaction_disbursed` is the only notification. A transaction
+//! whose `status` names a failure (`failed`, `gateway_rejected`,
+//! `processor_declined`, `settlement_declined`, `voided`,
+//! `authorization_expired`) is ignored; any other or no status defers to the
+//! kind. Every other kind (including `check`) is ignored.
+//!
+//! Amount: `amount`, a major-unit decimal converted exactly by the ISO exponent
+//! of `currency-iso-code`. A transaction without `currency-iso-code` is
+//! dead-lettered (`schema_violation`) rather than guessed: Braintree's SDK test
+//! samples for the subscription, local-payment and disbursement kinds carry
+//! none (UNCONFIRMED whether live notifications of those kinds always do; live
+//! transaction objects carry it).
+//!
+//! There is no event id, so the provider event id is the composite
+//! `{kind}:{transaction id}:{timestamp}` (providers.md: kind, subject,
+//! timestamp). Occurred at: `<timestamp>`. Merchant reference: the
+//! transaction's `order-id` and customer: `customer/id` (both UNCONFIRMED in
+//! webhooks; `null` when absent). Method: `payment-instrument-type`. The
+//! payload has no live/test flag: it is the source key `livemode`.
+//!
+//! Keys: `public_key` (required), `private_key` or `private_key_env`
+//! (required; the private key is held only as its SHA-1 digest, never shown),
+//! `succeeded_on` (the four kinds above), `livemode` (false). There is no
+//! `secrets` key. `sign` returns no headers: the signature travels in the body,
+//! and `sample` is a complete signed form body.
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
+use roxmltree::{Document, Node};
+use secrecy::ExposeSecret;
+use sha1::{Digest, Sha1};
+use subtle::ConstantTimeEq;
+
+use super::{signature::SigningKeys, NormalizeError, Provider, Rejection, SignatureMatch};
+use crate::{
+    config::{ConfigError, SourceSettings},
+    domain::{Arrival, Currency, MinorUnits, Normalized, PaymentFacts, PaymentId, WebhookRequest},
+};
+
+/// The kinds that may mean "payment succeeded", with the path from `subject`
+/// to the transaction.
+const PAYMENT_KINDS: [(&str, &[&str]); 4] = [
+    ("transaction_settled", &["transaction"]),
+    ("transaction_disbursed", &["transaction"]),
+    ("subscription_charged_successfully", &["subscription", "transactions", "transaction"]),
+    ("local_payment_completed", &["local-payment", "transaction"]),
+];
+/// Transaction states that say the money did not (or will not) move.
+const FAILED_STATES: [&str; 6] =
+    ["authorization_expired", "failed", "gateway_rejected", "processor_declined", "settlement_declined", "voided"];
+
+/// A configured Braintree gateway (one API key pair).
+#[derive(Debug)]
+struct Braintree {
+    public_key: String,
+    /// SHA-1 of the private key: the HMAC key.
+    key: SigningKeys,
+    succeeded_on: Vec<String>,
+    livemode: bool,
+}
+
+/// Keys: `public_key`, `private_key`/`private_key_env`, `succeeded_on` (the
+/// four payment kinds), `livemode` (false).
+pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
+    let public_key_name = settings.key("public_key");
+    let public_key = settings.required_string("public_key")?;
+    if public_key.is_empty() || public_key.contains(['|', '&']) {
+        return Err(ConfigError::invalid(public_key_name, "must be non-empty, without `|` or `&`"));
+    }
+    let private_key_name = settings.key("private_key");
+    let private_key = settings
+        .secret("private_key")?
+        .ok_or_else(|| ConfigError::invalid(private_key_name, "is required (or `private_key_env`)"))?;
+    let key = Sha1::digest(private_key.expose_secret().as_bytes()).to_vec();
+    let succeeded_key = settings.key("succeeded_on");
+    let all = || PAYMENT_KINDS.iter().map(|(kind, _)| (*kind).to_owned()).collect();
+    let succeeded_on = settings.strings("succeeded_on")?.unwrap_or_else(all);
+    if let Some(other) = succeeded_on.iter().find(|k| transaction_path(k).is_none()) {
+        let known: Vec<&str> = PAYMENT_KINDS.iter().map(|(kind, _)| *kind).collect();
+        return Err(ConfigError::invalid(succeeded_key, format!("{other:?} is not one of {}", known.join(", "))));
+    }
+    let livemode = settings.bool("livemode")?.unwrap_or(false);
+    Ok(Box::new(Braintree { public_key, key: SigningKeys::new(vec![key]), succeeded_on, livemode }))
+}
+
+fn transaction_path(kind: &str) -> Option<&'static [&'static str]> {
+    PAYMENT_KINDS.iter().find(|(k, _)| *k == kind).map(|(_, path)| *path)
+}
+
+// ---- Form parsing ---------------------------------------------------------
+
+/// The two fields of a notification form (the first of each, if repeated).
+#[derive(Debug, Default, PartialEq)]
+struct Form {
+    signature: Option<String>,
+    payload: Option<String>,
+}
+
+impl Form {
+    /// Form-decodes `body`; any bytes parse, unknown fields are skipped.
+    fn parse(body: &[u8]) -> Self {
+        let mut form = Self::default();
+        for (name, value) in form_urlencoded::parse(body) {
+            let slot = match name.as_ref() {
+                "bt_signature" => &mut form.signature,
+                "bt_payload" => &mut form.payload,
+                _ => continue,
+            };
+            slot.get_or_insert_with(|| value.into_owned());
+        }
+        form
+    }
+}
+
+/// The hex MAC of the first `public_key|hex` pair naming `public_key`.
+fn signature_for<'a>(bt_signature: &'a str, public_key: &str) -> Option<&'a str> {
+    bt_signature
+        .split('&')
+        .filter_map(|pair| pair.split_once('|'))
+        .find(|(key, _)| *key == public_key)
+        .map(|(_, mac)| mac)
+}
+
+/// Only what base64 text with line breaks may hold (the SDKs' own check).
+fn is_payload_text(payload: &str) -> bool {
+    payload.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'=' | b'/' | b'\n'))
+}
+
+// ---- Verification ---------------------------------------------------------
+
+impl Braintree {
+    fn check(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+        let form = Form::parse(&request.body);
+        let bt_signature = form.signature.ok_or(Rejection::MissingSignature)?;
+        let payload = form.payload.filter(|p| is_payload_text(p)).ok_or(Rejection::InvalidSignature)?;
+        let mac = signature_for(&bt_signature, &self.public_key).ok_or(Rejection::InvalidSignature)?;
+        // Both candidates are always computed, so timing says nothing about
+        // which one matched.
+        let plain = self.hex_mac(&[payload.as_bytes()]);
+        let with_newline = self.hex_mac(&[payload.as_bytes(), b"\n"]);
+        let matches = plain.as_bytes().ct_eq(mac.as_bytes()) | with_newline.as_bytes().ct_eq(mac.as_bytes());
+        if bool::from(matches) {
+            Ok(SignatureMatch { secret_index: 0 })
+        } else {
+            Err(Rejection::InvalidSignature)
+        }
+    }
+
+    /// Lowercase hex HMAC-SHA1 of `parts` under SHA-1(private key).
+    fn hex_mac(&self, parts: &[&[u8]]) -> String {
+        let mut mac = Hmac::<Sha1>::new_from_slice(self.key.first()).expect("HMAC accepts keys of any length");
+        for part in parts {
+            mac.update(part);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+// ---- Normalization --------------------------------------------------------
+
+/// Error for the part of the notification at `path`.
+fn bad(path: &str, problem: &'static str) -> NormalizeError {
+    NormalizeError::field(path, problem)
+}
+
+/// The XML text of a verified form body.
+fn notification_xml(body: &[u8]) -> Result<String, NormalizeError> {
+    let payload = Form::parse(body).payload.ok_or_else(|| bad("bt_payload", "is missing"))?;
+    let base64: String = payload.chars().filter(|c| *c != '\n').collect();
+    let xml = STANDARD.decode(base64).map_err(|_| bad("bt_payload", "is not base64"))?;
+    String::from_utf8(xml).map_err(|_| bad("bt_payload", "is not UTF-8 XML"))
+}
+
+/// The child element of `node` named `name`.
+fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    node.children().find(|c| c.is_element() && c.has_tag_name(name))
+}
+
+/// The trimmed, non-empty text of an element (`nil="true"` has none).
+fn text<'a>(node: Node<'a, '_>) -> Option<&'a str> {
+    node.text().map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// A transaction inside a notification, with the path used in errors.
+struct Transaction<'a, 'i> {
+    node: Node<'a, 'i>,
+    path: String,
+}
+
+impl<'a> Transaction<'a, '_> {
+    fn opt(&self, name: &str) -> Option<&'a str> {
+        child(self.node, name).and_then(text)
+    }
+
+    fn required(&self, name: &str) -> Result<&'a str, NormalizeError> {
+        self.opt(name).ok_or_else(|| bad(&format!("{}.{name}", self.path), "is missing"))
+    }
+
+    fn customer_id(&self) -> Option<String> {
+        child(self.node, "customer").and_then(|c| child(c, "id")).and_then(text).map(str::to_owned)
+    }
+}
+
+impl Braintree {
+    /// A Braintree delivery is one notification.
+    fn notification(&self, arrival: &Arrival) -> Result<Normalized, NormalizeError> {
+        let xml = notification_xml(&arrival.request.body)?;
+        let doc = Document::parse(&xml).map_err(|_| bad("bt_payload", "is not XML"))?;
+        let root = doc.root_element();
+        if !root.has_tag_name("notification") {
+            return Err(bad("notification", "is missing"));
+        }
+        let kind = child(root, "kind").and_then(text).ok_or_else(|| bad("notification.kind", "is missing"))?;
+        let path = match transaction_path(kind) {
+            Some(path) if self.succeeded_on.iter().any(|k| k == kind) => path,
+            _ => return Ok(Normalized::Ignored { event_type: kind.to_owned() }),
+        };
+        let transaction = find_transaction(root, path)?;
+        if transaction.opt("status").is_some_and(|s| FAILED_STATES.contains(&s)) {
+            return Ok(Normalized::Ignored { event_type: kind.to_owned() });
+        }
+        self.facts(root, kind, &transaction).map(Normalized::Payment)
+    }
+
+    fn facts(
+        &self,
+        root: Node<'_, '_>,
+        kind: &str,
+        transaction: &Transaction<'_, '_>,
+    ) -> Result<PaymentFacts, NormalizeError> {
+        let id = transaction.required("id")?;
+        let currency_path = format!("{}.currency-iso-code", transaction.path);
+        let currency = Currency::parse(transaction.required("currency-iso-code")?)
+            .ok_or(NormalizeError::Currency { field: currency_path })?;
+        let amount_path = format!("{}.amount", transaction.path);
+        let amount = MinorUnits::from_major(transaction.required("amount")?, currency)
+            .map_err(|source| NormalizeError::Amount { field: amount_path, source })?;
+        let timestamp =
+            child(root, "timestamp").and_then(text).ok_or_else(|| bad("notification.timestamp", "is missing"))?;
+        let occurred_at = DateTime::parse_from_rfc3339(timestamp)
+            .map_err(|_| bad("notification.timestamp", "is not an RFC 3339 timestamp"))?
+            .with_timezone(&Utc);
+        Ok(PaymentFacts {
+            payment_id: PaymentId::parse(id)
+                .map_err(|_| bad(&format!("{}.id", transaction.path), "is not a usable payment id"))?,
+            amount,
+            currency,
+            livemode: self.livemode,
+            merchant_reference: transaction.opt("order-id").map(str::to_owned),
+            customer_id: transaction.customer_id(),
+            payment_method: transaction.opt("payment-instrument-type").map(str::to_owned),
+            provider_event_id: Some(format!("{kind}:{id}:{timestamp}")),
+            provider_event_type: kind.to_owned(),
+            occurred_at,
+        })
+    }
+}
+
+/// Follows `path` from `notification/subject` to the transaction element.
+fn find_transaction<'a, 'i>(root: Node<'a, 'i>, path: &[&str]) -> Result<Transaction<'a, 'i>, NormalizeError> {
+    let mut node = child(root, "subject").ok_or_else(|| bad("notification.subject", "is missing"))?;
+    let mut at = String::from("notification.subject");
+    for name in path {
+        at = format!("{at}.{name}");
+        node = child(node, name).ok_or_else(|| bad(&at, "is missing"))?;
+    }
+    Ok(Transaction { node, path: at })
+}
+
+impl Provider for Braintree {
+    /// None: the signature and the notification are both in the body.
+    fn headers(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+        self.check(request)
+    }
+
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
+        self.notification(arrival).map(|n| vec![n])
+    }
+
+    // ---- Signing and sample -----------------------------------------------
+
+    /// No headers: Braintree's signature is the `bt_signature` form field, so
+    /// a body is sent as it is ([`Provider::sample`] is already signed).
+    fn sign(&self, _body: &[u8], _at: DateTime<Utc>) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
+        let payload = wrap_base64(&sample_xml(at));
+        let bt_signature = format!("{}|{}", self.public_key, self.hex_mac(&[payload.as_bytes()]));
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("bt_signature", &bt_signature)
+            .append_pair("bt_payload", &payload)
+            .finish()
+            .into_bytes()
+    }
+}
+
+/// A `transaction_settled` notification as Braintree sends it, with fresh ids.
+fn sample_xml(at: DateTime<Utc>) -> String {
+    let fresh = || uuid::Uuid::new_v4().simple().to_string();
+    let (id, order, customer) = (&fresh()[..8], &fresh()[..12], &fresh()[..9]);
+    let timestamp = at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<notification>
+  <timestamp type="datetime">{timestamp}</timestamp>
+  <kind>transaction_settled</kind>
+  <subject>
+    <transaction>
+      <id>{id}</id>
+      <status>settled</status>
+      <type>sale</type>
+      <currency-iso-code>USD</currency-iso-code>
+      <amount>49.99</amount>
+      <order-id>order_{order}</order-id>
+      <merchant-account-id>payhook_sample</merchant-account-id>
+      <payment-instrument-type>us_bank_account</payment-instrument-type>
+      <customer>
+        <id>{customer}</id>
+      </customer>
+      <tax-amount>0</tax-amount>
+    </transaction>
+  </subject>
+</notification>
+"#
+    )
+}
+
+/// Base64 with a line break every 76 characters and a final one, as
+/// Braintree's Python SDK (`base64.encodebytes`) writes it.
+fn wrap_base64(data: &str) -> String {
+    let encoded = STANDARD.encode(data);
+    let mut wrapped = String::with_capacity(encoded.len() + encoded.len() / 76 + 1);
+    for line in encoded.as_bytes().chunks(76) {
+        wrapped.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        wrapped.push('\n');
+    }
+    wrapped
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::providers::{
+        testing::{self, payment},
+        Source,
+    };
+
+    const VECTORS: &str = include_str!("../../tests/fixtures/vectors/braintree.json");
+
+    fn braintree() -> Source {
+        testing::source("braintree", &json!({"public_key": "public_key_123", "private_key": "private_key_123"}))
+            .unwrap()
+    }
+
+    fn form(signature: Option<&str>, payload: Option<&str>) -> Vec<u8> {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        signature.map(|s| form.append_pair("bt_signature", s));
+        payload.map(|p| form.append_pair("bt_payload", p));
+        form.finish().into_bytes()
+    }
+
+    fn verify(body: &[u8]) -> Result<SignatureMatch, Rejection> {
+        let source = braintree();
+        source.provider.verify(&testing::request(&source, &[], body, 1_700_000_000))
+    }
+
+    /// The published `check` vector (providers.md section 5).
+    const CHECK_PAYLOAD: &str = concat!(
+        "PG5vdGlmaWNhdGlvbj48dGltZXN0YW1wIHR5cGU9ImRhdGV0aW1lIj4yMDI0LTAxLTAxVDAwOjAw\n",
+        "OjAwWjwvdGltZXN0YW1wPjxraW5kPmNoZWNrPC9raW5kPjxzdWJqZWN0PjxjaGVjayB0eXBlPSJi\n",
+        "b29sZWFuIj50cnVlPC9jaGVjaz48L3N1YmplY3Q+PC9ub3RpZmljYXRpb24+\n",
+    );
+    const CHECK_SIGNATURE: &str = "public_key_123|63e53f92c1dc582f174e7fc3d459c3b4ae83677c";
+
+    #[test]
+    fn sdk_vectors_get_the_sdk_verdict() {
+        assert!(testing::check_vectors(VECTORS) >= 10);
+    }
+
+    #[test]
+    fn the_published_check_vector_verifies_and_is_ignored() {
+        let body = form(Some(CHECK_SIGNATURE), Some(CHECK_PAYLOAD));
+        assert_eq!(verify(&body), Ok(SignatureMatch { secret_index: 0 }));
+        let normalized = testing::normalize(&braintree(), &[], &body).unwrap();
+        assert_eq!(normalized, vec![Normalized::Ignored { event_type: "check".into() }]);
+    }
+
+    #[test]
+    fn the_payload_may_be_signed_with_or_without_its_final_line_break() {
+        let trimmed = CHECK_PAYLOAD.trim_end_matches('\n');
+        assert!(verify(&form(Some(CHECK_SIGNATURE), Some(trimmed))).is_ok(), "signed over trimmed + \\n");
+        let doubled = format!("{CHECK_PAYLOAD}\n");
+        assert_eq!(verify(&form(Some(CHECK_SIGNATURE), Some(&doubled))), Err(Rejection::InvalidSignature));
+        let unwrapped = CHECK_PAYLOAD.replace('\n', "");
+        assert_eq!(verify(&form(Some(CHECK_SIGNATURE), Some(&unwrapped))), Err(Rejection::InvalidSignature));
+    }
+
+    #[test]
+    fn the_pair_with_our_public_key_is_the_one_checked() {
+        let mac = CHECK_SIGNATURE.split_once('|').unwrap().1;
+        let several = format!("other_key|{}&public_key_123|{mac}", "0".repeat(40));
+        assert!(verify(&form(Some(&several), Some(CHECK_PAYLOAD))).is_ok());
+        let ours_wrong_first = format!("public_key_123|{}&public_key_123|{mac}", "0".repeat(40));
+        assert_eq!(verify(&form(Some(&ours_wrong_first), Some(CHECK_PAYLOAD))), Err(Rejection::InvalidSignature));
+        let only_others = format!("other_key|{mac}");
+        assert_eq!(verify(&form(Some(&only_others), Some(CHECK_PAYLOAD))), Err(Rejection::InvalidSignature));
+    }
+
+    #[test]
+    fn malformed_forms_are_refused_without_panicking() {
+        let mac = CHECK_SIGNATURE.split_once('|').unwrap().1;
+        let upper = format!("public_key_123|{}", mac.to_uppercase());
+        for signature in ["", "|", "public_key_123", "public_key_123|", "public_key_123|zz", &upper] {
+            assert_eq!(
+                verify(&form(Some(signature), Some(CHECK_PAYLOAD))),
+                Err(Rejection::InvalidSignature),
+                "{signature:?}"
+            );
+        }
+        assert_eq!(verify(&form(Some(CHECK_SIGNATURE), None)), Err(Rejection::InvalidSignature));
+        let with_space = CHECK_PAYLOAD.replacen('G', " ", 1);
+        assert_eq!(verify(&form(Some(CHECK_SIGNATURE), Some(&with_space))), Err(Rejection::InvalidSignature));
+        assert_eq!(verify(&form(None, Some(CHECK_PAYLOAD))), Err(Rejection::MissingSignature));
+        for body in [&b""[..], b"{\"bt_payload\": 1}", b"\xff\xfe=%%%&&==", b"bt_signature"] {
+            assert!(verify(body).is_err(), "{body:?}");
+        }
+        assert_eq!(
+            Form::parse(b"bt_signature=a&bt_signature=b&x=1"),
+            Form { signature: Some("a".into()), payload: None }
+        );
+    }
+
+    /// The SDK-signed case named `name` in the vector file.
+    fn vector_body(name: &str) -> Vec<u8> {
+        let file: Value = serde_json::from_str(VECTORS).unwrap();
+        let cases = file["cases"].as_array().unwrap();
+        let case = cases.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no case {name}"));
+        case["body"].as_str().unwrap().as_bytes().to_vec()
+    }
+
+    #[test]
+    fn the_sdk_transaction_settled_sample_normalizes() {
+        let facts = payment(&braintree(), &[], &vector_body("sdk sample transaction_settled"));
+        assert_eq!(facts.payment_id.as_str(), "txn_settled_1");
+        assert_eq!((facts.amount.get(), facts.currency.code()), (10000, "USD"));
+        assert_eq!(facts.payment_method.as_deref(), Some("us_bank_account"));
+        assert_eq!((facts.merchant_reference, facts.customer_id), (None, None));
+        assert_eq!(facts.provider_event_type, "transaction_settled");
+        let event_id = facts.provider_event_id.unwrap();
+        assert!(event_id.starts_with("transaction_settled:txn_settled_1:"), "{event_id}");
+        assert!(!facts.livemode);
+    }
+
+    #[test]
+    fn sdk_samples_of_other_kinds_get_their_outcome() {
+        let normalize = |name: &str| testing::normalize(&braintree(), &[], &vector_body(name));
+        let ignored = |kind: &str| vec![Normalized::Ignored { event_type: kind.into() }];
+        assert_eq!(
+            normalize("sdk sample transaction_settlement_declined").unwrap(),
+            ignored("transaction_settlement_declined")
+        );
+        assert_eq!(
+            normalize("sdk sample subscription_charged_unsuccessfully").unwrap(),
+            ignored("subscription_charged_unsuccessfully")
+        );
+        assert_eq!(normalize("sdk sample dispute_opened").unwrap(), ignored("dispute_opened"));
+        // The SDK's samples of these kinds carry no currency: dead-lettered, never guessed.
+        for name in ["sdk sample subscription_charged_successfully", "sdk sample local_payment_completed"] {
+            let err = normalize(name).unwrap_err();
+            assert!(err.to_string().contains("currency-iso-code"), "{name}: {err}");
+            assert_eq!(err.reason(), "schema_violation");
+        }
+    }
+
+    fn notification(kind: &str, subject: &str) -> Vec<u8> {
+        let xml = format!(
+            "<notification><timestamp type=\"datetime\">2024-01-01T00:00:00Z</timestamp><kind>{kind}</kind>\
+             <subject>{subject}</subject></notification>"
+        );
+        let payload = wrap_base64(&xml);
+        let mac = braintree_mac(&payload);
+        form(Some(&format!("public_key_123|{mac}")), Some(&payload))
+    }
+
+    fn braintree_mac(payload: &str) -> String {
+        let key = Sha1::digest(b"private_key_123");
+        let mut mac = Hmac::<Sha1>::new_from_slice(&key).unwrap();
+        mac.update(payload.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    const TRANSACTION: &str = "<transaction><id>t1</id><status>submitted_for_settlement</status>\
+        <amount>1500</amount><currency-iso-code>JPY</currency-iso-code><order-id>ord_7</order-id>\
+        <customer><id>cust_1</id></customer></transaction>";
+
+    #[test]
+    fn every_payment_kind_is_keyed_by_its_transaction() {
+        let subjects = [
+            ("transaction_settled", TRANSACTION.to_owned()),
+            ("transaction_disbursed", TRANSACTION.to_owned()),
+            (
+                "subscription_charged_successfully",
+                format!(
+                    "<subscription><id>s1</id><transactions type=\"array\">{TRANSACTION}\
+                     <transaction><id>older</id></transaction></transactions></subscription>"
+                ),
+            ),
+            (
+                "local_payment_completed",
+                format!("<local-payment><payment-id>p</payment-id>{TRANSACTION}</local-payment>"),
+            ),
+        ];
+        for (kind, subject) in subjects {
+            let body = notification(kind, &subject);
+            assert!(verify(&body).is_ok(), "{kind}");
+            let facts = payment(&braintree(), &[], &body);
+            assert_eq!(
+                (facts.payment_id.as_str(), facts.amount.get(), facts.currency.code()),
+                ("t1", 1500, "JPY"),
+                "{kind}"
+            );
+            assert_eq!(
+                (facts.merchant_reference.as_deref(), facts.customer_id.as_deref()),
+                (Some("ord_7"), Some("cust_1"))
+            );
+            assert_eq!(facts.provider_event_id, Some(format!("{kind}:t1:2024-01-01T00:00:00Z")));
+        }
+    }
+
+    #[test]
+    fn failed_states_and_unchosen_kinds_are_ignored() {
+        let declined = TRANSACTION.replace("submitted_for_settlement", "settlement_declined");
+        let ignored = vec![Normalized::Ignored { event_type: "transaction_settled".into() }];
+        assert_eq!(
+            testing::normalize(&braintree(), &[], &notification("transaction_settled", &declined)).unwrap(),
+            ignored
+        );
+        let settled_only = json!({"public_key": "public_key_123", "private_key": "private_key_123",
+            "succeeded_on": ["transaction_settled"], "livemode": true});
+        let source = testing::source("braintree", &settled_only).unwrap();
+        let disbursed = testing::normalize(&source, &[], &notification("transaction_disbursed", TRANSACTION)).unwrap();
+        assert_eq!(disbursed, vec![Normalized::Ignored { event_type: "transaction_disbursed".into() }]);
+        assert!(payment(&source, &[], &notification("transaction_settled", TRANSACTION)).livemode);
+    }
+
+    #[test]
+    fn malformed_notifications_name_the_reason() {
+        let reason = |body: &[u8]| testing::normalize(&braintree(), &[], body).unwrap_err().reason();
+        let with_amount = |amount: &str| TRANSACTION.replace("<amount>1500</amount>", amount);
+        assert_eq!(
+            reason(&notification("transaction_settled", &with_amount("<amount>15.5</amount>"))),
+            "invalid_amount"
+        );
+        assert_eq!(reason(&notification("transaction_settled", &with_amount("<amount>-1</amount>"))), "invalid_amount");
+        assert_eq!(reason(&notification("transaction_settled", &with_amount(""))), "schema_violation");
+        let no_currency = TRANSACTION.replace("JPY", "XXX");
+        assert_eq!(reason(&notification("transaction_settled", &no_currency)), "unsupported_currency");
+        assert_eq!(reason(&notification("transaction_settled", "<nothing/>")), "schema_violation");
+        let bad_xml = wrap_base64("<notification><kind>transaction_settled</kind>");
+        assert_eq!(reason(&form(Some("x"), Some(&bad_xml))), "schema_violation");
+        assert_eq!(reason(&form(Some("x"), Some("!!!"))), "schema_violation");
+        assert_eq!(reason(&form(Some("x"), None)), "schema_violation");
+        let other_root = wrap_base64("<other><kind>transaction_settled</kind></other>");
+        assert_eq!(reason(&form(Some("x"), Some(&other_root))), "schema_violation");
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let bad = |settings: Value| testing::source("braintree", &settings).unwrap_err().to_string();
+        assert!(bad(json!({"private_key": "k"})).starts_with("sources[0].public_key"));
+        assert!(bad(json!({"public_key": "a|b", "private_key": "k"})).starts_with("sources[0].public_key"));
+        assert!(bad(json!({"public_key": "p"})).starts_with("sources[0].private_key"));
+        let both = bad(json!({"public_key": "p", "private_key": "k", "private_key_env": "BT_KEY"}));
+        assert!(both.starts_with("sources[0].private_key"), "{both}");
+        let unset = bad(json!({"public_key": "p", "private_key_env": "PAYHOOK_TEST_UNSET_BT_KEY"}));
+        assert!(unset.starts_with("sources[0].private_key_env") && !unset.contains("k\""), "{unset}");
+        let secrets = bad(json!({"public_key": "p", "private_key": "k", "secrets": ["s"]}));
+        assert!(secrets.starts_with("sources[0].secrets"), "{secrets}");
+        assert!(bad(json!({"public_key": "p", "private_key": "k", "succeeded_on": ["check"]}))
+            .starts_with("sources[0].succeeded_on"));
+    }
+
+    #[test]
+    fn the_private_key_never_shows() {
+        let source = testing::source("braintree", &json!({"public_key": "p", "private_key": "very_private"})).unwrap();
+        assert!(!format!("{source:?}").contains("very_private"));
+    }
+
+    #[test]
+    fn samples_verify_and_normalize() {
+        let source = braintree();
+        let facts = testing::sample_round_trip(&source);
+        assert_eq!((facts.amount.get(), facts.currency.code()), (4999, "USD"));
+        assert_eq!(facts.provider_event_type, "transaction_settled");
+        assert!(source.provider.sign(b"anything", Utc::now()).is_empty());
+        let at = Utc::now();
+        assert_ne!(source.provider.sample(at), source.provider.sample(at), "each sample is a new payment");
+    }
+}
