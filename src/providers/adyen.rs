@@ -98,23 +98,10 @@ impl BasicAuth {
 
 /// Reads the keys listed in the module doc.
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    let secrets_key = settings.key("secrets");
-    let keys = settings
-        .secrets()?
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            hex::decode(s.expose_secret().trim())
-                .ok()
-                .filter(|k| !k.is_empty())
-                .ok_or_else(|| ConfigError::invalid(&secrets_key, format!("secret #{i} is not an HMAC key in hex")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Box::new(Adyen {
-        keys: SigningKeys::new(keys),
-        basic_auth: basic_auth(settings)?,
-        succeeded_on: succeeded_on(settings)?,
-    }))
+    let keys = SigningKeys::decoded(settings, "an HMAC key in hex", |secret| {
+        hex::decode(secret.trim()).ok().filter(|key| !key.is_empty())
+    })?;
+    Ok(Box::new(Adyen { keys, basic_auth: basic_auth(settings)?, succeeded_on: succeeded_on(settings)? }))
 }
 
 /// Username and password come together or not at all.

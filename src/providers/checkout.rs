@@ -54,7 +54,7 @@ struct Checkout {
 
 /// Reads the keys listed in the module doc.
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    let keys = settings.secrets()?.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
+    let keys = SigningKeys::from_settings(settings)?;
     let list_key = settings.key("succeeded_on");
     let succeeded_on = settings.strings("succeeded_on")?.unwrap_or_else(|| vec!["payment_captured".into()]);
     if succeeded_on.is_empty() {
@@ -65,7 +65,7 @@ pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Pro
         return Err(ConfigError::invalid(list_key, format!("{unknown:?} is not one of {known}")));
     }
     Ok(Box::new(Checkout {
-        keys: SigningKeys::new(keys),
+        keys,
         authorization_key: settings.secret("authorization_key")?,
         succeeded_on,
         livemode: settings.bool("livemode")?.unwrap_or(false),

@@ -59,8 +59,7 @@ struct Coinbase {
 /// Keys: `secrets`/`secrets_env`, `livemode` (false),
 /// `merchant_reference_metadata_key` (`order_id`), `amount_unit` (`major`).
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    use secrecy::ExposeSecret;
-    let keys = settings.secrets()?.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
+    let keys = SigningKeys::from_settings(settings)?;
     let livemode = settings.bool("livemode")?.unwrap_or(false);
     let key = settings.string("merchant_reference_metadata_key")?.unwrap_or_else(|| "order_id".into());
     let reference_pointer = format!("/event/data/metadata/{}", key.replace('~', "~0").replace('/', "~1"));
@@ -70,7 +69,7 @@ pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Pro
         Some("minor") => false,
         Some(_) => return Err(ConfigError::invalid(unit_key, "expected \"major\" or \"minor\"")),
     };
-    Ok(Box::new(Coinbase { keys: SigningKeys::new(keys), livemode, reference_pointer, major_units }))
+    Ok(Box::new(Coinbase { keys, livemode, reference_pointer, major_units }))
 }
 
 // ---- Header parsing -------------------------------------------------------

@@ -25,7 +25,6 @@
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
 
 use super::{
     mapping::{Defaults, Mapping},
@@ -53,6 +52,9 @@ struct GenericHmac {
     mapping: Mapping,
 }
 
+/// Turns a secret as configured into key bytes.
+type Decode = fn(&str) -> Option<Vec<u8>>;
+
 /// How the signature (or a secret) is written as text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Encoding {
@@ -71,14 +73,14 @@ enum Part {
 }
 
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    let secrets_key = settings.key("secrets");
-    let secrets = settings.secrets()?;
-    let secret_encoding = settings.string("secret_encoding")?;
-    let keys = secrets
-        .iter()
-        .enumerate()
-        .map(|(i, secret)| decode_secret(secret.expose_secret(), secret_encoding.as_deref(), i, &secrets_key))
-        .collect::<Result<Vec<_>, _>>()?;
+    let encoding_key = settings.key("secret_encoding");
+    let (what, decode): (&str, Decode) = match settings.string("secret_encoding")?.as_deref() {
+        None | Some("utf8") => ("text", |secret| Some(secret.as_bytes().to_vec())),
+        Some("hex") => ("valid hex", |secret| hex::decode(secret).ok()),
+        Some("base64") => ("valid base64", |secret| STANDARD.decode(secret).ok()),
+        Some(_) => return Err(ConfigError::invalid(encoding_key, "must be utf8, hex or base64")),
+    };
+    let keys = SigningKeys::decoded(settings, what, decode)?;
     let header = lower(settings.required_string("header")?);
     let algorithm_key = settings.key("algorithm");
     let algorithm = match settings.string("algorithm")? {
@@ -100,7 +102,7 @@ pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Pro
         return Err(ConfigError::invalid(template_key, "uses {id} but id_header is not set"));
     }
     Ok(Box::new(GenericHmac {
-        keys: SigningKeys::new(keys),
+        keys,
         header,
         algorithm,
         encoding,
@@ -123,17 +125,6 @@ fn parse_encoding(value: Option<&str>, key: &str) -> Result<Encoding, ConfigErro
         None | Some("hex") => Ok(Encoding::Hex),
         Some("base64") => Ok(Encoding::Base64),
         Some(_) => Err(ConfigError::invalid(key, "must be \"hex\" or \"base64\"")),
-    }
-}
-
-/// A secret as key bytes; its value never appears in the error.
-fn decode_secret(secret: &str, encoding: Option<&str>, index: usize, key: &str) -> Result<Vec<u8>, ConfigError> {
-    let bad = |what: &str| ConfigError::invalid(key, format!("secret #{index} is not valid {what}"));
-    match encoding {
-        None | Some("utf8") => Ok(secret.as_bytes().to_vec()),
-        Some("hex") => hex::decode(secret).map_err(|_| bad("hex")),
-        Some("base64") => STANDARD.decode(secret).map_err(|_| bad("base64")),
-        Some(_) => Err(ConfigError::invalid(key.replace("secrets", "secret_encoding"), "must be utf8, hex or base64")),
     }
 }
 

@@ -26,7 +26,6 @@
 //! `merchant_reference_custom_data_key` (`order_id`).
 
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use super::{
@@ -52,13 +51,10 @@ struct LemonSqueezy {
 
 /// Reads the keys listed in the module doc.
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    let keys = settings.secrets()?.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
+    let keys = SigningKeys::from_settings(settings)?;
     let key = settings.string("merchant_reference_custom_data_key")?.unwrap_or_else(|| "order_id".into());
     let escaped = key.replace('~', "~0").replace('/', "~1");
-    Ok(Box::new(LemonSqueezy {
-        keys: SigningKeys::new(keys),
-        reference_pointer: format!("/meta/custom_data/{escaped}"),
-    }))
+    Ok(Box::new(LemonSqueezy { keys, reference_pointer: format!("/meta/custom_data/{escaped}") }))
 }
 
 // ---- Header parsing -------------------------------------------------------

@@ -40,7 +40,6 @@
 //! (`order_id`), `livemode` (false).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use super::{
@@ -74,7 +73,7 @@ struct Paddle {
 /// (`["transaction.completed"]`), `merchant_reference_custom_data_key`
 /// (`order_id`), `livemode` (false).
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    let keys = settings.secrets()?.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
+    let keys = SigningKeys::from_settings(settings)?;
     let tolerance_secs = settings.u64("tolerance_secs")?.unwrap_or(5);
     let succeeded_key = settings.key("succeeded_on");
     let succeeded_on = settings.strings("succeeded_on")?.unwrap_or_else(|| vec![PAYMENT_EVENTS[0].into()]);
@@ -85,7 +84,7 @@ pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Pro
     let key = settings.string("merchant_reference_custom_data_key")?.unwrap_or_else(|| "order_id".into());
     let reference_pointer = format!("/data/custom_data/{}", key.replace('~', "~0").replace('/', "~1"));
     let livemode = settings.bool("livemode")?.unwrap_or(false);
-    Ok(Box::new(Paddle { keys: SigningKeys::new(keys), tolerance_secs, succeeded_on, reference_pointer, livemode }))
+    Ok(Box::new(Paddle { keys, tolerance_secs, succeeded_on, reference_pointer, livemode }))
 }
 
 // ---- Header parsing -------------------------------------------------------

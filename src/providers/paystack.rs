@@ -15,7 +15,6 @@
 //! Config keys: `secrets`/`secrets_env` (the secret API keys).
 
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use super::{
@@ -38,8 +37,8 @@ struct Paystack {
 
 /// Reads the keys listed in the module doc.
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    let keys = settings.secrets()?.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
-    Ok(Box::new(Paystack { keys: SigningKeys::new(keys) }))
+    let keys = SigningKeys::from_settings(settings)?;
+    Ok(Box::new(Paystack { keys }))
 }
 
 // ---- Header parsing -------------------------------------------------------

@@ -49,10 +49,9 @@ struct Razorpay {
 
 /// Keys: `secrets`/`secrets_env`, `livemode` (false).
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    use secrecy::ExposeSecret;
-    let keys = settings.secrets()?.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
+    let keys = SigningKeys::from_settings(settings)?;
     let livemode = settings.bool("livemode")?.unwrap_or(false);
-    Ok(Box::new(Razorpay { keys: SigningKeys::new(keys), livemode }))
+    Ok(Box::new(Razorpay { keys, livemode }))
 }
 
 // ---- Header parsing -------------------------------------------------------

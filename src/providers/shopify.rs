@@ -34,7 +34,6 @@
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, SecondsFormat, Utc};
-use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use super::{
@@ -61,8 +60,8 @@ struct Shopify {
 
 /// Keys: `secrets`/`secrets_env`.
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    let keys = settings.secrets()?.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
-    Ok(Box::new(Shopify { keys: SigningKeys::new(keys) }))
+    let keys = SigningKeys::from_settings(settings)?;
+    Ok(Box::new(Shopify { keys }))
 }
 
 // ---- Header parsing -------------------------------------------------------

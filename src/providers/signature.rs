@@ -9,6 +9,7 @@ use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use super::SignatureMatch;
+use crate::config::{ConfigError, SourceSettings};
 
 /// A source's accepted keys, in configured order (rotation: new and old).
 /// `Debug` shows only the count.
@@ -24,6 +25,33 @@ impl SigningKeys {
     /// Keys from raw bytes. The caller has checked there is at least one.
     pub fn new(keys: Vec<Vec<u8>>) -> Self {
         Self(keys.into_iter().map(SecretSlice::from).collect())
+    }
+
+    /// The source's `secrets`/`secrets_env`, used as they are (UTF-8 bytes):
+    /// what most providers do.
+    pub fn from_settings(settings: &mut SourceSettings<'_>) -> Result<Self, ConfigError> {
+        Self::decoded(settings, "text", |secret| Some(secret.as_bytes().to_vec()))
+    }
+
+    /// The source's secrets turned into keys by `decode` (hex, base64, …);
+    /// an undecodable secret is an error naming its position and the
+    /// expected form (`what`), never its value.
+    pub fn decoded(
+        settings: &mut SourceSettings<'_>,
+        what: &str,
+        decode: impl Fn(&str) -> Option<Vec<u8>>,
+    ) -> Result<Self, ConfigError> {
+        let key = settings.key("secrets");
+        let keys = settings
+            .secrets()?
+            .iter()
+            .enumerate()
+            .map(|(i, secret)| {
+                decode(secret.expose_secret())
+                    .ok_or_else(|| ConfigError::invalid(&key, format!("secret #{i} is not {what}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(keys))
     }
 
     /// The key used to sign samples and test requests.

@@ -58,8 +58,7 @@ struct Square {
 /// Keys: `secrets`/`secrets_env`, `notification_url` (required),
 /// `amount_field` (`amount_money`), `livemode` (false).
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    use secrecy::ExposeSecret;
-    let keys = settings.secrets()?.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
+    let keys = SigningKeys::from_settings(settings)?;
     let url_key = settings.key("notification_url");
     let notification_url = settings.required_string("notification_url")?;
     if notification_url.is_empty() {
@@ -72,7 +71,7 @@ pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Pro
         .find(|f| *f == wanted)
         .ok_or_else(|| ConfigError::invalid(field_key, "expected \"amount_money\" or \"total_money\""))?;
     let livemode = settings.bool("livemode")?.unwrap_or(false);
-    Ok(Box::new(Square { keys: SigningKeys::new(keys), notification_url, amount_field, livemode }))
+    Ok(Box::new(Square { keys, notification_url, amount_field, livemode }))
 }
 
 // ---- Header parsing -------------------------------------------------------

@@ -9,7 +9,6 @@
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
 
 use super::{
     mapping::{Defaults, Mapping},
@@ -35,19 +34,9 @@ struct StandardWebhooks {
 /// Keys: `secrets`/`secrets_env` (`whsec_<base64>`), `tolerance_secs` (300),
 /// `livemode` (false), and the `mapping` table.
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    let secrets_key = settings.key("secrets");
-    let keys = settings
-        .secrets()?
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            decode_secret(s.expose_secret()).ok_or_else(|| {
-                ConfigError::invalid(&secrets_key, format!("secret #{i} is not whsec_ followed by base64"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = SigningKeys::decoded(settings, "whsec_ followed by base64", decode_secret)?;
     Ok(Box::new(StandardWebhooks {
-        keys: SigningKeys::new(keys),
+        keys,
         tolerance_secs: settings.u64("tolerance_secs")?.unwrap_or(300),
         livemode: settings.bool("livemode")?.unwrap_or(false),
         mapping: Mapping::configure(settings)?,

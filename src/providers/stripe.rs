@@ -43,8 +43,7 @@ struct Stripe {
 /// Keys: `secrets`/`secrets_env`, `tolerance_secs` (300),
 /// `merchant_reference_metadata_key` (`order_id`), `two_decimal_currencies` (`["ISK"]`).
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    use secrecy::ExposeSecret;
-    let keys = settings.secrets()?.iter().map(|s| s.expose_secret().as_bytes().to_vec()).collect();
+    let keys = SigningKeys::from_settings(settings)?;
     let tolerance_secs = settings.u64("tolerance_secs")?.unwrap_or(300);
     let key = settings.string("merchant_reference_metadata_key")?.unwrap_or_else(|| "order_id".into());
     let escaped = key.replace('~', "~0").replace('/', "~1");
@@ -53,7 +52,7 @@ pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Pro
     let unknown = |code: &String| ConfigError::invalid(&list_key, format!("{code} is not an ISO 4217 currency"));
     let two_decimal = codes.iter().map(|c| Currency::parse(c).ok_or_else(|| unknown(c))).collect::<Result<_, _>>()?;
     let reference_pointer = format!("/metadata/{escaped}");
-    Ok(Box::new(Stripe { keys: SigningKeys::new(keys), tolerance_secs, reference_pointer, two_decimal }))
+    Ok(Box::new(Stripe { keys, tolerance_secs, reference_pointer, two_decimal }))
 }
 
 // ---- Header parsing -------------------------------------------------------
