@@ -21,7 +21,10 @@ pub async fn run(config: &Config, source: &str, body: Option<&Path>, url: Option
     let (body, headers) = providers::signed_sample(configured, body, Utc::now());
     let base = url.unwrap_or_else(|| format!("http://{}", config.server.listen));
     let url = format!("{}/webhooks/{source}", base.trim_end_matches('/'));
-    let mut request = reqwest::Client::new().post(&url).header("content-type", "application/json").body(body);
+    let mut request = reqwest::Client::new().post(&url).body(body);
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+        request = request.header("content-type", "application/json");
+    }
     for (name, value) in headers {
         request = request.header(name, value);
     }

@@ -312,10 +312,11 @@ impl Provider for Braintree {
 
     // ---- Signing and sample -----------------------------------------------
 
-    /// No headers: Braintree's signature is the `bt_signature` form field, so
-    /// a body is sent as it is ([`Provider::sample`] is already signed).
+    /// Only the form content type: Braintree's signature is the
+    /// `bt_signature` form field, so a body is sent as it is
+    /// ([`Provider::sample`] is already signed).
     fn sign(&self, _body: &[u8], _at: DateTime<Utc>) -> Vec<(String, String)> {
-        Vec::new()
+        vec![("Content-Type".into(), "application/x-www-form-urlencoded".into())]
     }
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
@@ -629,7 +630,8 @@ mod tests {
         let facts = testing::sample_round_trip(&source);
         assert_eq!((facts.amount.get(), facts.currency.code()), (4999, "USD"));
         assert_eq!(facts.provider_event_type, "transaction_settled");
-        assert!(source.provider.sign(b"anything", Utc::now()).is_empty());
+        let headers = source.provider.sign(b"anything", Utc::now());
+        assert_eq!(headers, [("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned())]);
         let at = Utc::now();
         assert_ne!(source.provider.sample(at), source.provider.sample(at), "each sample is a new payment");
     }

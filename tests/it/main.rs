@@ -8,4 +8,5 @@ mod health;
 mod ingress;
 mod operations;
 mod pipeline;
+mod providers;
 mod vectors;
