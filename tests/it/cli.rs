@@ -38,6 +38,38 @@ fn check_config_exits_0_on_a_valid_config_and_2_naming_the_key_otherwise() {
 }
 
 #[test]
+fn the_shipped_configs_are_valid() {
+    let vars = [
+        "STRIPE_WEBHOOK_SECRET",
+        "DODO_WEBHOOK_SECRET",
+        "ADYEN_HMAC_KEY",
+        "ADYEN_WEBHOOK_PASSWORD",
+        "BRAINTREE_PRIVATE_KEY",
+        "SQUARE_SIGNATURE_KEY",
+        "RAZORPAY_WEBHOOK_SECRET",
+        "PADDLE_WEBHOOK_SECRET",
+        "CKO_SIGNATURE_KEY",
+        "CKO_AUTHORIZATION_KEY",
+        "PAYSTACK_SECRET_KEY",
+        "LEMONSQUEEZY_SIGNING_SECRET",
+        "SHOPIFY_CLIENT_SECRET",
+        "COINBASE_COMMERCE_WEBHOOK_SECRET",
+        "ACME_WEBHOOK_SECRET",
+    ];
+    let mut example = payhook();
+    for var in vars {
+        // Hex and whsec_ base64 at once, so every provider's decoding accepts it.
+        example.env(var, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    }
+    example.env("ADYEN_HMAC_KEY", "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056");
+    let out = example.args(["check-config", "--config", "config/payhook.example.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("14 source(s)"));
+    let local = payhook().args(["check-config", "--config", "config/payhook.toml"]).output().unwrap();
+    assert_eq!(local.status.code(), Some(0), "{}", String::from_utf8_lossy(&local.stderr));
+}
+
+#[test]
 fn sign_prints_a_header_that_the_documented_scheme_reproduces() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&dir, &TestConfig::default().toml("redis://127.0.0.1:1"));
