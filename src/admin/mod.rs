@@ -64,6 +64,12 @@ fn admin_api(state: AdminState) -> Router<AdminState> {
         .layer(middleware::from_fn_with_state(state, api::authorize))
 }
 
+/// The exposition, with the backlog gauges read from Redis at scrape time
+/// (briefly: a scrape must not hang on a Redis outage; the gauges then keep
+/// their last values, and `/readyz` tells the outage).
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    if let Ok(Ok(stats)) = tokio::time::timeout(std::time::Duration::from_millis(500), state.store.stats()).await {
+        state.metrics.set_backlog(&stats);
+    }
     ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
 }

@@ -14,6 +14,7 @@ use crate::{
     store::{ArrivalEntry, DeadLetter, Store, StoreError},
     telemetry::{
         events::{DeadLettered, Processed},
+        metrics::SourceLabels,
         Metrics,
     },
 };
@@ -150,6 +151,7 @@ impl Processor {
             }
         };
         let source = Some(arrival.source.clone());
+        self.metrics.attempts.get_or_create(&SourceLabels { source: source.clone() }).inc();
         let Some(configured) = self.sources.get(arrival.source.as_str()) else {
             return dead(source, "unknown_source", "the source is no longer configured".into());
         };

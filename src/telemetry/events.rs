@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::metrics::{ArrivalLabels, Metrics, Outcome, PublishedLabels, ReasonLabels, SourceLabels};
+use super::metrics::{
+    ArrivalLabels, Metrics, Outcome, PublishedLabels, ReasonLabels, SecretIndex, SecretLabels, SourceLabels,
+};
 use crate::{
     domain::{Arrival, ArrivalId, IdempotencyKey, RequestId, SourceName},
     store::DeadLetter,
@@ -34,6 +36,8 @@ impl ArrivalStored<'_> {
         let labels = ArrivalLabels { source: Some(self.source.clone()), outcome: Outcome::Accepted };
         metrics.arrivals.get_or_create(&labels).inc();
         metrics.ingest_seconds.observe(self.elapsed.as_secs_f64());
+        let secret = SecretLabels { source: Some(self.source.clone()), secret_index: SecretIndex(self.secret_index) };
+        metrics.secret_matches.get_or_create(&secret).inc();
     }
 }
 
@@ -111,6 +115,8 @@ impl Processed<'_> {
                       provider_event_id, outcome = "published", "Event published.");
                 let labels = PublishedLabels { source, r#type: (*event_type).to_owned() };
                 metrics.published.get_or_create(&labels).inc();
+                let latency = chrono::Utc::now() - arrival.request.received_at;
+                metrics.end_to_end_seconds.observe(latency.as_seconds_f64().max(0.0));
             }
             Self::Duplicate { key, provider_event_id } => {
                 info!(arrival_id = %id, source = %src, request_id = %req, idempotency_key = %key,

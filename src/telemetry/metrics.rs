@@ -12,6 +12,7 @@ use prometheus_client::{
     metrics::{
         counter::Counter,
         family::Family,
+        gauge::Gauge,
         histogram::{exponential_buckets, Histogram},
     },
     registry::Registry,
@@ -99,6 +100,25 @@ pub struct ReasonLabels {
     pub reason: &'static str,
 }
 
+/// `{source, secret_index}`: which configured secret verified a request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct SecretLabels {
+    /// Configured source.
+    pub source: Option<SourceName>,
+    /// Position in the source's secrets (bounded by config).
+    pub secret_index: SecretIndex,
+}
+
+/// A secret's position, as a label value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SecretIndex(pub usize);
+
+impl EncodeLabelValue for SecretIndex {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
+        fmt::Write::write_fmt(encoder, format_args!("{}", self.0))
+    }
+}
+
 /// Every metric payhook exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -121,6 +141,20 @@ pub struct Metrics {
     pub processing_errors: Family<ReasonLabels, Counter>,
     /// `payhook_replays_total`: replays run (CLI or admin API).
     pub replays: Counter,
+    /// `payhook_processing_attempts_total{source}`: arrivals taken up by a processor.
+    pub attempts: Family<SourceLabels, Counter>,
+    /// `payhook_end_to_end_seconds`: arrival received → its event published.
+    pub end_to_end_seconds: Histogram,
+    /// `payhook_secret_matches_total{source,secret_index}`: which secret verified.
+    pub secret_matches: Family<SecretLabels, Counter>,
+    /// `payhook_backlog_pending`: arrivals delivered and not yet acknowledged.
+    pub backlog_pending: Gauge,
+    /// `payhook_backlog_lag`: arrivals not yet delivered to a processor.
+    pub backlog_lag: Gauge,
+    /// `payhook_backlog_oldest_age_seconds`: age of the oldest unacknowledged arrival.
+    pub backlog_oldest_age: Gauge,
+    /// `payhook_dlq_size`: dead letters.
+    pub dlq_size: Gauge,
 }
 
 impl Metrics {
@@ -137,6 +171,13 @@ impl Metrics {
             dead_lettered: Family::default(),
             processing_errors: Family::default(),
             replays: Counter::default(),
+            attempts: Family::default(),
+            end_to_end_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 18)),
+            secret_matches: Family::default(),
+            backlog_pending: Gauge::default(),
+            backlog_lag: Gauge::default(),
+            backlog_oldest_age: Gauge::default(),
+            dlq_size: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("arrivals", "Webhook requests by source and outcome", metrics.arrivals.clone());
@@ -152,6 +193,29 @@ impl Metrics {
         registry.register("dead_lettered", "Arrivals moved to the DLQ by reason", metrics.dead_lettered.clone());
         registry.register("processing_errors", "Processing failures left for retry", metrics.processing_errors.clone());
         registry.register("replays", "Replays of stored arrivals", metrics.replays.clone());
+        registry.register("processing_attempts", "Arrivals taken up by a processor", metrics.attempts.clone());
+        registry.register(
+            "end_to_end_seconds",
+            "Arrival received to event published",
+            metrics.end_to_end_seconds.clone(),
+        );
+        registry.register(
+            "secret_matches",
+            "Verified requests by matching secret position",
+            metrics.secret_matches.clone(),
+        );
+        registry.register(
+            "backlog_pending",
+            "Arrivals delivered, not yet acknowledged",
+            metrics.backlog_pending.clone(),
+        );
+        registry.register("backlog_lag", "Arrivals not yet delivered to a processor", metrics.backlog_lag.clone());
+        registry.register(
+            "backlog_oldest_age_seconds",
+            "Age of the oldest unacknowledged arrival",
+            metrics.backlog_oldest_age.clone(),
+        );
+        registry.register("dlq_size", "Dead letters", metrics.dlq_size.clone());
         Self { registry, ..metrics }
     }
 
@@ -166,6 +230,15 @@ impl Metrics {
         for family in [&self.duplicates, &self.conflicts, &self.ignored] {
             family.get_or_create(&SourceLabels { source: source.clone() }).inc_by(0);
         }
+    }
+
+    /// Sets the backlog gauges from a fresh reading.
+    pub fn set_backlog(&self, stats: &crate::store::Stats) {
+        let as_gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.backlog_pending.set(as_gauge(stats.pending));
+        self.backlog_lag.set(as_gauge(stats.lag));
+        self.backlog_oldest_age.set(as_gauge(stats.oldest_pending_age_secs));
+        self.dlq_size.set(as_gauge(stats.dlq));
     }
 
     /// The Prometheus text exposition.

@@ -28,6 +28,22 @@ async fn metrics_count_arrivals_and_publications() {
     assert_eq!(metric(&text, "payhook_events_published_total{source=\"stripe\",type=\"payment.succeeded.v1\"}"), 1.0);
     assert_eq!(metric(&text, "payhook_duplicates_total{source=\"stripe\"}"), 1.0);
     assert!(text.contains("payhook_ingest_duration_seconds_count 2"), "{text}");
+    assert!(text.contains("payhook_end_to_end_seconds_count 1"), "{text}");
+    assert_eq!(metric(&text, "payhook_processing_attempts_total{source=\"stripe\"}"), 2.0);
+    assert_eq!(metric(&text, "payhook_secret_matches_total{source=\"stripe\",secret_index=\"0\"}"), 2.0);
+    for gauge in [
+        "payhook_backlog_pending 0",
+        "payhook_backlog_lag 0",
+        "payhook_dlq_size 0",
+        "payhook_backlog_oldest_age_seconds 0",
+    ] {
+        assert!(text.contains(gauge), "{gauge} in {text}");
+    }
+    assert_eq!(app.post_stripe(b"not json").await.status(), 200);
+    app.wait_processed().await;
+    let text = app.metrics().await;
+    assert!(text.contains("payhook_dlq_size 1"), "the DLQ gauge is read at scrape time");
+    assert_eq!(metric(&text, "payhook_dead_lettered_total{source=\"stripe\",reason=\"unparseable_payload\"}"), 1.0);
     for series in
         ["payhook_idempotency_conflicts_total{source=\"stripe\"} 0", "payhook_ignored_total{source=\"dodo\"} 0"]
     {
