@@ -8,5 +8,6 @@ mod health;
 mod ingress;
 mod operations;
 mod pipeline;
+mod privacy;
 mod providers;
 mod vectors;

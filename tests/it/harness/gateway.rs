@@ -13,6 +13,8 @@ use super::{RedisServer, TestConfig};
 pub struct Gateway {
     child: Option<Child>,
     config: PathBuf,
+    /// Where stderr (the JSON log) goes, when captured.
+    log: Option<PathBuf>,
     _dir: tempfile::TempDir,
     /// `http://127.0.0.1:<port>` of the webhook listener.
     pub base: String,
@@ -22,13 +24,28 @@ impl Gateway {
     /// Writes `knobs` (on two fixed free ports) to a config file and starts
     /// `payhook serve` on it against `redis`, waiting until it is ready.
     pub async fn start(redis: &RedisServer, knobs: TestConfig) -> Self {
+        Self::launch(redis, knobs, false).await
+    }
+
+    /// Like [`Gateway::start`], with JSON logs captured for [`Gateway::log`].
+    pub async fn start_logged(redis: &RedisServer, knobs: TestConfig) -> Self {
+        Self::launch(redis, knobs, true).await
+    }
+
+    async fn launch(redis: &RedisServer, knobs: TestConfig, logged: bool) -> Self {
         let ports = (free_port(), free_port());
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("payhook.toml");
         std::fs::write(&config, TestConfig { ports, ..knobs }.toml(&redis.url())).unwrap();
-        let mut gateway = Self { child: None, config, _dir: dir, base: format!("http://127.0.0.1:{}", ports.0) };
+        let log = logged.then(|| dir.path().join("payhook.log"));
+        let mut gateway = Self { child: None, config, log, _dir: dir, base: format!("http://127.0.0.1:{}", ports.0) };
         gateway.restart().await;
         gateway
+    }
+
+    /// Everything logged so far (with [`Gateway::start_logged`]).
+    pub fn log(&self) -> String {
+        self.log.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default()).unwrap_or_default()
     }
 
     /// The config file it runs with.
@@ -41,8 +58,15 @@ impl Gateway {
         assert!(self.child.is_none(), "stop the gateway first");
         let mut command = Command::new(env!("CARGO_BIN_EXE_payhook"));
         command.arg("serve").arg("--config").arg(&self.config).stdin(Stdio::null()).stdout(Stdio::null());
-        if std::env::var_os("TEST_LOG").is_none() {
-            command.stderr(Stdio::null());
+        match &self.log {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+                command.arg("--log-format").arg("json").env("RUST_LOG", "debug").stderr(file);
+            }
+            None if std::env::var_os("TEST_LOG").is_none() => {
+                command.stderr(Stdio::null());
+            }
+            None => {}
         }
         self.child = Some(command.env_remove("PAYHOOK_REDIS_URL").spawn().expect("the payhook binary starts"));
         wait_ready(&format!("{}/readyz", self.base)).await;
