@@ -15,6 +15,7 @@ use crate::{
     domain::EVENT_TYPE,
     ingress::{self, IngressState, Limits},
     processing::{self, Processor},
+    server,
     store::{Store, StoreError},
     telemetry::Metrics,
 };
@@ -48,14 +49,12 @@ pub enum AppError {
     /// The Redis client could not be created.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A listener failed while serving.
-    #[error("server failed: {0}")]
-    Serve(#[source] std::io::Error),
 }
 
 /// A built, not yet running, gateway.
 pub struct App {
     store: Store,
+    limits: crate::server::ConnectionLimits,
     ingress: Option<(TcpListener, Router)>,
     admin: (TcpListener, Router),
     processors: Vec<Processor>,
@@ -78,6 +77,7 @@ impl App {
                 let limits = Limits {
                     max_body_bytes: config.server.max_body_bytes,
                     request_timeout: config.server.request_timeout(),
+                    max_concurrent: config.server.max_concurrent_requests,
                 };
                 let state = IngressState {
                     sources: config.sources.clone(),
@@ -98,7 +98,8 @@ impl App {
         let token = config.admin_token.clone().map(Arc::new);
         let admin_state = AdminState { store: store.clone(), metrics: metrics.clone(), processor, token };
         let admin = (bind(config.server.admin_listen).await?, admin::router(admin_state));
-        Ok(Self { store, ingress, admin, processors, metrics })
+        let limits = config.server.connection_limits();
+        Ok(Self { store, limits, ingress, admin, processors, metrics })
     }
 
     /// The webhook listener's address, if this role has one.
@@ -124,18 +125,18 @@ impl App {
         tokio::spawn(report_durability(self.store.clone(), shutdown.clone()));
         processing::spawn(self.processors, &tracker, &shutdown);
         tracker.close();
-        let admin = serve(self.admin, shutdown.clone());
+        let (admin_listener, admin_router) = self.admin;
+        let admin = server::serve(admin_listener, admin_router, self.limits, shutdown.clone());
         let ingress = async {
-            match self.ingress {
-                Some(ingress) => serve(ingress, shutdown.clone()).await,
-                None => Ok(()),
+            if let Some((listener, router)) = self.ingress {
+                server::serve(listener, router, self.limits, shutdown.clone()).await;
             }
         };
-        let (admin, ingress) = tokio::join!(admin, ingress);
+        tokio::join!(admin, ingress);
         if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait()).await.is_err() {
             tracing::warn!("Processors did not finish in time; their pending arrivals will be reclaimed.");
         }
-        admin.and(ingress)
+        Ok(())
     }
 }
 
@@ -162,9 +163,4 @@ async fn report_durability(store: Store, shutdown: CancellationToken) {
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {
     TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })
-}
-
-async fn serve((listener, router): (TcpListener, Router), shutdown: CancellationToken) -> Result<(), AppError> {
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await.map_err(AppError::Serve)
 }

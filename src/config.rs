@@ -117,6 +117,14 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// Environment variable holding the admin bearer token.
     pub admin_token_env: String,
+    /// Time a client has to send a request's head; a slowloris client is cut off.
+    pub header_read_timeout_ms: u64,
+    /// Most headers in one request.
+    pub max_headers: usize,
+    /// Most bytes of one request's head (at least 8192).
+    pub max_header_bytes: usize,
+    /// Webhook requests handled at once; beyond, 503 with `Retry-After` at once.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +135,10 @@ impl Default for ServerConfig {
             max_body_bytes: 1 << 20,
             request_timeout_ms: 10_000,
             admin_token_env: "PAYHOOK_ADMIN_TOKEN".into(),
+            header_read_timeout_ms: 5_000,
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
+            max_concurrent_requests: 1_024,
         }
     }
 }
@@ -135,6 +147,15 @@ impl ServerConfig {
     /// `request_timeout_ms` as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The per-connection limits.
+    pub fn connection_limits(&self) -> crate::server::ConnectionLimits {
+        crate::server::ConnectionLimits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            max_headers: self.max_headers,
+            max_head_bytes: self.max_header_bytes,
+        }
     }
 }
 
@@ -277,8 +298,15 @@ fn validate(server: &ServerConfig, redis: &RedisConfig, processing: &ProcessingC
     if server.max_body_bytes == 0 {
         return Err(ConfigError::invalid("server.max_body_bytes", "must be at least 1"));
     }
-    if server.request_timeout_ms == 0 {
-        return Err(ConfigError::invalid("server.request_timeout_ms", "must be at least 1"));
+    let server_minimums = [
+        ("server.request_timeout_ms", server.request_timeout_ms, 1),
+        ("server.header_read_timeout_ms", server.header_read_timeout_ms, 1),
+        ("server.max_headers", server.max_headers as u64, 1),
+        ("server.max_header_bytes", server.max_header_bytes as u64, 8192),
+        ("server.max_concurrent_requests", server.max_concurrent_requests as u64, 1),
+    ];
+    if let Some((key, _, min)) = server_minimums.iter().find(|(_, value, min)| value < min) {
+        return Err(ConfigError::invalid(*key, format!("must be at least {min}")));
     }
     redis::Client::open(redis.url.as_str())
         .map_err(|_| ConfigError::invalid("redis.url", "not a valid redis:// or rediss:// URL"))?;

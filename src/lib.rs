@@ -23,7 +23,7 @@
 //! - [`publish`]: exactly-once output (dedupe + publish script).
 //! - [`admin`]: metrics and health on the operator listener.
 //! - [`telemetry`]: logs and metrics, one type per observable event.
-//! - [`app`]: wiring; [`shutdown`]: signals.
+//! - [`app`]: wiring; [`server`]: connection limits; [`shutdown`]: signals.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -36,6 +36,7 @@ pub mod ingress;
 pub mod processing;
 pub mod providers;
 pub mod publish;
+pub mod server;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

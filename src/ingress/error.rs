@@ -38,6 +38,10 @@ pub enum IngressError {
     /// the provider retries and nothing is lost.
     #[error("arrival could not be stored: {0}")]
     Unavailable(#[source] StoreError),
+    /// More webhook requests at once than `max_concurrent_requests`: 503 at
+    /// once, so the provider retries later instead of waiting on a queue.
+    #[error("overloaded")]
+    Overloaded,
     /// The provider's verification key could not be fetched: 503, so the
     /// provider retries once its key host answers again.
     #[error(transparent)]
@@ -56,6 +60,7 @@ impl IngressError {
             Self::RequestTimeout => Outcome::RequestTimeout,
             Self::BadBody(_) => Outcome::BadRequest,
             Self::Unavailable(_) | Self::KeyUnavailable(_) => Outcome::Unavailable,
+            Self::Overloaded => Outcome::Overloaded,
         }
     }
 
@@ -67,6 +72,7 @@ impl IngressError {
             Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Unavailable(_) | Self::KeyUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
         }
     }
 }

@@ -15,17 +15,28 @@ mod handler;
 use std::{sync::Arc, time::Duration};
 
 use axum::{
+    error_handling::HandleErrorLayer,
     extract::{FromRef, Request},
     http::HeaderValue,
     middleware::{self, Next},
-    response::Response,
+    response::{IntoResponse, Response},
     routing::{get, post},
-    Router,
+    BoxError, Router,
 };
+use tower::ServiceBuilder;
 
 pub use error::IngressError;
 
-use crate::{admin::health, domain::RequestId, providers::SourceTable, store::Store, telemetry::Metrics};
+use crate::{
+    admin::health,
+    domain::RequestId,
+    providers::SourceTable,
+    store::Store,
+    telemetry::{
+        metrics::{ArrivalLabels, Outcome},
+        Metrics,
+    },
+};
 
 /// Limits of the provider-facing listener.
 #[derive(Clone, Copy, Debug)]
@@ -34,6 +45,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Reading and storing must finish within this, else 408 / 503.
     pub request_timeout: Duration,
+    /// Webhook requests handled at once.
+    pub max_concurrent: usize,
 }
 
 /// What the ingress handlers share: cheap handles only.
@@ -55,10 +68,24 @@ impl FromRef<IngressState> for Store {
     }
 }
 
-/// The provider-facing router.
+/// The provider-facing router. Webhook requests beyond
+/// `max_concurrent_requests` are shed at once with 503 and `Retry-After`
+/// (the provider retries) instead of queueing until they time out; health
+/// checks are never shed.
 pub fn router(state: IngressState) -> Router {
+    let metrics = state.metrics.clone();
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(move |_: BoxError| {
+            let metrics = metrics.clone();
+            async move {
+                metrics.arrivals.get_or_create(&ArrivalLabels { source: None, outcome: Outcome::Overloaded }).inc();
+                IngressError::Overloaded.into_response()
+            }
+        }))
+        .load_shed()
+        .concurrency_limit(state.limits.max_concurrent);
     Router::new()
-        .route("/webhooks/{source}", post(handler::receive))
+        .route("/webhooks/{source}", post(handler::receive).route_layer(shed))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .layer(middleware::from_fn(request_id))

@@ -41,6 +41,8 @@ pub enum Outcome {
     BadRequest,
     /// Redis could not store it (503).
     Unavailable,
+    /// Shed: too many requests at once (503).
+    Overloaded,
 }
 
 impl Outcome {
@@ -56,6 +58,7 @@ impl Outcome {
             Self::RequestTimeout => "request_timeout",
             Self::BadRequest => "bad_request",
             Self::Unavailable => "unavailable",
+            Self::Overloaded => "overloaded",
         }
     }
 }

@@ -6,6 +6,7 @@ mod faults;
 mod harness;
 mod health;
 mod ingress;
+mod limits;
 mod operations;
 mod pipeline;
 mod privacy;

@@ -28,6 +28,8 @@ pub struct TestConfig {
     pub extra_sources: String,
     /// More `[redis]` keys, as TOML lines.
     pub extra_redis: String,
+    /// More `[server]` keys, as TOML lines.
+    pub extra_server: String,
     /// Run Redis with AOF and fsync always.
     pub aof: bool,
     /// The admin bearer token (`PAYHOOK_ADMIN_TOKEN`); none disables `/admin/*`.
@@ -49,6 +51,7 @@ impl Default for TestConfig {
             retry_base_ms: 1_000,
             extra_sources: String::new(),
             extra_redis: String::new(),
+            extra_server: String::new(),
             aof: false,
             admin_token: None,
             ports: (0, 0),
@@ -78,6 +81,7 @@ impl TestConfig {
             admin_listen = "127.0.0.1:{admin_port}"
             max_body_bytes = {max_body}
             request_timeout_ms = {timeout}
+            {extra_server}
             [redis]
             url = "{redis_url}"
             partitions = {partitions}
@@ -118,6 +122,7 @@ impl TestConfig {
             retry_base_ms = self.retry_base_ms,
             extra = self.extra_sources,
             extra_redis = self.extra_redis,
+            extra_server = self.extra_server,
             port = self.ports.0,
             admin_port = self.ports.1,
         )

@@ -1,0 +1,106 @@
+//! Hostile clients get bounded resources and clear answers; accepted arrivals
+//! are never lost to them.
+
+use std::time::{Duration, Instant};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+use crate::harness::{metric, stripe_payment_intent, TestApp, TestConfig};
+
+fn addr(base: &str) -> String {
+    base.trim_start_matches("http://").to_owned()
+}
+
+/// Reads until the server closes the connection (or `limit` passes).
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_slowloris_client_is_cut_off_and_does_not_starve_others() {
+    let app = TestApp::spawn_with(TestConfig {
+        extra_server: "header_read_timeout_ms = 500".into(),
+        ..TestConfig::ingress()
+    })
+    .await;
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(addr(&app.base)).await.unwrap();
+        stream.write_all(b"POST /webhooks/stripe HTTP/1.1\r\nHost: payhook\r\nX-Slow: ").await.unwrap();
+        slow.push(stream);
+    }
+    // While fifty connections trickle their headers, a real delivery goes through.
+    let body = serde_json::to_vec(&stripe_payment_intent("evt_l", "pi_l", 100, "eur")).unwrap();
+    assert_eq!(app.post_stripe(&body).await.status(), 200);
+    let started = Instant::now();
+    for stream in &mut slow {
+        stream.write_all(b"a").await.ok();
+    }
+    for stream in &mut slow {
+        assert!(closed_within(stream, Duration::from_secs(3)).await, "a slow head is cut off");
+    }
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[tokio::test]
+async fn oversized_or_overfull_heads_are_refused_and_nothing_is_stored() {
+    let app =
+        TestApp::spawn_with(TestConfig { extra_server: "max_headers = 16".into(), ..TestConfig::ingress() }).await;
+    let body = serde_json::to_vec(&stripe_payment_intent("evt_h", "pi_h", 100, "eur")).unwrap();
+    let mut many = app.http.post(format!("{}/webhooks/stripe", app.base)).body(body.clone());
+    for i in 0..40 {
+        many = many.header(format!("x-filler-{i}"), "1");
+    }
+    let status = many.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+    assert!(status == 431 || status == 0, "too many headers: {status}");
+    let huge = app.http.post(format!("{}/webhooks/stripe", app.base)).header("x-big", "a".repeat(64 * 1024)).body(body);
+    let status = huge.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+    assert!(status == 431 || status == 0, "a 64 KiB header: {status}");
+    assert!(app.entries("payhook:arrivals").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_flood_beyond_the_concurrency_limit_is_shed_with_503_and_every_200_is_stored() {
+    let app = TestApp::spawn_with(TestConfig {
+        extra_server: "max_concurrent_requests = 4".into(),
+        request_timeout_ms: 2_000,
+        ..TestConfig::ingress()
+    })
+    .await;
+    // Four requests hold every slot by sending their bodies slowly.
+    let mut holders = Vec::new();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(addr(&app.base)).await.unwrap();
+        let head = "POST /webhooks/stripe HTTP/1.1\r\nHost: payhook\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: 100\r\n\r\n{";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        holders.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let body = serde_json::to_vec(&stripe_payment_intent("evt_f", "pi_f", 100, "eur")).unwrap();
+    let shed = app.post_stripe(&body).await;
+    assert_eq!(shed.status(), 503);
+    assert!(shed.headers().contains_key("retry-after"));
+    assert!(started.elapsed() < Duration::from_millis(500), "shed at once, not queued");
+    assert_eq!(shed.json::<serde_json::Value>().await.unwrap()["error"], "overloaded");
+
+    // The holders time out (408); then deliveries flow again and are stored.
+    drop(holders);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let response = app.post_stripe(&body).await;
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-payhook-arrival-id"].to_str().unwrap().to_owned();
+    assert!(app.entries("payhook:arrivals").await.iter().any(|e| e.id == id));
+    assert!(metric(&app.metrics().await, "payhook_arrivals_total{source=\"\",outcome=\"overloaded\"}") >= 1.0);
+}
