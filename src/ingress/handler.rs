@@ -37,11 +37,18 @@ pub async fn receive(
     let remote_addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
     let source = state.sources.get(&source);
     match accept(&state, source, &request_id, request, started).await {
-        Ok((arrival_id, matched)) => {
+        Ok((arrival_id, matched, replayed)) => {
             let name = &source.expect("only a known source can be accepted").name;
             let (elapsed, secret_index) = (started.elapsed(), matched.secret_index);
-            ArrivalStored { source: name, arrival_id: &arrival_id, request_id: &request_id, secret_index, elapsed }
-                .emit(&state.metrics);
+            ArrivalStored {
+                source: name,
+                arrival_id: &arrival_id,
+                request_id: &request_id,
+                secret_index,
+                elapsed,
+                replayed,
+            }
+            .emit(&state.metrics);
             accepted(&arrival_id, source.and_then(|s| s.provider.success_body()))
         }
         Err((error, body_len)) => {
@@ -63,15 +70,16 @@ pub async fn receive(
     }
 }
 
-/// The steps that can fail. On success, the arrival and which secret matched;
-/// on failure, also the body length read so far.
+/// The steps that can fail. On success, the arrival, which secret matched,
+/// and whether it was an exact replay (not stored again); on failure, also
+/// the body length read so far.
 async fn accept(
     state: &IngressState,
     source: Option<&Source>,
     request_id: &RequestId,
     request: Request,
     started: Instant,
-) -> Result<(ArrivalId, SignatureMatch), (IngressError, usize)> {
+) -> Result<(ArrivalId, SignatureMatch, bool), (IngressError, usize)> {
     let received_at = Utc::now();
     let deadline = started + state.limits.request_timeout;
     let source = source.ok_or((IngressError::UnknownSource, 0))?;
@@ -87,13 +95,32 @@ async fn accept(
         }
     }
     let verified = providers::verify(source, request, request_id.clone()).map_err(|r| (r.into(), body_len))?;
+    let window = source.provider.replay_window();
+    let fingerprint = window.map(|_| verified.fingerprint());
+    if let Some(fingerprint) = &fingerprint {
+        // An exact replay of a request stored within its window: answer as
+        // before, store nothing.
+        match timeout_at(deadline, state.store.seen(fingerprint)).await {
+            Ok(Ok(Some(first))) => return Ok((first, verified.matched(), true)),
+            Ok(Err(e)) => return Err((IngressError::Unavailable(e), body_len)),
+            Err(_) => return Err((IngressError::Unavailable(crate::store::StoreError::Timeout), body_len)),
+            Ok(Ok(None)) => {}
+        }
+    }
     let stored = timeout_at(deadline, state.store.append(&verified)).await;
     let arrival_id = match stored {
         Ok(Ok(id)) => id,
         Ok(Err(e)) => return Err((IngressError::Unavailable(e), body_len)),
         Err(_) => return Err((IngressError::Unavailable(crate::store::StoreError::Timeout), body_len)),
     };
-    Ok((arrival_id, verified.matched()))
+    if let (Some(fingerprint), Some(window)) = (&fingerprint, window) {
+        // Twice the tolerance: a timestamp stays acceptable from `tolerance`
+        // before to `tolerance` after the first arrival.
+        if let Ok(Err(e)) = timeout_at(deadline, state.store.remember(fingerprint, &arrival_id, window * 2)).await {
+            tracing::debug!(error = %e, "Replay guard not recorded.");
+        }
+    }
+    Ok((arrival_id, verified.matched(), false))
 }
 
 /// Reads the whole body, refusing it as soon as it passes `limit` (a declared

@@ -23,6 +23,8 @@
 //! Shopify (base64) and Square (`signed_content = "<notification url>{body}"`,
 //! base64) are config, not code; the tests show it with their vectors.
 
+use std::time::Duration;
+
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
 
@@ -268,6 +270,10 @@ impl Provider for GenericHmac {
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
         serde_json::to_vec_pretty(&self.mapping.sample(at)).expect("a JSON value always serializes")
+    }
+
+    fn replay_window(&self) -> Option<Duration> {
+        self.timestamp_header.as_ref().map(|_| Duration::from_secs(self.tolerance_secs))
     }
 }
 

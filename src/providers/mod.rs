@@ -71,6 +71,15 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// A realistic payment-succeeded body with fresh ids, dated `at`.
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8>;
 
+    /// For providers that sign a time: how long a signed request stays
+    /// acceptable (its tolerance). Within it, an exact replay of a request
+    /// (same signature, same body) is answered 200 but not stored again, so a
+    /// captured request cannot flood the arrivals stream. Genuine provider
+    /// retries are signed afresh and stored as usual.
+    fn replay_window(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// The body of a 200 answer, where the provider requires one (Adyen
     /// wants `[accepted]`); `None` answers payhook's JSON.
     fn success_body(&self) -> Option<&'static str> {
@@ -317,6 +326,18 @@ impl VerifiedArrival {
     /// Which secret matched.
     pub fn matched(&self) -> SignatureMatch {
         self.matched
+    }
+
+    /// Hex SHA-256 of the source, the kept headers (signatures included) and
+    /// the body: equal only for an exact replay of the same signed request.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let headers = serde_json::to_vec(&self.request.headers).expect("a string map always serializes");
+        let mut hash = Sha256::new();
+        for part in [self.source.as_str().as_bytes(), b"\n", &headers, b"\n", &self.request.body] {
+            hash.update(part);
+        }
+        hex::encode(hash.finalize())
     }
 }
 

@@ -39,6 +39,8 @@
 //! `succeeded_on` (`["transaction.completed"]`), `merchant_reference_custom_data_key`
 //! (`order_id`), `livemode` (false).
 
+use std::time::Duration;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
@@ -243,6 +245,10 @@ impl Provider for Paddle {
             }
         });
         serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
+    }
+
+    fn replay_window(&self) -> Option<Duration> {
+        Some(Duration::from_secs(self.tolerance_secs))
     }
 }
 

@@ -7,6 +7,8 @@
 //! `[sources.mapping]` table. The delivery id (`webhook-id`) is the default
 //! provider event id and the signed timestamp the default occurrence time.
 
+use std::time::Duration;
+
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
 
@@ -126,6 +128,10 @@ impl Provider for StandardWebhooks {
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
         serde_json::to_vec_pretty(&self.mapping.sample(at)).expect("a JSON value always serializes")
+    }
+
+    fn replay_window(&self) -> Option<Duration> {
+        Some(Duration::from_secs(self.tolerance_secs))
     }
 }
 

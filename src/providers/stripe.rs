@@ -14,6 +14,8 @@
 //! `two_decimal_currencies` (default `["ISK"]`), because Stripe's docs are the
 //! only authority and they have changed before (UGX may need adding).
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -274,6 +276,10 @@ impl Provider for Stripe {
             }}
         });
         serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
+    }
+
+    fn replay_window(&self) -> Option<Duration> {
+        Some(Duration::from_secs(self.tolerance_secs))
     }
 }
 

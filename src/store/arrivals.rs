@@ -73,6 +73,29 @@ impl Store {
         Ok(ArrivalId::parse(&id).expect("Redis answers XADD with an entry id"))
     }
 
+    /// The arrival an exact replay of this request was stored as, if one was
+    /// stored within its replay window.
+    pub async fn seen(&self, fingerprint: &str) -> Result<Option<ArrivalId>, StoreError> {
+        let id: Option<String> =
+            redis::cmd("GET").arg(self.keys.seen(fingerprint)).query_async(&mut self.connection()).await?;
+        Ok(id.and_then(|id| ArrivalId::parse(&id).ok()))
+    }
+
+    /// Remembers `id` as the arrival of this request for `window` (best
+    /// effort: it runs after the arrival is stored, so it can never lose one;
+    /// if it fails, a replay is merely stored again and deduped downstream).
+    pub async fn remember(&self, fingerprint: &str, id: &ArrivalId, window: Duration) -> Result<(), StoreError> {
+        let ttl_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let _: () = redis::cmd("SET")
+            .arg(self.keys.seen(fingerprint))
+            .arg(id.as_str())
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(())
+    }
+
     fn xadd(&self, arrival: &VerifiedArrival) -> redis::Cmd {
         let request = arrival.request();
         let headers = serde_json::to_string(&request.headers).expect("a string map always serializes");

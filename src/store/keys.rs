@@ -7,6 +7,7 @@
 //! | `{p}:events:payment.succeeded.v1:{N}` | stream | the published events of partition N |
 //! | `{p}:dlq` | stream | dead letters |
 //! | `{p}:rejected` | capped stream | verification failures, for forensics |
+//! | `{p}:seen:<sha256>` | string, TTL | arrival id of a timed request, to drop exact replays |
 //!
 //! `{p}` is `redis.key_prefix`. `{N}` is written with its braces: they are a
 //! Redis Cluster hash tag, so a payment's dedupe record and its output stream
@@ -51,6 +52,11 @@ impl Keys {
     /// The capped stream of rejected requests.
     pub fn rejected(&self) -> &str {
         &self.rejected
+    }
+
+    /// The replay guard of a request with this fingerprint (hex SHA-256).
+    pub fn seen(&self, fingerprint: &str) -> String {
+        format!("{}:seen:{fingerprint}", self.prefix)
     }
 
     /// The dedupe record of `key`, in `partition`'s hash slot.

@@ -14,7 +14,7 @@ use crate::{
     store::DeadLetter,
 };
 
-/// A verified delivery was stored and answered 2xx.
+/// A verified delivery was stored (or found stored) and answered 2xx.
 pub struct ArrivalStored<'a> {
     /// Source.
     pub source: &'a SourceName,
@@ -26,14 +26,18 @@ pub struct ArrivalStored<'a> {
     pub secret_index: usize,
     /// Time from request to answer.
     pub elapsed: Duration,
+    /// An exact replay of a stored request: answered, not stored again.
+    pub replayed: bool,
 }
 
 impl ArrivalStored<'_> {
     /// Logs and counts.
     pub fn emit(&self, metrics: &Metrics) {
+        let outcome = if self.replayed { Outcome::Replayed } else { Outcome::Accepted };
+        let message = if self.replayed { "Exact replay answered; not stored again." } else { "Arrival stored." };
         info!(arrival_id = %self.arrival_id, source = %self.source, request_id = %self.request_id,
-              secret_index = self.secret_index, outcome = "accepted", "Arrival stored.");
-        let labels = ArrivalLabels { source: Some(self.source.clone()), outcome: Outcome::Accepted };
+              secret_index = self.secret_index, outcome = outcome.as_str(), "{message}");
+        let labels = ArrivalLabels { source: Some(self.source.clone()), outcome };
         metrics.arrivals.get_or_create(&labels).inc();
         metrics.ingest_seconds.observe(self.elapsed.as_secs_f64());
         let secret = SecretLabels { source: Some(self.source.clone()), secret_index: SecretIndex(self.secret_index) };

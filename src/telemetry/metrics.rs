@@ -25,6 +25,8 @@ use crate::domain::SourceName;
 pub enum Outcome {
     /// Verified and stored.
     Accepted,
+    /// An exact replay of a stored timed request: answered 200, not stored.
+    Replayed,
     /// Refused: no signature header.
     MissingSignature,
     /// Refused: signature does not match.
@@ -50,6 +52,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Accepted => "accepted",
+            Self::Replayed => "replayed",
             Self::MissingSignature => "missing_signature",
             Self::InvalidSignature => "invalid_signature",
             Self::TimestampOutOfTolerance => "timestamp_out_of_tolerance",

@@ -104,3 +104,29 @@ async fn a_flood_beyond_the_concurrency_limit_is_shed_with_503_and_every_200_is_
     assert!(app.entries("payhook:arrivals").await.iter().any(|e| e.id == id));
     assert!(metric(&app.metrics().await, "payhook_arrivals_total{source=\"\",outcome=\"overloaded\"}") >= 1.0);
 }
+
+#[tokio::test]
+async fn an_exact_replay_is_answered_but_not_stored_while_a_fresh_signature_is() {
+    let app = TestApp::spawn_with(TestConfig::ingress()).await;
+    let body = serde_json::to_vec(&stripe_payment_intent("evt_r", "pi_r", 100, "eur")).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let captured =
+        vec![("Stripe-Signature".to_owned(), crate::harness::stripe_header(crate::harness::STRIPE_SECRET, now, &body))];
+    let first = app.post("stripe", &body, &captured).await;
+    let first_id = first.headers()["x-payhook-arrival-id"].to_str().unwrap().to_owned();
+    for _ in 0..20 {
+        let replay = app.post("stripe", &body, &captured).await;
+        assert_eq!(replay.status(), 200);
+        assert_eq!(replay.headers()["x-payhook-arrival-id"], first_id.as_str());
+    }
+    assert_eq!(app.entries("payhook:arrivals").await.len(), 1, "a captured request cannot flood the stream");
+    // A genuine retry is signed afresh (new timestamp): stored as usual.
+    let retry = vec![(
+        "Stripe-Signature".to_owned(),
+        crate::harness::stripe_header(crate::harness::STRIPE_SECRET, now - 1, &body),
+    )];
+    assert_eq!(app.post("stripe", &body, &retry).await.status(), 200);
+    assert_eq!(app.entries("payhook:arrivals").await.len(), 2);
+    let text = app.metrics().await;
+    assert_eq!(metric(&text, "payhook_arrivals_total{source=\"stripe\",outcome=\"replayed\"}"), 20.0);
+}
