@@ -64,8 +64,7 @@ pub struct App {
 impl App {
     /// Binds the listeners (port 0 allowed) and prepares the workers of `role`.
     pub async fn build(config: Config, role: Role) -> Result<Self, AppError> {
-        let retention = Duration::from_secs(config.processing.arrival_retention_secs);
-        let store = Store::open(&config.redis, retention, config.server.request_timeout())?;
+        let store = Store::open(&config, config.server.request_timeout())?;
         let metrics = Arc::new(Metrics::new());
         let event_type = format!("{}{EVENT_TYPE}", config.processing.event_type_prefix);
         for source in config.sources.iter() {

@@ -101,6 +101,17 @@ pub struct Config {
     /// The admin bearer token, from the variable `server.admin_token_env`;
     /// `None` disables the admin API.
     pub admin_token: Option<secrecy::SecretString>,
+    /// Keys sealing raw bodies at rest, from `[encryption] keys_env`; `None`: off.
+    pub encryption: Option<std::sync::Arc<crate::store::sealing::Sealer>>,
+}
+
+/// `[encryption]`: raw bodies sealed at rest with AES-256-GCM.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// Environment variables holding `<key id>:<base64 of 32 bytes>`; the
+    /// first seals, all open (rotation). Empty: bodies are stored as received.
+    pub keys_env: Vec<String>,
 }
 
 /// `[server]`: the two listeners and the limits of the provider-facing one.
@@ -237,6 +248,8 @@ struct RawConfig {
     redis: RedisConfig,
     #[serde(default)]
     processing: ProcessingConfig,
+    #[serde(default)]
+    encryption: EncryptionConfig,
     sources: Option<Vec<toml::Table>>,
 }
 
@@ -269,13 +282,32 @@ impl Config {
             .map(|(i, table)| Source::configure(SourceSettings::new(format!("sources[{i}]"), table, env)))
             .collect::<Result<Vec<_>, _>>()?;
         let admin_token = env.get(&server.admin_token_env).map(secrecy::SecretString::from);
-        Ok(Self { server, redis, processing: raw.processing, sources: SourceTable::new(sources)?, admin_token })
+        let encryption = sealer(&raw.encryption, env)?;
+        let sources = SourceTable::new(sources)?;
+        Ok(Self { server, redis, processing: raw.processing, sources, admin_token, encryption })
     }
 
     /// The config file to use: `--config`, else `$PAYHOOK_CONFIG`, else the default.
     pub fn locate(flag: Option<PathBuf>, env: &Env) -> PathBuf {
         flag.or_else(|| env.get("PAYHOOK_CONFIG").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
     }
+}
+
+/// The sealing keys named by `[encryption] keys_env`; every variable must be set.
+fn sealer(
+    config: &EncryptionConfig,
+    env: &Env,
+) -> Result<Option<std::sync::Arc<crate::store::sealing::Sealer>>, ConfigError> {
+    let mut texts = Vec::new();
+    for var in &config.keys_env {
+        let value = env.get(var).ok_or_else(|| {
+            ConfigError::invalid("encryption.keys_env", format!("the environment variable {var} is not set"))
+        })?;
+        texts.push(value);
+    }
+    crate::store::sealing::Sealer::new(texts.iter().copied())
+        .map(|s| s.map(std::sync::Arc::new))
+        .map_err(|e| ConfigError::invalid("encryption.keys_env", e.to_string()))
 }
 
 fn apply_env(server: &mut ServerConfig, redis: &mut RedisConfig, env: &Env) -> Result<(), ConfigError> {

@@ -1,6 +1,6 @@
 //! What the operator commands share: a store and a processor built from the config.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use anyhow::Context;
 use payhook::{admin::AdminState, config::Config, processing::Processor, store::Store, telemetry::Metrics};
@@ -15,10 +15,8 @@ pub struct Tools {
 
 impl Tools {
     pub fn open(config: &Config) -> Result<Self, Failure> {
-        let retention = Duration::from_secs(config.processing.arrival_retention_secs);
-        let store = Store::open(&config.redis, retention, config.server.request_timeout())
-            .context("opening Redis")
-            .map_err(Failure::Runtime)?;
+        let store =
+            Store::open(config, config.server.request_timeout()).context("opening Redis").map_err(Failure::Runtime)?;
         let metrics = Arc::new(Metrics::new());
         let processor = Processor::new(config, &store, metrics.clone(), usize::MAX)
             .context("opening Redis")

@@ -13,7 +13,7 @@ use redis::{
     Value,
 };
 
-use super::{keys::PROCESSORS_GROUP, DeadLetter, Store, StoreError};
+use super::{keys::PROCESSORS_GROUP, sealing::Sealer, DeadLetter, Store, StoreError};
 use crate::{
     domain::{Arrival, ArrivalId, Headers, RequestId, SourceName, WebhookRequest},
     providers::VerifiedArrival,
@@ -99,6 +99,7 @@ impl Store {
     fn xadd(&self, arrival: &VerifiedArrival) -> redis::Cmd {
         let request = arrival.request();
         let headers = serde_json::to_string(&request.headers).expect("a string map always serializes");
+        let received_at = request.received_at.to_rfc3339_opts(SecondsFormat::Millis, true);
         let mut cmd = redis::cmd("XADD");
         cmd.arg(self.keys.arrivals())
             .arg("MINID")
@@ -110,13 +111,19 @@ impl Store {
             .arg("provider")
             .arg(arrival.provider())
             .arg("received_at")
-            .arg(request.received_at.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .arg(&received_at)
             .arg("headers")
             .arg(headers)
-            .arg("body")
-            .arg(&request.body[..])
             .arg("request_id")
             .arg(arrival.request_id().as_str());
+        match &self.sealer {
+            None => cmd.arg("body").arg(&request.body[..]),
+            Some(sealer) => {
+                let aad = associated(arrival.source().as_str(), arrival.provider(), &received_at);
+                let (key_id, sealed) = sealer.seal(&aad, &request.body);
+                cmd.arg("body").arg(sealed).arg("key_id").arg(key_id)
+            }
+        };
         cmd
     }
 
@@ -188,7 +195,7 @@ impl Store {
             .query_async(&mut self.connection())
             .await?;
         let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
-        Ok(entries.map(|entry| parse_entry(entry, 1)).collect())
+        Ok(entries.map(|entry| self.parse_entry(entry, 1)).collect())
     }
 
     /// Up to `count` arrivals this consumer was given but has not settled:
@@ -216,7 +223,7 @@ impl Store {
             .into_iter()
             .map(|entry| {
                 let count = deliveries.get(&entry.id).copied().unwrap_or(1);
-                parse_entry(entry, count)
+                self.parse_entry(entry, count)
             })
             .collect())
     }
@@ -245,7 +252,7 @@ impl Store {
         let deliveries = self.deliveries(consumer, &reply.claimed).await?;
         let entries = reply.claimed.into_iter().map(|entry| {
             let count = deliveries.get(&entry.id).copied().unwrap_or(1);
-            parse_entry(entry, count)
+            self.parse_entry(entry, count)
         });
         Ok(entries.collect())
     }
@@ -294,13 +301,21 @@ impl Store {
     }
 }
 
-pub(super) fn parse_entry(entry: StreamId, deliveries: u32) -> ArrivalEntry {
-    let id = ArrivalId::parse(&entry.id).expect("Redis stream entry ids have the <ms>-<seq> form");
-    let arrival = parse_arrival(id.clone(), entry.map);
-    ArrivalEntry { id, arrival, deliveries }
+impl Store {
+    /// An entry as read from the stream, its body opened if it was sealed.
+    pub(super) fn parse_entry(&self, entry: StreamId, deliveries: u32) -> ArrivalEntry {
+        let id = ArrivalId::parse(&entry.id).expect("Redis stream entry ids have the <ms>-<seq> form");
+        let arrival = parse_arrival(id.clone(), entry.map, self.sealer.as_deref());
+        ArrivalEntry { id, arrival, deliveries }
+    }
 }
 
-fn parse_arrival(id: ArrivalId, mut map: HashMap<String, Value>) -> Result<Arrival, String> {
+/// What a sealed body is bound to: it opens only in its own entry.
+fn associated(source: &str, provider: &str, received_at: &str) -> Vec<u8> {
+    format!("{source}\n{provider}\n{received_at}").into_bytes()
+}
+
+fn parse_arrival(id: ArrivalId, mut map: HashMap<String, Value>, sealer: Option<&Sealer>) -> Result<Arrival, String> {
     let mut take = |field: &str| match map.remove(field) {
         Some(Value::BulkString(bytes)) => Ok(bytes),
         _ => Err(field.to_owned()),
@@ -308,11 +323,18 @@ fn parse_arrival(id: ArrivalId, mut map: HashMap<String, Value>) -> Result<Arriv
     let text = |bytes: Vec<u8>, field: &str| String::from_utf8(bytes).map_err(|_| field.to_owned());
     let source = SourceName::parse(&text(take("source")?, "source")?).map_err(|_| "source".to_owned())?;
     let provider = text(take("provider")?, "provider")?;
-    let received_at = DateTime::parse_from_rfc3339(&text(take("received_at")?, "received_at")?)
-        .map_err(|_| "received_at".to_owned())?
-        .with_timezone(&Utc);
+    let received_text = text(take("received_at")?, "received_at")?;
+    let received_at =
+        DateTime::parse_from_rfc3339(&received_text).map_err(|_| "received_at".to_owned())?.with_timezone(&Utc);
     let headers: Headers = serde_json::from_slice(&take("headers")?).map_err(|_| "headers".to_owned())?;
-    let body = Bytes::from(take("body")?);
+    let mut body = take("body")?;
+    if let Ok(key_id) = take("key_id") {
+        let unsealed = || "body (cannot be decrypted with the configured keys)".to_owned();
+        let key_id = String::from_utf8(key_id).map_err(|_| unsealed())?;
+        let aad = associated(source.as_str(), &provider, &received_text);
+        body = sealer.and_then(|s| s.open(&key_id, &aad, &body)).ok_or_else(unsealed)?;
+    }
+    let body = Bytes::from(body);
     let request_id =
         RequestId::parse(&text(take("request_id")?, "request_id")?).map_err(|_| "request_id".to_owned())?;
     Ok(Arrival { id, source, provider, request: WebhookRequest { headers, body, received_at }, request_id })

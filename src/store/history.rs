@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use redis::streams::StreamRangeReply;
 
-use super::{arrivals::parse_entry, ArrivalEntry, Store, StoreError};
+use super::{ArrivalEntry, Store, StoreError};
 use crate::domain::{ArrivalId, IdempotencyKey, Partition};
 
 impl Store {
@@ -25,7 +25,7 @@ impl Store {
             .arg(count)
             .query_async(&mut self.connection())
             .await?;
-        Ok(reply.ids.into_iter().map(|entry| parse_entry(entry, 0)).collect())
+        Ok(reply.ids.into_iter().map(|entry| self.parse_entry(entry, 0)).collect())
     }
 
     /// The arrival `id`, if it is still kept.

@@ -16,6 +16,7 @@ mod durability;
 mod history;
 pub mod keys;
 mod retry;
+pub mod sealing;
 mod stats;
 
 use std::{sync::Arc, time::Duration};
@@ -29,7 +30,7 @@ pub use keys::Keys;
 pub use retry::RETRY_CONSUMER;
 pub use stats::Stats;
 
-use crate::config::RedisConfig;
+use crate::config::Config;
 
 /// A Redis failure, or an entry that is not what payhook writes.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,8 @@ pub struct Store {
     retention: Duration,
     /// `WAIT` after each append: (replicas, timeout ms), if configured.
     replication: Option<(u32, u64)>,
+    /// Encryption of bodies at rest, if configured.
+    sealer: Option<Arc<sealing::Sealer>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -68,14 +71,17 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// A store over `config`. Connects lazily, so the gateway starts (and
+    /// A store for `config`. Connects lazily, so the gateway starts (and
     /// answers 503) while Redis is down, and recovers when it returns.
     /// `response_timeout` bounds every command.
-    pub fn open(config: &RedisConfig, retention: Duration, response_timeout: Duration) -> Result<Self, StoreError> {
-        let client = Client::open(config.url.as_str())?;
+    pub fn open(config: &Config, response_timeout: Duration) -> Result<Self, StoreError> {
+        let redis = &config.redis;
+        let client = Client::open(redis.url.as_str())?;
         let conn = manager(&client, response_timeout)?;
-        let replication = (config.wait_replicas > 0).then_some((config.wait_replicas, config.wait_timeout_ms));
-        Ok(Self { client, conn, keys: Arc::new(Keys::new(&config.key_prefix)), retention, replication })
+        let replication = (redis.wait_replicas > 0).then_some((redis.wait_replicas, redis.wait_timeout_ms));
+        let retention = Duration::from_secs(config.processing.arrival_retention_secs);
+        let keys = Arc::new(Keys::new(&redis.key_prefix));
+        Ok(Self { client, conn, keys, retention, replication, sealer: config.encryption.clone() })
     }
 
     /// A store with its own connection, for a processor's blocking reads.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use redis::streams::{StreamClaimReply, StreamPendingCountReply};
 
-use super::{arrivals::parse_entry, keys::PROCESSORS_GROUP, ArrivalEntry, Store, StoreError};
+use super::{keys::PROCESSORS_GROUP, ArrivalEntry, Store, StoreError};
 use crate::domain::ArrivalId;
 
 /// The pseudo-consumer that holds arrivals waiting for a retry.
@@ -81,7 +81,7 @@ impl Store {
             .into_iter()
             .map(|entry| {
                 let count = before(&entry.id).saturating_add(1);
-                parse_entry(entry, count)
+                self.parse_entry(entry, count)
             })
             .collect())
     }

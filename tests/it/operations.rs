@@ -121,7 +121,7 @@ async fn a_poison_arrival_is_dead_lettered_while_others_flow_and_redrive_after_a
     // The config is fixed (a new gateway build against the same Redis), then redrive.
     let fixed = TestConfig { extra_sources: shop("/data/currency"), ..TestConfig::default() };
     let config = Config::parse(&fixed.toml(&app.redis.url()), &Env::default()).unwrap();
-    let store = payhook::store::Store::open(&config.redis, Duration::from_secs(3600), Duration::from_secs(5)).unwrap();
+    let store = payhook::store::Store::open(&config, Duration::from_secs(5)).unwrap();
     let processor = payhook::processing::Processor::new(&config, &store, Default::default(), 7).unwrap();
     let letters = store.dead_letters(10).await.unwrap();
     let report = processor.redrive(&letters).await.unwrap();

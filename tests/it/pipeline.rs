@@ -188,7 +188,7 @@ async fn events_spread_over_partitions_by_a_stable_hash() {
 /// the public step and read its outcome.
 async fn processor(app: &TestApp, knobs: &TestConfig) -> Processor {
     let config = Config::parse(&knobs.toml(&app.redis.url()), &Env::default()).unwrap();
-    let store = Store::open(&config.redis, Duration::from_secs(3600), Duration::from_secs(5)).unwrap();
+    let store = Store::open(&config, Duration::from_secs(5)).unwrap();
     let processor = Processor::new(&config, &store, std::sync::Arc::new(Metrics::new()), 99).unwrap();
     processor.prepare().await.unwrap();
     processor

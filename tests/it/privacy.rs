@@ -75,3 +75,36 @@ async fn logs_and_events_hold_no_personal_data_secrets_or_signatures() {
         }
     }
 }
+
+#[tokio::test]
+async fn with_encryption_redis_never_holds_a_readable_payload_and_everything_still_works() {
+    use crate::harness::{TestApp, TestConfig};
+    let app = TestApp::spawn_with(TestConfig {
+        encryption_key: Some("2026-11:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        admin_token: Some("token"),
+        ..TestConfig::default()
+    })
+    .await;
+    let body = serde_json::to_vec(&payment_full_of_pii("enc")).unwrap();
+    assert_eq!(app.post_stripe(&body).await.status(), 200);
+    app.wait_processed().await;
+
+    let stored = app.entries("payhook:arrivals").await;
+    assert_eq!(stored[0].get::<String>("key_id").as_deref(), Some("2026-11"));
+    let raw = match &stored[0].map["body"] {
+        redis::Value::BulkString(bytes) => bytes.clone(),
+        other => panic!("{other:?}"),
+    };
+    for needle in ["payment_intent", "pi_enc", PII[0], PII[2]] {
+        assert!(!raw.windows(needle.len()).any(|w| w == needle.as_bytes()), "sealed body holds {needle:?}");
+    }
+    let events = app.events(0).await;
+    assert_eq!(events[0]["data"]["paymentId"], "pi_enc", "the processor opened the body");
+    let since = (Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    let (_, replay) = app.admin_post("replay", "token", json!({"since": since})).await;
+    assert_eq!(
+        (replay["duplicate"].as_u64(), replay["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "replay opens and re-verifies"
+    );
+}

@@ -36,6 +36,8 @@ pub struct TestConfig {
     pub admin_token: Option<&'static str>,
     /// Listener ports (0: any free port).
     pub ports: (u16, u16),
+    /// A body-sealing key (`<id>:<base64>`), enabling `[encryption]`.
+    pub encryption_key: Option<&'static str>,
 }
 
 impl Default for TestConfig {
@@ -55,6 +57,7 @@ impl Default for TestConfig {
             aof: false,
             admin_token: None,
             ports: (0, 0),
+            encryption_key: None,
         }
     }
 }
@@ -67,10 +70,10 @@ impl TestConfig {
 
     /// The environment the config is loaded with.
     pub fn env(&self) -> Env {
-        match self.admin_token {
-            Some(token) => Env::from_pairs([("PAYHOOK_ADMIN_TOKEN", token)]),
-            None => Env::default(),
-        }
+        Env::from_pairs([
+            ("PAYHOOK_ADMIN_TOKEN", self.admin_token.unwrap_or_default()),
+            ("PAYHOOK_TEST_BODY_KEY", self.encryption_key.unwrap_or_default()),
+        ])
     }
 
     pub fn toml(&self, redis_url: &str) -> String {
@@ -91,6 +94,7 @@ impl TestConfig {
             visibility_timeout_secs = {visibility}
             max_attempts = {max_attempts}
             retry_base_ms = {retry_base_ms}
+            {encryption}
 
             [[sources]]
             name = "stripe"
@@ -121,6 +125,8 @@ impl TestConfig {
             max_attempts = self.max_attempts,
             retry_base_ms = self.retry_base_ms,
             extra = self.extra_sources,
+            encryption =
+                if self.encryption_key.is_some() { "[encryption]\nkeys_env = [\"PAYHOOK_TEST_BODY_KEY\"]" } else { "" },
             extra_redis = self.extra_redis,
             extra_server = self.extra_server,
             port = self.ports.0,
