@@ -424,6 +424,24 @@ mod tests {
     }
 
     #[test]
+    fn secrets_can_come_from_files_whose_content_never_shows() {
+        let dir = std::env::temp_dir().join(format!("payhook-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("stripe");
+        std::fs::write(&file, "whsec_from_file\n").unwrap();
+        let text = MINIMAL
+            .replace("secrets = [\"whsec_test_secret\"]", &format!("secrets_file = [{:?}]", file.to_str().unwrap()));
+        let config = Config::parse(&text, &Env::default()).unwrap();
+        assert!(!format!("{config:?}").contains("whsec_from_file"));
+        let missing = text.replace("stripe\"]", "nope\"]");
+        let message = error(&missing);
+        assert!(message.starts_with("sources[0].secrets_file: cannot read"), "{message}");
+        std::fs::write(&file, "\n").unwrap();
+        assert!(error(&text).contains("is empty"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn duplicate_source_names_are_refused() {
         assert!(error(&format!("{MINIMAL}{MINIMAL}")).contains("sources[1].name"));
     }

@@ -77,24 +77,40 @@ impl<'env> SourceSettings<'env> {
         }
     }
 
-    /// The accepted signing secrets: `secrets` inline plus every set variable
-    /// named in `secrets_env`, in that order. Unset variables are skipped (the
+    /// The accepted signing secrets: `secrets` inline, then every set variable
+    /// named in `secrets_env`, then the content of every `secrets_file`
+    /// (mounted secrets, e.g. Kubernetes or Docker), in that order. Unset variables are skipped (the
     /// "previous" secret of a rotation is usually unset), but at least one
     /// secret must result. Values never appear in errors.
     pub fn secrets(&mut self) -> Result<Vec<SecretString>, ConfigError> {
         let inline = self.strings("secrets")?.unwrap_or_default();
         let vars = self.strings("secrets_env")?.unwrap_or_default();
+        let files = self.strings("secrets_file")?.unwrap_or_default();
         let from_env = vars.iter().filter_map(|var| self.env.get(var).map(str::to_owned));
-        let secrets: Vec<SecretString> = inline.into_iter().chain(from_env).map(SecretString::from).collect();
+        let from_files = files.iter().map(|path| self.read_secret_file(path)).collect::<Result<Vec<_>, _>>()?;
+        let secrets: Vec<SecretString> =
+            inline.into_iter().chain(from_env).chain(from_files).map(SecretString::from).collect();
         if secrets.is_empty() {
             let problem = if vars.is_empty() {
-                "no secret: set `secrets` or `secrets_env`".to_owned()
+                "no secret: set `secrets`, `secrets_env` or `secrets_file`".to_owned()
             } else {
                 format!("no secret: none of the environment variables {} is set", vars.join(", "))
             };
             return Err(ConfigError::invalid(self.key("secrets"), problem));
         }
         Ok(secrets)
+    }
+
+    /// A secret file's content, without the trailing newline editors and
+    /// secret managers add. Errors name the file, never its content.
+    fn read_secret_file(&self, path: &str) -> Result<String, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::invalid(self.key("secrets_file"), format!("cannot read {path}: {}", e.kind())))?;
+        let secret = text.trim_end_matches(['\n', '\r']).to_owned();
+        if secret.is_empty() {
+            return Err(ConfigError::invalid(self.key("secrets_file"), format!("{path} is empty")));
+        }
+        Ok(secret)
     }
 
     /// One secret given inline as `key` (development) or through the

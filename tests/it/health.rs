@@ -84,3 +84,23 @@ async fn waiting_for_replicas_that_do_not_exist_answers_503_not_2xx() {
         app.http.get(format!("{}/readyz", app.admin)).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["durability"]["wait_replicas"], 1);
 }
+
+#[tokio::test]
+async fn secret_matches_tell_which_secret_of_a_rotation_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old-secret");
+    std::fs::write(&old, "whsec_old_secret\n").unwrap();
+    let rotating = format!(
+        "[[sources]]\nname = \"rotating\"\nprovider = \"stripe\"\nsecrets = [\"whsec_new_secret\"]\nsecrets_file = [{:?}]\n",
+        old.to_str().unwrap()
+    );
+    let app = TestApp::spawn_with(TestConfig { extra_sources: rotating, ..TestConfig::ingress() }).await;
+    let body = serde_json::to_vec(&crate::harness::stripe_payment_intent("evt_rot", "pi_rot", 100, "eur")).unwrap();
+    for (secret, t) in [("whsec_old_secret", 0), ("whsec_old_secret", 1), ("whsec_new_secret", 2)] {
+        let header = crate::harness::stripe_header(secret, chrono::Utc::now().timestamp() - t, &body);
+        assert_eq!(app.post("rotating", &body, &[("Stripe-Signature".into(), header)]).await.status(), 200);
+    }
+    let text = app.metrics().await;
+    assert_eq!(metric(&text, "payhook_secret_matches_total{source=\"rotating\",secret_index=\"0\"}"), 1.0);
+    assert_eq!(metric(&text, "payhook_secret_matches_total{source=\"rotating\",secret_index=\"1\"}"), 2.0);
+}
