@@ -42,6 +42,11 @@ impl Headers {
         self.0.keys().map(String::as_str).collect()
     }
 
+    /// Sets `name` (lower-cased) to `value`, replacing any value.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.0.insert(name.to_ascii_lowercase(), value.to_owned());
+    }
+
     /// Drops `name` (lower case).
     pub fn remove(&mut self, name: &str) {
         self.0.remove(name);

@@ -9,6 +9,7 @@ mod event;
 mod idempotency;
 mod ids;
 mod money;
+mod trace;
 
 pub use arrival::{Arrival, Headers, WebhookRequest};
 pub(crate) use event::rfc3339;
@@ -16,3 +17,4 @@ pub use event::{CloudEvent, Normalized, PaymentFacts, PaymentSucceededV1, DATA_S
 pub use idempotency::{Fingerprint, IdempotencyKey, Partition, PaymentId};
 pub use ids::{ArrivalId, EventId, IdError, RequestId, SourceName};
 pub use money::{AmountError, Currency, MinorUnits};
+pub use trace::TraceContext;

@@ -17,11 +17,14 @@ use tokio::time::{timeout_at, Instant};
 
 use super::{IngressError, IngressState};
 use crate::{
-    domain::{ArrivalId, RequestId, WebhookRequest},
+    domain::{ArrivalId, RequestId, TraceContext, WebhookRequest},
     providers::{self, KeyFetchError, SignatureMatch, Source},
     store::Rejected,
     telemetry::events::{ArrivalRefused, ArrivalStored},
 };
+
+/// The W3C trace context header.
+const TRACEPARENT: &str = "traceparent";
 
 /// The response header naming the stored arrival.
 pub const ARRIVAL_ID: &str = "x-payhook-arrival-id";
@@ -86,7 +89,12 @@ async fn accept(
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, state.limits.max_body_bytes, deadline).await.map_err(|e| (e, 0))?;
     let body_len = body.len();
-    let request = WebhookRequest { headers: source.keep_headers(&parts.headers), body, received_at };
+    let mut headers = source.keep_headers(&parts.headers);
+    if headers.get(TRACEPARENT).and_then(TraceContext::parse).is_none() {
+        // A delivery without a trace starts one, so its event can be followed.
+        headers.set(TRACEPARENT, &TraceContext::generate().to_string());
+    }
+    let request = WebhookRequest { headers, body, received_at };
     if let Some(fetch) = source.provider.prefetch(&request) {
         match timeout_at(deadline, fetch).await {
             Ok(Ok(())) => {}

@@ -70,8 +70,8 @@ impl Processor {
         self.publisher.load().await
     }
 
-    /// Runs until `shutdown`. A batch in progress is finished and acknowledged
-    /// before it returns; only the wait for new arrivals is cut short.
+    /// Runs until `shutdown`. The read in progress and its batch are finished
+    /// and acknowledged before it returns.
     pub async fn run(self, shutdown: CancellationToken) {
         let (mut prepared, mut failures) = (false, 0u32);
         while !shutdown.is_cancelled() {
@@ -87,10 +87,11 @@ impl Processor {
                 }
                 self.next_batch(BLOCK).await
             };
-            let batch = tokio::select! {
-                () = shutdown.cancelled() => break,
-                batch = round => batch,
-            };
+            // Not raced against shutdown: a read cut off after Redis handed
+            // out its entries would leave them pending with a consumer that
+            // is gone, until the visibility timeout. A read blocks at most
+            // BLOCK, so shutdown waits at most that long.
+            let batch = round.await;
             let result = match batch {
                 Ok(entries) => {
                     prepared = true;

@@ -330,9 +330,15 @@ impl VerifiedArrival {
 
     /// Hex SHA-256 of the source, the kept headers (signatures included) and
     /// the body: equal only for an exact replay of the same signed request.
+    /// Trace headers are left out: nobody signs them, so a replayer could
+    /// vary them freely (and payhook generates one when it is missing).
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
-        let headers = serde_json::to_vec(&self.request.headers).expect("a string map always serializes");
+        let mut signed = self.request.headers.clone();
+        for name in TRACE_HEADERS {
+            signed.remove(name);
+        }
+        let headers = serde_json::to_vec(&signed).expect("a string map always serializes");
         let mut hash = Sha256::new();
         for part in [self.source.as_str().as_bytes(), b"\n", &headers, b"\n", &self.request.body] {
             hash.update(part);

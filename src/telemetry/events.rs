@@ -10,7 +10,7 @@ use super::metrics::{
     ArrivalLabels, Metrics, Outcome, PublishedLabels, ReasonLabels, SecretIndex, SecretLabels, SourceLabels,
 };
 use crate::{
-    domain::{Arrival, ArrivalId, IdempotencyKey, RequestId, SourceName},
+    domain::{Arrival, ArrivalId, IdempotencyKey, RequestId, SourceName, TraceContext},
     store::DeadLetter,
 };
 
@@ -113,6 +113,8 @@ impl Processed<'_> {
     pub fn emit(&self, arrival: &Arrival, metrics: &Metrics) {
         let source = Some(arrival.source.clone());
         let (id, src, req) = (&arrival.id, &arrival.source, &arrival.request_id);
+        let trace_id = arrival.request.headers.get("traceparent").and_then(TraceContext::parse).map(|t| t.trace_id());
+        let _trace = tracing::info_span!("arrival", trace_id = trace_id.as_deref().unwrap_or_default()).entered();
         match self {
             Self::Published { key, event_id, event_type, provider_event_id } => {
                 info!(arrival_id = %id, source = %src, request_id = %req, idempotency_key = %key, event_id,

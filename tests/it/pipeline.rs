@@ -281,3 +281,28 @@ async fn a_publish_that_keeps_failing_is_retried_after_its_backoff_then_dead_let
     let after = step.process_batch(Duration::from_millis(10)).await.unwrap();
     assert_eq!(after, BatchOutcome::default(), "nothing is left pending");
 }
+
+#[tokio::test]
+async fn events_continue_the_deliverys_trace_or_start_one() {
+    let app = TestApp::spawn().await;
+    let traced = json_bytes(&stripe_payment_intent("evt_t1", "pi_t1", 10, "eur"));
+    let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let header = crate::harness::stripe_header(crate::harness::STRIPE_SECRET, chrono::Utc::now().timestamp(), &traced);
+    let headers = [("Stripe-Signature".to_owned(), header), ("traceparent".to_owned(), parent.to_owned())];
+    assert_eq!(app.post("stripe", &traced, &headers).await.status(), 200);
+    assert_eq!(app.post_stripe(&json_bytes(&stripe_payment_intent("evt_t2", "pi_t2", 10, "eur"))).await.status(), 200);
+    app.wait_processed().await;
+    let events = app.events(0).await;
+    let trace_of = |pi: &str| {
+        let event = events.iter().find(|e| e["data"]["paymentId"] == pi).unwrap();
+        event["traceparent"].as_str().unwrap().to_owned()
+    };
+    let continued = trace_of("pi_t1");
+    assert!(continued.starts_with("00-0af7651916cd43dd8448eb211c80319c-"), "same trace: {continued}");
+    assert_ne!(continued, parent, "a new span of it");
+    let started = trace_of("pi_t2");
+    assert!(
+        payhook::domain::TraceContext::parse(&started).is_some(),
+        "a delivery without a trace starts one: {started}"
+    );
+}
