@@ -181,21 +181,8 @@ impl Store {
         count: usize,
         block: Duration,
     ) -> Result<Vec<ArrivalEntry>, StoreError> {
-        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(PROCESSORS_GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(count)
-            .arg("BLOCK")
-            .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX))
-            .arg("STREAMS")
-            .arg(self.keys.arrivals())
-            .arg(">")
-            .query_async(&mut self.connection())
-            .await?;
-        let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
-        Ok(entries.map(|entry| self.parse_entry(entry, 1)).collect())
+        let entries = self.read_group(consumer, count, Some(block), ">").await?;
+        Ok(entries.into_iter().map(|entry| self.parse_entry(entry, 1)).collect())
     }
 
     /// Up to `count` arrivals this consumer was given but has not settled:
@@ -203,29 +190,35 @@ impl Store {
     /// its own batch up again at once instead of waiting for the visibility
     /// timeout.
     pub async fn read_own_pending(&self, consumer: &str, count: usize) -> Result<Vec<ArrivalEntry>, StoreError> {
-        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(PROCESSORS_GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(count)
-            .arg("STREAMS")
-            .arg(self.keys.arrivals())
-            .arg("0")
-            .query_async(&mut self.connection())
-            .await?;
-        let entries: Vec<StreamId> = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect();
+        let entries = self.read_group(consumer, count, None, "0").await?;
         if entries.is_empty() {
             return Ok(Vec::new());
         }
         let deliveries = self.deliveries(consumer, &entries).await?;
-        Ok(entries
-            .into_iter()
-            .map(|entry| {
-                let count = deliveries.get(&entry.id).copied().unwrap_or(1);
-                self.parse_entry(entry, count)
-            })
-            .collect())
+        let with_count = |entry: StreamId| {
+            let count = deliveries.get(&entry.id).copied().unwrap_or(1);
+            self.parse_entry(entry, count)
+        };
+        Ok(entries.into_iter().map(with_count).collect())
+    }
+
+    /// `XREADGROUP` on the arrivals: `>` for new entries, `0` for this
+    /// consumer's own pending ones.
+    async fn read_group(
+        &self,
+        consumer: &str,
+        count: usize,
+        block: Option<Duration>,
+        from: &str,
+    ) -> Result<Vec<StreamId>, StoreError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP").arg(PROCESSORS_GROUP).arg(consumer).arg("COUNT").arg(count);
+        if let Some(block) = block {
+            cmd.arg("BLOCK").arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX));
+        }
+        cmd.arg("STREAMS").arg(self.keys.arrivals()).arg(from);
+        let reply: Option<StreamReadReply> = cmd.query_async(&mut self.connection()).await?;
+        Ok(reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect())
     }
 
     /// Takes over up to `count` arrivals that another processor received but
