@@ -83,6 +83,7 @@ impl App {
                     store: store.clone(),
                     metrics: metrics.clone(),
                     limits,
+                    rate_limits: Arc::new(ingress::RateLimits::new(&config.sources)),
                 };
                 Some((bind(config.server.listen).await?, ingress::router(state)))
             }

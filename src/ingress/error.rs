@@ -38,6 +38,10 @@ pub enum IngressError {
     /// the provider retries and nothing is lost.
     #[error("arrival could not be stored: {0}")]
     Unavailable(#[source] StoreError),
+    /// The source's `rate_limit_per_sec` is exhausted: 429 with
+    /// `Retry-After`, so the provider slows down and retries.
+    #[error("rate limited")]
+    RateLimited,
     /// More webhook requests at once than `max_concurrent_requests`: 503 at
     /// once, so the provider retries later instead of waiting on a queue.
     #[error("overloaded")]
@@ -61,6 +65,7 @@ impl IngressError {
             Self::BadBody(_) => Outcome::BadRequest,
             Self::Unavailable(_) | Self::KeyUnavailable(_) => Outcome::Unavailable,
             Self::Overloaded => Outcome::Overloaded,
+            Self::RateLimited => Outcome::RateLimited,
         }
     }
 
@@ -73,6 +78,7 @@ impl IngressError {
             Self::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Unavailable(_) | Self::KeyUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         }
     }
 }
@@ -83,7 +89,7 @@ impl IntoResponse for IngressError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let mut response = (status, Json(json!({ "error": code }))).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
             response.headers_mut().insert(RETRY_AFTER, RETRY_AFTER_SECS.parse().expect("a number is a header value"));
         }
         response

@@ -86,6 +86,9 @@ async fn accept(
     let received_at = Utc::now();
     let deadline = started + state.limits.request_timeout;
     let source = source.ok_or((IngressError::UnknownSource, 0))?;
+    if !state.rate_limits.admit(&source.name) {
+        return Err((IngressError::RateLimited, 0));
+    }
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, state.limits.max_body_bytes, deadline).await.map_err(|e| (e, 0))?;
     let body_len = body.len();

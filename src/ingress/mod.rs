@@ -11,6 +11,7 @@
 
 mod error;
 mod handler;
+mod rate_limit;
 
 use std::{sync::Arc, time::Duration};
 
@@ -26,6 +27,7 @@ use axum::{
 use tower::ServiceBuilder;
 
 pub use error::IngressError;
+pub use rate_limit::RateLimits;
 
 use crate::{
     admin::health,
@@ -60,6 +62,8 @@ pub struct IngressState {
     pub metrics: Arc<Metrics>,
     /// Limits.
     pub limits: Limits,
+    /// Per-source rate limits.
+    pub rate_limits: Arc<RateLimits>,
 }
 
 impl FromRef<IngressState> for Store {

@@ -215,6 +215,8 @@ pub struct Source {
     pub provider: Box<dyn Provider>,
     /// Headers kept with each arrival: the provider's plus tracing context.
     kept_headers: Vec<String>,
+    /// Requests per second this source accepts (`rate_limit_per_sec`); none: no limit.
+    pub rate_limit_per_sec: Option<u32>,
 }
 
 /// The credential header some providers send; verified, then dropped.
@@ -235,11 +237,21 @@ impl Source {
             let known: Vec<&str> = REGISTRY.iter().map(|(n, _)| *n).collect();
             ConfigError::invalid(provider_key, format!("unknown provider {wanted:?}; known: {}", known.join(", ")))
         })?;
+        let rate_key = settings.key("rate_limit_per_sec");
+        let rate_limit_per_sec = match settings.u64("rate_limit_per_sec")? {
+            None => None,
+            Some(rate) => Some(
+                u32::try_from(rate)
+                    .ok()
+                    .filter(|r| *r > 0)
+                    .ok_or_else(|| ConfigError::invalid(rate_key, "must be between 1 and 4294967295"))?,
+            ),
+        };
         let provider = configure(&mut settings)?;
         settings.finish()?;
         let mut kept_headers = provider.headers();
         kept_headers.extend(TRACE_HEADERS.map(String::from));
-        Ok(Self { name, provider_name, provider, kept_headers })
+        Ok(Self { name, provider_name, provider, kept_headers, rate_limit_per_sec })
     }
 
     /// The subset of `headers` kept with an arrival.

@@ -45,6 +45,8 @@ pub enum Outcome {
     Unavailable,
     /// Shed: too many requests at once (503).
     Overloaded,
+    /// The source's rate limit was exhausted (429).
+    RateLimited,
 }
 
 impl Outcome {
@@ -62,6 +64,7 @@ impl Outcome {
             Self::BadRequest => "bad_request",
             Self::Unavailable => "unavailable",
             Self::Overloaded => "overloaded",
+            Self::RateLimited => "rate_limited",
         }
     }
 }

@@ -130,3 +130,35 @@ async fn an_exact_replay_is_answered_but_not_stored_while_a_fresh_signature_is()
     let text = app.metrics().await;
     assert_eq!(metric(&text, "payhook_arrivals_total{source=\"stripe\",outcome=\"replayed\"}"), 20.0);
 }
+
+#[tokio::test]
+async fn a_rate_limited_source_answers_429_with_retry_after_and_others_are_unaffected() {
+    let limited = "[[sources]]\nname = \"limited\"\nprovider = \"stripe\"\nsecrets = [\"whsec_test_secret\"]\nrate_limit_per_sec = 5\n";
+    let app = TestApp::spawn_with(TestConfig { extra_sources: limited.into(), ..TestConfig::ingress() }).await;
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        let body = serde_json::to_vec(&stripe_payment_intent(&format!("evt_rl{i}"), &format!("pi_rl{i}"), 100, "eur"))
+            .unwrap();
+        let header =
+            crate::harness::stripe_header(crate::harness::STRIPE_SECRET, chrono::Utc::now().timestamp(), &body);
+        let response = app.post("limited", &body, &[("Stripe-Signature".into(), header)]).await;
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        statuses.push(response.status().as_u16());
+    }
+    let accepted = statuses.iter().filter(|s| **s == 200).count();
+    assert!((5..=7).contains(&accepted), "about one second of burst: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20 - accepted);
+    assert_eq!(app.entries("payhook:arrivals").await.len(), accepted, "every 200 was stored");
+    let body = serde_json::to_vec(&stripe_payment_intent("evt_other", "pi_other", 100, "eur")).unwrap();
+    assert_eq!(app.post_stripe(&body).await.status(), 200, "other sources are not limited");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let body = serde_json::to_vec(&stripe_payment_intent("evt_rl_late", "pi_rl_late", 100, "eur")).unwrap();
+    let header = crate::harness::stripe_header(crate::harness::STRIPE_SECRET, chrono::Utc::now().timestamp(), &body);
+    assert_eq!(
+        app.post("limited", &body, &[("Stripe-Signature".into(), header)]).await.status(),
+        200,
+        "the bucket refills"
+    );
+}
