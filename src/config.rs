@@ -6,6 +6,7 @@
 //! silently, and every error names the key it is about.
 
 mod settings;
+mod telemetry;
 
 use std::{
     collections::HashMap,
@@ -18,6 +19,7 @@ use std::{
 use serde::Deserialize;
 
 pub use settings::SourceSettings;
+pub use telemetry::TelemetryConfig;
 
 use crate::providers::{Source, SourceTable};
 
@@ -103,6 +105,8 @@ pub struct Config {
     pub admin_token: Option<secrecy::SecretString>,
     /// Keys sealing raw bodies at rest, from `[encryption] keys_env`; `None`: off.
     pub encryption: Option<std::sync::Arc<crate::store::sealing::Sealer>>,
+    /// `[telemetry]`: span export.
+    pub telemetry: TelemetryConfig,
 }
 
 /// `[encryption]`: raw bodies sealed at rest with AES-256-GCM.
@@ -250,6 +254,8 @@ struct RawConfig {
     processing: ProcessingConfig,
     #[serde(default)]
     encryption: EncryptionConfig,
+    #[serde(default)]
+    telemetry: telemetry::RawTelemetry,
     sources: Option<Vec<toml::Table>>,
 }
 
@@ -284,7 +290,8 @@ impl Config {
         let admin_token = env.get(&server.admin_token_env).map(secrecy::SecretString::from);
         let encryption = sealer(&raw.encryption, env)?;
         let sources = SourceTable::new(sources)?;
-        Ok(Self { server, redis, processing: raw.processing, sources, admin_token, encryption })
+        let telemetry = TelemetryConfig::try_from(raw.telemetry)?;
+        Ok(Self { server, redis, processing: raw.processing, sources, admin_token, encryption, telemetry })
     }
 
     /// The config file to use: `--config`, else `$PAYHOOK_CONFIG`, else the default.
@@ -439,6 +446,17 @@ mod tests {
         std::fs::write(&file, "\n").unwrap();
         assert!(error(&text).contains("is empty"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_telemetry_section_is_read_and_checked() {
+        let text = format!("[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\nservice_name = \"gw\"\n{MINIMAL}");
+        let config = Config::parse(&text, &Env::default()).unwrap();
+        assert_eq!(config.telemetry.traces_url().as_deref(), Some("http://127.0.0.1:4318/v1/traces"));
+        assert_eq!(config.telemetry.service_name, "gw");
+        assert!(error(&format!("[telemetry]\notlp_endpoint = \"localhost\"\n{MINIMAL}"))
+            .starts_with("telemetry.otlp_endpoint"));
+        assert!(error(&format!("[telemetry]\nendpoint = \"\"\n{MINIMAL}")).contains("endpoint"));
     }
 
     #[test]

@@ -10,7 +10,9 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    payhook::telemetry::init(cli.log_format, std::io::stderr);
+    if !cli.sets_up_logging() {
+        payhook::telemetry::init(cli.log_format, std::io::stderr);
+    }
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(cli::Failure::Config(error)) => {

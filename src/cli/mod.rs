@@ -146,11 +146,17 @@ pub enum Failure {
 }
 
 impl Cli {
+    /// Whether logging must wait for the config: `serve` sets it up itself
+    /// once the config says whether spans are exported. Nothing logs before.
+    pub fn sets_up_logging(&self) -> bool {
+        matches!(self.command, Command::Serve { .. })
+    }
+
     /// Runs the chosen command.
     pub async fn run(self) -> Result<(), Failure> {
         let env = Env::from_process();
         match self.command {
-            Command::Serve { config, role } => serve::run(load(config, &env)?, role).await,
+            Command::Serve { config, role } => serve::run(load(config, &env)?, role, self.log_format).await,
             Command::CheckConfig { config } => check_config::run(load(config, &env)?),
             Command::Sign { source, body, config } => sign::run(&load(config, &env)?, &source, &body),
             Command::Replay { since, until, source, dry_run, config } => {

@@ -5,14 +5,38 @@ use payhook::{
     app::{App, Role},
     config::Config,
     shutdown,
+    telemetry::{self, otlp::Export, LogFormat},
 };
 
 use super::Failure;
 
-pub async fn run(config: Config, role: Role) -> Result<(), Failure> {
+/// Sets up logging (and span export, when configured), serves until a
+/// signal, then flushes the last spans.
+pub async fn run(config: Config, role: Role, log_format: LogFormat) -> Result<(), Failure> {
+    let export = telemetry::init_exporting(log_format, std::io::stderr, &config.telemetry)
+        .context("starting telemetry")
+        .map_err(Failure::Config)?;
+    let served = serve(config, role).await;
+    if let Some(export) = export {
+        flush(export).await;
+    }
+    served
+}
+
+async fn serve(config: Config, role: Role) -> Result<(), Failure> {
     let sources = config.sources.len();
     let app = App::build(config, role).await.context("starting the gateway").map_err(Failure::Runtime)?;
     let ingress = app.ingress_addr().map(|a| a.to_string()).unwrap_or_else(|| "off".into());
     tracing::info!(ingress = %ingress, admin = %app.admin_addr(), sources, role = ?role, "payhook listening.");
     app.run(shutdown::on_signals()).await.context("serving").map_err(Failure::Runtime)
+}
+
+/// Exports the spans still buffered. The export blocks, so it runs off the
+/// async workers; a collector that is down costs a warning, not the exit code.
+async fn flush(export: Export) {
+    match tokio::task::spawn_blocking(move || export.shutdown()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(error = %error, "Spans not exported on exit."),
+        Err(error) => tracing::warn!(error = %error, "Spans not exported on exit."),
+    }
 }

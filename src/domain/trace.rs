@@ -50,6 +50,11 @@ impl TraceContext {
         Self { parent_id, ..self }
     }
 
+    /// Whether both are spans of one trace.
+    pub fn same_trace(&self, other: &Self) -> bool {
+        self.trace_id == other.trace_id
+    }
+
     /// The trace id as hex, for logs.
     pub fn trace_id(&self) -> String {
         hex::encode(self.trace_id)
@@ -94,6 +99,7 @@ mod tests {
         let parent = TraceContext::parse(EXAMPLE).unwrap();
         let child = parent.child();
         assert_eq!(child.trace_id(), parent.trace_id());
+        assert!(child.same_trace(&parent) && !child.same_trace(&TraceContext::generate()));
         assert_ne!(child.to_string(), parent.to_string());
         assert!(TraceContext::parse(&TraceContext::generate().to_string()).is_some());
     }

@@ -14,59 +14,65 @@ use chrono::Utc;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use tokio::time::{timeout_at, Instant};
+use tracing::{Instrument, Span};
 
 use super::{IngressError, IngressState};
 use crate::{
     domain::{ArrivalId, RequestId, TraceContext, WebhookRequest},
     providers::{self, KeyFetchError, SignatureMatch, Source},
     store::Rejected,
-    telemetry::events::{ArrivalRefused, ArrivalStored},
+    telemetry::{
+        events::{ArrivalRefused, ArrivalStored},
+        metrics::Outcome,
+        spans::{self, TRACEPARENT},
+    },
 };
-
-/// The W3C trace context header.
-const TRACEPARENT: &str = "traceparent";
 
 /// The response header naming the stored arrival.
 pub const ARRIVAL_ID: &str = "x-payhook-arrival-id";
 
-/// Handles one webhook delivery.
+/// Handles one webhook delivery, in an `ingress` span continuing the
+/// delivery's trace.
 pub async fn receive(
     State(state): State<IngressState>,
     Path(source): Path<String>,
     Extension(request_id): Extension<RequestId>,
     request: Request,
 ) -> Response {
+    let source = state.sources.get(&source);
+    let traceparent = request.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
+    let span = spans::ingress(source.map(|s| &s.name), &request_id, traceparent);
+    respond(&state, source, &request_id, request).instrument(span).await
+}
+
+/// Accepts or refuses the delivery, then logs, counts and answers.
+async fn respond(state: &IngressState, source: Option<&Source>, request_id: &RequestId, request: Request) -> Response {
     let started = Instant::now();
     let remote_addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
-    let source = state.sources.get(&source);
-    match accept(&state, source, &request_id, request, started).await {
+    match accept(state, source, request_id, request, started).await {
         Ok((arrival_id, matched, replayed)) => {
             let name = &source.expect("only a known source can be accepted").name;
+            let outcome = if replayed { Outcome::Replayed } else { Outcome::Accepted };
+            spans::finish(&Span::current(), outcome.as_str(), Some(arrival_id.as_str()));
             let (elapsed, secret_index) = (started.elapsed(), matched.secret_index);
-            ArrivalStored {
-                source: name,
-                arrival_id: &arrival_id,
-                request_id: &request_id,
-                secret_index,
-                elapsed,
-                replayed,
-            }
-            .emit(&state.metrics);
+            ArrivalStored { source: name, arrival_id: &arrival_id, request_id, secret_index, elapsed, replayed }
+                .emit(&state.metrics);
             accepted(&arrival_id, source.and_then(|s| s.provider.success_body()))
         }
         Err((error, body_len)) => {
+            spans::finish(&Span::current(), error.outcome().as_str(), None);
             let unavailable = matches!(error, IngressError::Unavailable(_) | IngressError::KeyUnavailable(_));
             let cause = unavailable.then_some(&error as &dyn std::error::Error);
             ArrivalRefused {
                 source: source.map(|s| &s.name),
                 outcome: error.outcome(),
-                request_id: &request_id,
+                request_id,
                 elapsed: started.elapsed(),
                 cause,
             }
             .emit(&state.metrics);
             if let (IngressError::Rejected(rejection), Some(source)) = (&error, source) {
-                record_rejection(&state, source, rejection.code(), remote_addr, body_len, started).await;
+                record_rejection(state, source, rejection.code(), remote_addr, body_len, started).await;
             }
             error.into_response()
         }
@@ -94,8 +100,10 @@ async fn accept(
     let body_len = body.len();
     let mut headers = source.keep_headers(&parts.headers);
     if headers.get(TRACEPARENT).and_then(TraceContext::parse).is_none() {
-        // A delivery without a trace starts one, so its event can be followed.
-        headers.set(TRACEPARENT, &TraceContext::generate().to_string());
+        // A delivery without a trace starts one, so its event can be followed:
+        // the exported `ingress` span's own when export is on, else a new one.
+        let started = spans::continuation(None).unwrap_or_else(TraceContext::generate);
+        headers.set(TRACEPARENT, &started.to_string());
     }
     let request = WebhookRequest { headers, body, received_at };
     if let Some(fetch) = source.provider.prefetch(&request) {

@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use futures::future::join_all;
+use tracing::Instrument;
 
 use super::retry::Backoff;
 use crate::{
@@ -15,7 +16,7 @@ use crate::{
     telemetry::{
         events::{DeadLettered, Processed},
         metrics::SourceLabels,
-        Metrics,
+        spans, Metrics,
     },
 };
 
@@ -42,6 +43,19 @@ enum Disposition {
     Done(Counts),
     Dead(DeadLetter),
     Retry,
+}
+
+impl Disposition {
+    /// The machine word for the `process` span.
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::Done(counts) if counts.published > 0 => "published",
+            Self::Done(counts) if counts.duplicates > 0 => "duplicate",
+            Self::Done(_) => "ignored",
+            Self::Dead(_) => "dead_lettered",
+            Self::Retry => "retry",
+        }
+    }
 }
 
 /// What the notifications of one finished arrival became.
@@ -139,7 +153,15 @@ impl Processor {
         Ok(outcome)
     }
 
+    /// Processes one arrival in a `process` span continuing its stored trace.
     async fn process_one(&self, entry: &ArrivalEntry) -> Disposition {
+        let span = spans::process(entry);
+        let disposition = self.dispose(entry).instrument(span.clone()).await;
+        spans::finish(&span, disposition.outcome(), None);
+        disposition
+    }
+
+    async fn dispose(&self, entry: &ArrivalEntry) -> Disposition {
         let dead = |source, reason, error: String| {
             let (arrival_id, attempts, failed_at) = (entry.id.clone(), entry.deliveries, Utc::now());
             Disposition::Dead(DeadLetter { arrival_id, source, reason, error, attempts, failed_at })
@@ -196,10 +218,11 @@ impl Processor {
         provider: &str,
         facts: &PaymentFacts,
     ) -> CloudEvent<PaymentSucceededV1> {
-        // The event continues the delivery's trace as a new span: consumers
-        // continue it in turn (CloudEvents distributed tracing extension).
-        let trace =
-            arrival.request.headers.get("traceparent").and_then(TraceContext::parse).map(|t| t.child().to_string());
+        // The event continues the delivery's trace (CloudEvents distributed
+        // tracing extension) as the exported `process` span, or, with export
+        // off, as a new span id: consumers continue it in turn.
+        let stored = arrival.request.headers.get(spans::TRACEPARENT).and_then(TraceContext::parse);
+        let trace = spans::continuation(stored).map(|t| t.to_string());
         let (source, correlation) = (&arrival.source, &arrival.request_id);
         CloudEvent::payment_succeeded(facts, source, provider, &self.event_type, correlation, trace.as_deref())
     }

@@ -11,4 +11,5 @@ mod operations;
 mod pipeline;
 mod privacy;
 mod providers;
+mod telemetry;
 mod vectors;

@@ -38,6 +38,8 @@ pub struct TestConfig {
     pub ports: (u16, u16),
     /// A body-sealing key (`<id>:<base64>`), enabling `[encryption]`.
     pub encryption_key: Option<&'static str>,
+    /// `[telemetry]` keys, as TOML lines.
+    pub telemetry: String,
 }
 
 impl Default for TestConfig {
@@ -58,6 +60,7 @@ impl Default for TestConfig {
             admin_token: None,
             ports: (0, 0),
             encryption_key: None,
+            telemetry: String::new(),
         }
     }
 }
@@ -95,6 +98,8 @@ impl TestConfig {
             max_attempts = {max_attempts}
             retry_base_ms = {retry_base_ms}
             {encryption}
+            [telemetry]
+            {telemetry}
 
             [[sources]]
             name = "stripe"
@@ -129,6 +134,7 @@ impl TestConfig {
                 if self.encryption_key.is_some() { "[encryption]\nkeys_env = [\"PAYHOOK_TEST_BODY_KEY\"]" } else { "" },
             extra_redis = self.extra_redis,
             extra_server = self.extra_server,
+            telemetry = self.telemetry,
             port = self.ports.0,
             admin_port = self.ports.1,
         )
