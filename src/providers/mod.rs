@@ -19,6 +19,8 @@ mod mapping;
 mod paddle;
 mod paypal;
 mod paystack;
+#[cfg(test)]
+mod properties;
 mod razorpay;
 mod shopify;
 mod signature;

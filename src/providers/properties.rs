@@ -1,0 +1,504 @@
+//! Property tests over every provider: the stable-toolchain stand-in for
+//! `cargo-fuzz` (no nightly here), using `proptest` through the public
+//! [`Provider`](super::Provider) API of sources built by [`Config::parse`],
+//! one per provider.
+//!
+//! What holds for every provider, whatever the input:
+//! - `verify`, `reverify` and `prefetch` never panic, and a request the
+//!   provider did not sign never verifies (arbitrary header values for each
+//!   header the provider keeps, with arbitrary bodies or its own sample);
+//! - `normalize` never panics on arbitrary bytes, arbitrary JSON, or a
+//!   sample with a byte replaced, a field removed or a field of another type;
+//!   it answers notifications or an error with a documented reason;
+//! - any single-byte change to a signed body fails verification (where the
+//!   signature is inside the body, a change that leaves what is signed
+//!   unchanged is the one exception: see [`signs_same_content`]);
+//! - each signature header format refuses near-valid shapes: the right keys
+//!   with garbage values, many separators, huge numbers, non-ASCII.
+//!
+//! Cases per property: `PROPTEST_CASES` when set, else [`DEFAULT_CASES`]
+//! (a few seconds in all on two cores). Run longer by hand:
+//! `PROPTEST_CASES=100000 cargo test --lib properties`, and every flip of
+//! every byte of every signed sample (minutes) with
+//! `cargo test --lib properties -- --ignored`.
+
+mod signed;
+mod strategies;
+
+use std::sync::OnceLock;
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use bytes::Bytes;
+use proptest::{
+    collection::vec,
+    option,
+    prelude::*,
+    sample::{select, Index},
+    test_runner::TestCaseError,
+};
+
+use self::{
+    signed::{braintree_form, form_fields, signed_sample, signs_same_content, ADYEN_SIGNED},
+    strategies::{arbitrary_headers, base64_like, garbage, hex_like, joined, number_like, NormalizeBody, UnsignedBody},
+};
+use super::{testing, Source, SourceTable};
+use crate::{
+    config::{Config, Env},
+    domain::{Headers, WebhookRequest},
+};
+
+/// Cases per property when `PROPTEST_CASES` is unset: keeps `cargo test --lib` quick.
+const DEFAULT_CASES: u32 = 128;
+
+/// One source per provider, as in `tests/it/providers.rs` (plus Stripe and
+/// Standard Webhooks from the integration harness), with the optional
+/// credentials set so their checks run too. Each source is named as the
+/// test module that exercises it.
+const SOURCES: &str = r#"
+[[sources]]
+name = "adyen"
+provider = "adyen"
+secrets = ["44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"]
+basic_auth_username = "adyen"
+basic_auth_password = "s3cret"
+[[sources]]
+name = "braintree"
+provider = "braintree"
+public_key = "pub_test"
+private_key = "priv_test"
+[[sources]]
+name = "checkout"
+provider = "checkout"
+secrets = ["cko_signature_key"]
+authorization_key = "cko_authorization_key"
+[[sources]]
+name = "coinbase"
+provider = "coinbase"
+secrets = ["cc_shared_secret"]
+[[sources]]
+name = "lemonsqueezy"
+provider = "lemonsqueezy"
+secrets = ["ls_signing_secret"]
+[[sources]]
+name = "paddle"
+provider = "paddle"
+secrets = ["pdl_ntfset_01hs0t3tw21j988db1pam5xg8m_GrOWLNef+vmtjJYq4mSnHNzvc8uWoJ1I"]
+[[sources]]
+name = "paypal"
+provider = "paypal"
+webhook_id = "1JE4291016473214C"
+cert_path = "tests/fixtures/vectors/paypal-cert.pem"
+signing_key_path = "tests/fixtures/vectors/paypal-key.pem"
+[[sources]]
+name = "paypal_fetching"
+provider = "paypal"
+webhook_id = "1JE4291016473214C"
+cert_url_allowlist = ["api.paypal.com", "api.sandbox.paypal.com"]
+[[sources]]
+name = "paystack"
+provider = "paystack"
+secrets = ["sk_test_paystack"]
+[[sources]]
+name = "razorpay"
+provider = "razorpay"
+secrets = ["rzp_webhook_secret"]
+[[sources]]
+name = "shopify"
+provider = "shopify"
+secrets = ["shopify_client_secret"]
+[[sources]]
+name = "square"
+provider = "square"
+secrets = ["square_signature_key"]
+notification_url = "https://payhook.example.com/webhooks/square"
+[[sources]]
+name = "stripe"
+provider = "stripe"
+secrets = ["whsec_test_stripe_secret"]
+[[sources]]
+name = "standard_webhooks"
+provider = "standard-webhooks"
+secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+[sources.mapping]
+event_type = "/type"
+succeeded_types = ["payment.succeeded"]
+payment_id = "/data/payment_id"
+amount = "/data/total_amount"
+currency = "/data/currency"
+merchant_reference = "/data/metadata/order_id"
+[[sources]]
+name = "generic"
+provider = "hmac"
+secrets = ["generic_secret"]
+header = "X-Signature-256"
+prefix = "sha256="
+timestamp_header = "X-Timestamp"
+signed_content = "{timestamp}.{body}"
+[sources.mapping]
+event_type = "/type"
+succeeded_types = ["payment.succeeded"]
+payment_id = "/data/id"
+amount = "/data/amount"
+amount_unit = "major"
+currency = "/data/currency"
+[[sources]]
+name = "generic_base64"
+provider = "hmac"
+secrets = ["Z2VuZXJpY19zZWNyZXQ="]
+secret_encoding = "base64"
+header = "X-Webhook-Signature"
+algorithm = "sha512"
+encoding = "base64"
+id_header = "X-Webhook-Id"
+signed_content = "{id}:{header:x-webhook-topic}:{body}"
+[sources.mapping]
+event_type = "/type"
+succeeded_types = ["payment.succeeded"]
+payment_id = "/data/id"
+amount = "/data/amount"
+currency = "/data/currency"
+"#;
+
+/// The configured sources, parsed once for every property.
+fn sources() -> &'static SourceTable {
+    static SOURCE_TABLE: OnceLock<SourceTable> = OnceLock::new();
+    SOURCE_TABLE.get_or_init(|| Config::parse(SOURCES, &Env::default()).expect("SOURCES is a valid config").sources)
+}
+
+fn source(name: &str) -> &'static Source {
+    sources().get(name).unwrap_or_else(|| panic!("SOURCES configures {name}"))
+}
+
+/// `PROPTEST_CASES` (which proptest reads) or [`DEFAULT_CASES`].
+fn config() -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = DEFAULT_CASES;
+    }
+    config
+}
+
+// ---- Checks -----------------------------------------------------------------
+
+/// Property 1: nothing panics and an unsigned request never verifies.
+fn check_unsigned(source: &Source, headers: Headers, body: &UnsignedBody) -> Result<(), TestCaseError> {
+    let signed = signed_sample(source);
+    let body = body.build(&signed.body);
+    let request = WebhookRequest { headers, body: Bytes::from(body), received_at: signed.at };
+    // Dropped unpolled: building the fetch is what parses the URL.
+    drop(source.provider.prefetch(&request));
+    // Only a body that carries its own valid signature may verify.
+    let signed_in_body = signs_same_content(source, &signed.body, &request.body);
+    for (check, verdict) in
+        [("verify", source.provider.verify(&request)), ("reverify", source.provider.reverify(&request))]
+    {
+        prop_assert!(verdict.is_err() || signed_in_body, "{check} accepted an unsigned request: {request:?}");
+    }
+    Ok(())
+}
+
+/// Property 2: `normalize` answers for any body.
+fn check_normalize(source: &Source, headers: Option<Headers>, body: &NormalizeBody) -> Result<(), TestCaseError> {
+    let signed = signed_sample(source);
+    let mut request = signed.with_body(&body.build(source, &signed.body));
+    if let Some(headers) = headers {
+        request.headers = headers;
+    }
+    if let Err(error) = source.provider.normalize(&testing::arrival(source, request)) {
+        let documented = ["unparseable_payload", "schema_violation", "unsupported_currency", "invalid_amount"];
+        prop_assert!(documented.contains(&error.reason()), "{error}");
+    }
+    Ok(())
+}
+
+/// Property 3: flipping any byte of a signed body to any other value fails
+/// verification, unless the signed content is untouched (Adyen, Braintree).
+fn check_flip(source: &Source, at: &Index, xor: u8) -> Result<(), TestCaseError> {
+    let signed = signed_sample(source);
+    prop_assert!(source.provider.verify(&signed.request).is_ok(), "the signed sample verifies");
+    let mut body = signed.body.clone();
+    body[at.index(signed.body.len())] ^= xor;
+    let request = signed.with_body(&body);
+    let same = signs_same_content(source, &signed.body, &body);
+    prop_assert_eq!(source.provider.verify(&request).is_ok(), same, "verify: {:?}", String::from_utf8_lossy(&body));
+    prop_assert_eq!(source.provider.reverify(&request).is_ok(), same, "reverify");
+    Ok(())
+}
+
+/// Properties 1 and 2 for each source, one test module per source, and
+/// property 3 for each source marked `signed` (all but PayPal with fetched
+/// certificates: nothing is fetched here, so even its sample cannot verify).
+macro_rules! properties_of_every_source {
+    ($($name:ident $(+ $signed:ident)?),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+
+            fn source() -> &'static Source {
+                super::source(stringify!($name))
+            }
+
+            proptest! {
+                #![proptest_config(config())]
+
+                #[test]
+                fn verify_never_panics_and_never_accepts_arbitrary_headers(
+                    headers in arbitrary_headers(source()),
+                    body in UnsignedBody::strategy(),
+                ) {
+                    check_unsigned(source(), headers, &body)?;
+                }
+
+                #[test]
+                fn normalize_never_panics_and_fails_with_a_documented_reason(
+                    headers in option::of(arbitrary_headers(source())),
+                    body in NormalizeBody::strategy(),
+                ) {
+                    check_normalize(source(), headers, &body)?;
+                }
+            }
+
+            $(properties_of_every_source!(@$signed);)?
+        }
+    )*};
+    (@signed) => {
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn any_single_byte_change_to_a_signed_body_fails_verification(at in any::<Index>(), xor in 1..=u8::MAX) {
+                check_flip(source(), &at, xor)?;
+            }
+        }
+    };
+}
+
+properties_of_every_source!(
+    adyen + signed,
+    braintree + signed,
+    checkout + signed,
+    coinbase + signed,
+    lemonsqueezy + signed,
+    paddle + signed,
+    paypal + signed,
+    paypal_fetching,
+    paystack + signed,
+    razorpay + signed,
+    shopify + signed,
+    square + signed,
+    stripe + signed,
+    standard_webhooks + signed,
+    generic + signed,
+    generic_base64 + signed,
+);
+
+/// Property 3 without sampling: every position, every other byte value,
+/// for every source that signs. Minutes, so run by hand.
+#[test]
+#[ignore = "exhaustive: minutes; run by hand with --ignored"]
+fn every_single_byte_change_to_every_signed_sample_fails_verification() {
+    let signing = sources().iter().filter(|s| s.name.as_str() != "paypal_fetching");
+    for source in signing {
+        let signed = signed_sample(source);
+        for position in 0..signed.body.len() {
+            for xor in 1..=u8::MAX {
+                let mut body = signed.body.clone();
+                body[position] ^= xor;
+                let same = signs_same_content(source, &signed.body, &body);
+                let verified = source.provider.verify(&signed.with_body(&body)).is_ok();
+                assert_eq!(verified, same, "{}: byte {position} ^ {xor:#04x}", source.name);
+            }
+        }
+    }
+}
+
+// ---- Signature header formats -------------------------------------------
+
+/// The byte ranges of an Adyen sample that are signed: each signed field's
+/// key and value, and the `hmacSignature`, but not the JSON whitespace
+/// between them. (The sample is pretty-printed JSON without escapes, so each
+/// `"key": value` is found as text.)
+fn adyen_signed_spans(body: &str) -> Vec<std::ops::Range<usize>> {
+    let keys = ADYEN_SIGNED.map(|p| p.rsplit('/').next().expect("pointers have a last step"));
+    keys.iter()
+        .filter_map(|key| {
+            let start = body.find(&format!("\"{key}\": "))?;
+            let key_end = start + key.len() + 2;
+            let value = key_end + 2;
+            let value_end = match body[value..].strip_prefix('"') {
+                Some(rest) => value + 2 + rest.find('"')?,
+                None => value + body[value..].find(|c: char| !c.is_ascii_digit())?,
+            };
+            Some([start..key_end, value..value_end])
+        })
+        .flatten()
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Adyen signs fields, not bytes, so whitespace or an unsigned field may
+    /// change under a valid signature (property 3 allows exactly that). A
+    /// change inside the signed fields, their keys or the signature itself
+    /// must always fail.
+    #[test]
+    fn any_byte_change_inside_adyens_signed_fields_fails_verification(at in any::<Index>(), xor in 1..=u8::MAX) {
+        let adyen = source("adyen");
+        let signed = signed_sample(adyen);
+        let text = String::from_utf8(signed.body.clone()).expect("the sample is UTF-8");
+        let positions: Vec<usize> = adyen_signed_spans(&text).into_iter().flatten().collect();
+        prop_assert!(positions.len() > 60, "all nine signed fields are found");
+        let position = positions[at.index(positions.len())];
+        let mut body = signed.body.clone();
+        body[position] ^= xor;
+        let request = signed.with_body(&body);
+        let flipped = String::from_utf8_lossy(&body[position.saturating_sub(30)..(position + 30).min(body.len())]);
+        prop_assert!(adyen.provider.verify(&request).is_err(), "byte {position} ^ {xor:#04x}: {flipped:?}");
+        prop_assert!(adyen.provider.reverify(&request).is_err(), "byte {position} ^ {xor:#04x}: {flipped:?}");
+    }
+
+    #[test]
+    fn stripe_headers_of_near_valid_shape_never_verify(
+        header in joined(
+            prop_oneof![
+                number_like().prop_map(|t| format!("t={t}")),
+                hex_like(64).prop_map(|s| format!("v1={s}")),
+                hex_like(64).prop_map(|s| format!("v0={s}")),
+                (garbage(), garbage()).prop_map(|(k, v)| format!("{k}={v}")),
+                garbage(),
+            ].boxed(),
+            &[",", ", ", ",,", " , ", "=", ""],
+        ),
+    ) {
+        let signed = signed_sample(source("stripe"));
+        let request = signed.with_header("stripe-signature", &signed.expand(&header));
+        prop_assert!(source("stripe").provider.verify(&request).is_err());
+    }
+
+    #[test]
+    fn standard_webhooks_signature_lists_of_near_valid_shape_never_verify(
+        list in joined(
+            prop_oneof![
+                base64_like().prop_map(|s| format!("v1,{s}")),
+                base64_like().prop_map(|s| format!("v1a,{s}")),
+                Just("v1".to_owned()),
+                Just(",".to_owned()),
+                garbage(),
+            ].boxed(),
+            &[" ", "  ", ",", ""],
+        ),
+        spelling in select(vec!["webhook", "svix"]),
+        id in option::of(garbage()),
+        timestamp in option::of(number_like()),
+    ) {
+        let provider = &source("standard_webhooks").provider;
+        let signed = signed_sample(source("standard_webhooks"));
+        let mut request = signed.with_header(&format!("{spelling}-signature"), &list);
+        if let Some(id) = id {
+            request.headers.remove(&format!("{spelling}-id"));
+            request.headers.insert(&format!("{spelling}-id"), &id);
+        }
+        if let Some(timestamp) = timestamp {
+            request.headers.remove(&format!("{spelling}-timestamp"));
+            request.headers.insert(&format!("{spelling}-timestamp"), &signed.expand(&timestamp));
+        }
+        prop_assert!(provider.verify(&request).is_err());
+    }
+
+    #[test]
+    fn paddle_headers_of_near_valid_shape_never_verify(
+        header in joined(
+            prop_oneof![
+                number_like().prop_map(|t| format!("ts={t}")),
+                hex_like(64).prop_map(|h| format!("h1={h}")),
+                hex_like(64).prop_map(|h| format!("h2={h}")),
+                (garbage(), garbage()).prop_map(|(k, v)| format!("{k}={v}")),
+                garbage(),
+            ].boxed(),
+            &[";", ";;", "; ", "=", ""],
+        ),
+    ) {
+        let signed = signed_sample(source("paddle"));
+        let request = signed.with_header("paddle-signature", &signed.expand(&header));
+        prop_assert!(source("paddle").provider.verify(&request).is_err());
+    }
+
+    #[test]
+    fn braintree_signature_pairs_of_near_valid_shape_never_verify(
+        pairs in joined(
+            prop_oneof![
+                hex_like(40).prop_map(|mac| format!("pub_test|{mac}")),
+                (garbage(), hex_like(40)).prop_map(|(key, mac)| format!("{key}|{mac}")),
+                garbage(),
+            ].boxed(),
+            &["&", "&&", "|", ""],
+        ),
+    ) {
+        let braintree = source("braintree");
+        let signed = signed_sample(braintree);
+        let payload = form_fields(&signed.body).1.expect("the sample has a payload");
+        let request = signed.with_body(&braintree_form(&pairs, &payload));
+        prop_assert!(braintree.provider.verify(&request).is_err());
+    }
+
+    #[test]
+    fn paypal_transmission_headers_of_near_valid_shape_never_verify(
+        case in prop_oneof![
+            prop_oneof!["[0-9a-f-]{36}", garbage()].prop_map(|v| ("paypal-transmission-id", v)),
+            prop_oneof!["[0-9]{4,6}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", number_like()]
+                .prop_map(|v| ("paypal-transmission-time", v)),
+            prop_oneof![vec(any::<u8>(), 256).prop_map(|b| STANDARD.encode(b)), base64_like()]
+                .prop_map(|v| ("paypal-transmission-sig", v)),
+            prop_oneof![select(vec!["SHA256withRSA ", "sha256withrsa", "SHA1withRSA", "SHA512withRSA"])
+                .prop_map(str::to_owned), garbage()]
+                .prop_map(|v| ("paypal-auth-algo", v)),
+        ],
+    ) {
+        let (name, value) = case;
+        let signed = signed_sample(source("paypal"));
+        prop_assume!(signed.request.headers.get(name) != Some(value.as_str()));
+        let request = signed.with_header(name, &value);
+        prop_assert!(source("paypal").provider.verify(&request).is_err(), "{name}: {value:?}");
+    }
+
+    /// A pinned certificate ignores `PAYPAL-CERT-URL`; a fetching source
+    /// never verifies with a certificate it has not fetched, and only
+    /// builds a fetch (dropped here, never run) for an allowlisted URL.
+    #[test]
+    fn paypal_cert_urls_of_any_shape_never_panic(
+        url in prop_oneof![
+            "https://api\\.(sandbox\\.)?paypal\\.com(:[0-9]{1,6})?/[ -~]{0,30}",
+            "(https?|ftp|file)://[ -~]{0,40}",
+            "https://[a-z]{0,8}@api\\.paypal\\.com/[a-z]{0,8}",
+            garbage(),
+        ],
+    ) {
+        let signed = signed_sample(source("paypal"));
+        prop_assert!(source("paypal").provider.verify(&signed.with_header("paypal-cert-url", &url)).is_ok());
+        let fetching = source("paypal_fetching");
+        let request = signed.with_header("paypal-cert-url", &url);
+        let fetch = fetching.provider.prefetch(&request);
+        prop_assert!(fetch.is_none() || url.to_ascii_lowercase().contains("paypal.com"), "{url:?}");
+        drop(fetch);
+        prop_assert!(fetching.provider.verify(&request).is_err());
+    }
+
+    #[test]
+    fn adyen_basic_auth_of_near_valid_shape_never_verifies(
+        header in prop_oneof![
+            (prop_oneof![Just("adyen".to_owned()), garbage()], garbage())
+                .prop_map(|(user, password)| format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))),
+            (select(vec!["Basic", "basic", "BASIC", "Bearer", "Basic  ", " Basic"]), base64_like())
+                .prop_map(|(scheme, token)| format!("{scheme} {token}")),
+            garbage(),
+        ],
+    ) {
+        let adyen = source("adyen");
+        let signed = signed_sample(adyen);
+        prop_assume!(header != STANDARD.encode("adyen:s3cret") && !header.ends_with(&STANDARD.encode("adyen:s3cret")));
+        let request = signed.with_header("authorization", &header);
+        prop_assert!(adyen.provider.verify(&request).is_err());
+        // Credentials are checked on arrival only: the body's HMACs still stand.
+        prop_assert!(adyen.provider.reverify(&request).is_ok());
+    }
+}
