@@ -1,6 +1,6 @@
 //! `POST /webhooks/{source}`: look up → read → verify → store → answer.
 
-use std::net::SocketAddr;
+use std::{future::Future, net::SocketAddr};
 
 use axum::{
     body::Body,
@@ -19,8 +19,8 @@ use tracing::{Instrument, Span};
 use super::{IngressError, IngressState};
 use crate::{
     domain::{ArrivalId, RequestId, TraceContext, WebhookRequest},
-    providers::{self, KeyFetchError, SignatureMatch, Source},
-    store::Rejected,
+    providers::{self, KeyFetchError, SignatureMatch, Source, VerifiedArrival},
+    store::{Rejected, StoreError},
     telemetry::{
         events::{ArrivalRefused, ArrivalStored},
         metrics::Outcome,
@@ -50,7 +50,7 @@ async fn respond(state: &IngressState, source: Option<&Source>, request_id: &Req
     let started = Instant::now();
     let remote_addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
     match accept(state, source, request_id, request, started).await {
-        Ok((arrival_id, matched, replayed)) => {
+        Ok(Accepted { arrival_id, matched, replayed }) => {
             let name = &source.expect("only a known source can be accepted").name;
             let outcome = if replayed { Outcome::Replayed } else { Outcome::Accepted };
             spans::finish(&Span::current(), outcome.as_str(), Some(arrival_id.as_str()));
@@ -79,25 +79,45 @@ async fn respond(state: &IngressState, source: Option<&Source>, request_id: &Req
     }
 }
 
-/// The steps that can fail. On success, the arrival, which secret matched,
-/// and whether it was an exact replay (not stored again); on failure, also
-/// the body length read so far.
+/// A delivery answered 2xx.
+struct Accepted {
+    arrival_id: ArrivalId,
+    matched: SignatureMatch,
+    /// An exact replay of a stored request: answered, not stored again.
+    replayed: bool,
+}
+
+/// The steps that can fail, in order. On failure, also the body length read
+/// so far (for the forensic record).
 async fn accept(
     state: &IngressState,
     source: Option<&Source>,
     request_id: &RequestId,
     request: Request,
     started: Instant,
-) -> Result<(ArrivalId, SignatureMatch, bool), (IngressError, usize)> {
-    let received_at = Utc::now();
+) -> Result<Accepted, (IngressError, usize)> {
     let deadline = started + state.limits.request_timeout;
     let source = source.ok_or((IngressError::UnknownSource, 0))?;
     if !state.rate_limits.admit(&source.name) {
         return Err((IngressError::RateLimited, 0));
     }
+    let request = read_request(state, source, request, deadline).await.map_err(|e| (e, 0))?;
+    let body_len = request.body.len();
+    fetch_keys(source, &request, deadline).await.map_err(|e| (e, body_len))?;
+    let verified = providers::verify(source, request, request_id.clone()).map_err(|r| (r.into(), body_len))?;
+    store_once(state, source, &verified, deadline).await.map_err(|e| (e, body_len))
+}
+
+/// The body (bounded) and the headers the source keeps, with a trace context.
+async fn read_request(
+    state: &IngressState,
+    source: &Source,
+    request: Request,
+    deadline: Instant,
+) -> Result<WebhookRequest, IngressError> {
+    let received_at = Utc::now();
     let (parts, body) = request.into_parts();
-    let body = read_body(&parts.headers, body, state.limits.max_body_bytes, deadline).await.map_err(|e| (e, 0))?;
-    let body_len = body.len();
+    let body = read_body(&parts.headers, body, state.limits.max_body_bytes, deadline).await?;
     let mut headers = source.keep_headers(&parts.headers);
     if headers.get(TRACEPARENT).and_then(TraceContext::parse).is_none() {
         // A delivery without a trace starts one, so its event can be followed:
@@ -105,41 +125,51 @@ async fn accept(
         let started = spans::continuation(None).unwrap_or_else(TraceContext::generate);
         headers.set(TRACEPARENT, &started.to_string());
     }
-    let request = WebhookRequest { headers, body, received_at };
-    if let Some(fetch) = source.provider.prefetch(&request) {
-        match timeout_at(deadline, fetch).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err((e.into(), body_len)),
-            Err(_) => return Err((KeyFetchError("timed out".into()).into(), body_len)),
-        }
+    Ok(WebhookRequest { headers, body, received_at })
+}
+
+/// Whatever the provider needs fetched before verifying (PayPal's certificate).
+async fn fetch_keys(source: &Source, request: &WebhookRequest, deadline: Instant) -> Result<(), IngressError> {
+    let Some(fetch) = source.provider.prefetch(request) else { return Ok(()) };
+    match timeout_at(deadline, fetch).await {
+        Ok(result) => result.map_err(IngressError::from),
+        Err(_) => Err(KeyFetchError("timed out".into()).into()),
     }
-    let verified = providers::verify(source, request, request_id.clone()).map_err(|r| (r.into(), body_len))?;
+}
+
+/// Stores the arrival, unless it is an exact replay of one stored within the
+/// provider's replay window (then that one is the answer).
+async fn store_once(
+    state: &IngressState,
+    source: &Source,
+    verified: &VerifiedArrival,
+    deadline: Instant,
+) -> Result<Accepted, IngressError> {
+    let matched = verified.matched();
     let window = source.provider.replay_window();
     let fingerprint = window.map(|_| verified.fingerprint());
     if let Some(fingerprint) = &fingerprint {
-        // An exact replay of a request stored within its window: answer as
-        // before, store nothing.
-        match timeout_at(deadline, state.store.seen(fingerprint)).await {
-            Ok(Ok(Some(first))) => return Ok((first, verified.matched(), true)),
-            Ok(Err(e)) => return Err((IngressError::Unavailable(e), body_len)),
-            Err(_) => return Err((IngressError::Unavailable(crate::store::StoreError::Timeout), body_len)),
-            Ok(Ok(None)) => {}
+        if let Some(first) = within(deadline, state.store.seen(fingerprint)).await? {
+            return Ok(Accepted { arrival_id: first, matched, replayed: true });
         }
     }
-    let stored = timeout_at(deadline, state.store.append(&verified)).await;
-    let arrival_id = match stored {
-        Ok(Ok(id)) => id,
-        Ok(Err(e)) => return Err((IngressError::Unavailable(e), body_len)),
-        Err(_) => return Err((IngressError::Unavailable(crate::store::StoreError::Timeout), body_len)),
-    };
+    let arrival_id = within(deadline, state.store.append(verified)).await?;
     if let (Some(fingerprint), Some(window)) = (&fingerprint, window) {
         // Twice the tolerance: a timestamp stays acceptable from `tolerance`
         // before to `tolerance` after the first arrival.
-        if let Ok(Err(e)) = timeout_at(deadline, state.store.remember(fingerprint, &arrival_id, window * 2)).await {
+        if let Err(e) = within(deadline, state.store.remember(fingerprint, &arrival_id, window * 2)).await {
             tracing::debug!(error = %e, "Replay guard not recorded.");
         }
     }
-    Ok((arrival_id, verified.matched(), false))
+    Ok(Accepted { arrival_id, matched, replayed: false })
+}
+
+/// A Redis call under the request deadline; failing or late: 503.
+async fn within<T>(deadline: Instant, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, IngressError> {
+    match timeout_at(deadline, call).await {
+        Ok(result) => result.map_err(IngressError::Unavailable),
+        Err(_) => Err(IngressError::Unavailable(StoreError::Timeout)),
+    }
 }
 
 /// Reads the whole body, refusing it as soon as it passes `limit` (a declared
