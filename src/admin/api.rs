@@ -118,13 +118,20 @@ pub async fn select(state: &AdminState, ids: &[String], all: bool) -> Result<Vec
     Ok(letters)
 }
 
-/// Backlog, lag, oldest pending age, DLQ size.
+/// Backlog, lag, oldest pending age, DLQ size, and throughput over the
+/// last second (so the answer takes a second).
 pub async fn stats(State(state): State<AdminState>) -> Response {
-    match state.store.stats().await {
-        Ok(stats) => Json(stats).into_response(),
+    let partitions = state.processor.partitions();
+    let reading =
+        async { Ok::<_, StoreError>((state.store.stats().await?, state.store.rates(partitions, RATE_WINDOW).await?)) };
+    match reading.await {
+        Ok((stats, rates)) => Json(json!({ "backlog": stats, "rates": rates })).into_response(),
         Err(e) => unavailable(e),
     }
 }
+
+/// How long throughput is measured for at a glance.
+pub const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn error(status: StatusCode, code: &str) -> Response {
     (status, Json(json!({ "error": code }))).into_response()

@@ -12,5 +12,16 @@ pub async fn run(config: &Config) -> Result<(), Failure> {
         "arrivals {}  pending {}  lag {}  oldest pending {}s  dlq {}",
         stats.arrivals, stats.pending, stats.lag, stats.oldest_pending_age_secs, stats.dlq
     );
+    let window = payhook::admin::api::RATE_WINDOW;
+    let rates = tools
+        .store
+        .rates(tools.processor.partitions(), window)
+        .await
+        .context("reading rates")
+        .map_err(Failure::Runtime)?;
+    println!(
+        "per second: arrivals {:.1}  events {:.1}  dead letters {:.1}",
+        rates.arrivals_per_sec, rates.events_per_sec, rates.dead_letters_per_sec
+    );
     Ok(())
 }

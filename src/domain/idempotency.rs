@@ -70,6 +70,11 @@ impl Partition {
         Self(u32::try_from(index).expect("a value modulo a u32 fits in a u32"))
     }
 
+    /// Partition `index` itself (for code that walks every partition).
+    pub fn from_index(index: u32) -> Self {
+        Self(index)
+    }
+
     /// The partition number.
     pub fn index(self) -> u32 {
         self.0

@@ -96,6 +96,11 @@ pub struct Processor {
 }
 
 impl Processor {
+    /// The number of output partitions.
+    pub fn partitions(&self) -> std::num::NonZeroU32 {
+        self.publisher.partitions()
+    }
+
     /// Reads a batch (first arrivals abandoned by a crashed or failed
     /// processor, else new ones, waiting up to `block`) and processes it.
     pub async fn process_batch(&self, block: Duration) -> Result<BatchOutcome, StoreError> {

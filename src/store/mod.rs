@@ -28,7 +28,7 @@ pub use dlq::{DeadLetter, StoredDeadLetter};
 pub use durability::Durability;
 pub use keys::Keys;
 pub use retry::RETRY_CONSUMER;
-pub use stats::Stats;
+pub use stats::{Rates, Stats};
 
 use crate::config::Config;
 

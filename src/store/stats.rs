@@ -7,6 +7,17 @@ use serde::Serialize;
 use super::{keys::PROCESSORS_GROUP, Store, StoreError};
 use crate::domain::ArrivalId;
 
+/// Throughput over a short window, per second.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Rates {
+    /// Arrivals stored.
+    pub arrivals_per_sec: f64,
+    /// Events published (all partitions).
+    pub events_per_sec: f64,
+    /// Arrivals dead-lettered.
+    pub dead_letters_per_sec: f64,
+}
+
 /// Backlog, lag and dead letters.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
@@ -42,6 +53,64 @@ impl Store {
             .unwrap_or(Value::Nil);
         Ok(Stats { arrivals, pending, lag, oldest_pending_age_secs: oldest_age(&summary), dlq: self.dlq_len().await? })
     }
+}
+
+impl Store {
+    /// Throughput measured over `window`: the streams' `entries-added`
+    /// counters read twice. (Redis keeps no per-time count, and reading the
+    /// entries themselves would move their bodies.)
+    pub async fn rates(
+        &self,
+        partitions: std::num::NonZeroU32,
+        window: std::time::Duration,
+    ) -> Result<Rates, StoreError> {
+        let keys: Vec<String> = [self.keys.arrivals().to_owned(), self.keys.dlq().to_owned()]
+            .into_iter()
+            .chain((0..partitions.get()).map(|n| self.keys.events(crate::domain::Partition::from_index(n))))
+            .collect();
+        let before = self.entries_added(&keys).await?;
+        tokio::time::sleep(window).await;
+        let after = self.entries_added(&keys).await?;
+        let per_sec = |range: std::ops::Range<usize>| {
+            let delta: u64 = range.map(|i| after[i].saturating_sub(before[i])).sum();
+            delta as f64 / window.as_secs_f64()
+        };
+        Ok(Rates {
+            arrivals_per_sec: per_sec(0..1),
+            dead_letters_per_sec: per_sec(1..2),
+            events_per_sec: per_sec(2..keys.len()),
+        })
+    }
+
+    /// `entries-added` of each stream (0 for one that does not exist yet).
+    async fn entries_added(&self, keys: &[String]) -> Result<Vec<u64>, StoreError> {
+        let mut counts = Vec::with_capacity(keys.len());
+        for key in keys {
+            let info: Result<Value, _> =
+                redis::cmd("XINFO").arg("STREAM").arg(key).query_async(&mut self.connection()).await;
+            let info = match info {
+                Ok(info) => info,
+                Err(e) if e.code() == Some("ERR") => Value::Nil,
+                Err(e) => return Err(e.into()),
+            };
+            counts.push(field(&info, "entries-added").unwrap_or(0));
+        }
+        Ok(counts)
+    }
+}
+
+/// A numeric field of an `XINFO` reply (RESP2 flat pairs or RESP3 map).
+fn field(reply: &Value, name: &str) -> Option<u64> {
+    let pairs: Vec<(Value, Value)> = match reply {
+        Value::Array(items) => {
+            items.chunks(2).filter(|kv| kv.len() == 2).map(|kv| (kv[0].clone(), kv[1].clone())).collect()
+        }
+        Value::Map(map) => map.clone(),
+        _ => return None,
+    };
+    pairs.into_iter().find_map(|(k, v)| {
+        (redis::from_redis_value::<String>(k).ok()? == name).then(|| redis::from_redis_value::<u64>(v).ok()).flatten()
+    })
 }
 
 /// `pending` and `lag` of the processors group, if it exists.

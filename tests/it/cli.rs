@@ -117,7 +117,9 @@ async fn send_sample_against_serve_leaves_exactly_one_schema_valid_event() {
 
     // Operator commands against the same Redis.
     let stats = payhook().args(["stats", "--config"]).arg(gateway.config()).output().unwrap();
-    assert!(String::from_utf8_lossy(&stats.stdout).starts_with("arrivals 1  pending 0  lag 0"), "{stats:?}");
+    let printed = String::from_utf8_lossy(&stats.stdout);
+    assert!(printed.starts_with("arrivals 1  pending 0  lag 0"), "{stats:?}");
+    assert!(printed.contains("per second: arrivals 0.0  events 0.0"), "{printed}");
     let since = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
     let replay =
         payhook().args(["replay", "--dry-run", "--since", &since, "--config"]).arg(gateway.config()).output().unwrap();

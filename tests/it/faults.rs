@@ -118,6 +118,7 @@ async fn a_duplicate_storm_under_load_gives_one_event_and_a_conflict_goes_to_the
     assert_eq!(reasons, ["idempotency_conflict"]);
     let metrics = app.metrics().await;
     assert_eq!(crate::harness::metric(&metrics, "payhook_duplicates_total{source=\"stripe\"}"), 199.0);
+    assert_eq!(crate::harness::metric(&metrics, "payhook_idempotency_conflicts_total{source=\"stripe\"}"), 1.0);
 }
 
 #[tokio::test]

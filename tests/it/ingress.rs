@@ -162,6 +162,11 @@ async fn every_rejection_row_answers_as_the_contract_says_and_stores_nothing() {
     assert_eq!(metric(&metrics, "payhook_arrivals_total{source=\"stripe\",outcome=\"invalid_signature\"}"), 3.0);
     assert_eq!(metric(&metrics, "payhook_arrivals_total{source=\"\",outcome=\"unknown_source\"}"), 2.0);
     assert_eq!(metric(&metrics, "payhook_arrivals_total{source=\"stripe\",outcome=\"body_too_large\"}"), 1.0);
+    assert_eq!(metric(&metrics, "payhook_arrivals_total{source=\"stripe\",outcome=\"missing_signature\"}"), 1.0);
+    assert_eq!(
+        metric(&metrics, "payhook_arrivals_total{source=\"stripe\",outcome=\"timestamp_out_of_tolerance\"}"),
+        2.0
+    );
 }
 
 #[tokio::test]

@@ -51,6 +51,16 @@ async fn a_slowloris_client_is_cut_off_and_does_not_starve_others() {
         assert!(closed_within(stream, Duration::from_secs(3)).await, "a slow head is cut off");
     }
     assert!(started.elapsed() < Duration::from_secs(4));
+    // A connection that never sends anything is closed too.
+    let mut idle = TcpStream::connect(addr(&app.base)).await.unwrap();
+    assert!(closed_within(&mut idle, Duration::from_secs(3)).await, "an idle connection is cut off");
+    // So is a kept-alive one that goes quiet after its request.
+    let mut kept = TcpStream::connect(addr(&app.base)).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: payhook\r\n\r\n").await.unwrap();
+    let mut first = [0u8; 12];
+    kept.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    assert!(closed_within(&mut kept, Duration::from_secs(3)).await, "a quiet kept-alive connection is cut off");
 }
 
 #[tokio::test]

@@ -149,12 +149,23 @@ async fn the_admin_api_needs_the_bearer_token_and_is_off_without_one() {
     let header = stripe_header(STRIPE_SECRET, Utc::now().timestamp(), &payment);
     let response = app.post("stripe", &payment, &[("Stripe-Signature".into(), header)]).await;
     let arrival_id = response.headers()["x-payhook-arrival-id"].to_str().unwrap().to_owned();
-    let stats: Value = app.http.get(&stats).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
-    assert_eq!(
-        (stats["arrivals"].as_u64(), stats["lag"].as_u64(), stats["dlq"].as_u64()),
-        (Some(1), Some(1), Some(0)),
-        "{stats}"
-    );
+    // Ten more deliveries while the stats measure throughput for a second.
+    let sends = async {
+        for i in 0..10 {
+            let body = body(&stripe_payment_intent(&format!("evt_rate{i}"), &format!("pi_rate{i}"), 100, "eur"));
+            let header = stripe_header(STRIPE_SECRET, Utc::now().timestamp(), &body);
+            app.post("stripe", &body, &[("Stripe-Signature".into(), header)]).await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    };
+    let request = app.http.get(&stats).bearer_auth(TOKEN).send();
+    let (response, ()) = tokio::join!(request, sends);
+    let stats: Value = response.unwrap().json().await.unwrap();
+    let backlog = &stats["backlog"];
+    assert!(backlog["arrivals"].as_u64().is_some_and(|n| n >= 1), "{stats}");
+    assert_eq!((backlog["dlq"].as_u64(), backlog["pending"].as_u64()), (Some(0), Some(0)), "{stats}");
+    let rate = stats["rates"]["arrivals_per_sec"].as_f64().unwrap();
+    assert!((5.0..=11.0).contains(&rate), "arrivals per second over the window: {rate}");
     let arrival: Value = app
         .http
         .get(format!("{}/admin/arrivals/{arrival_id}", app.admin))

@@ -187,9 +187,13 @@ async fn events_spread_over_partitions_by_a_stable_hash() {
 /// A processor built by hand against the app's Redis, so a test can drive
 /// the public step and read its outcome.
 async fn processor(app: &TestApp, knobs: &TestConfig) -> Processor {
+    processor_with(app, knobs, std::sync::Arc::new(Metrics::new())).await
+}
+
+async fn processor_with(app: &TestApp, knobs: &TestConfig, metrics: std::sync::Arc<Metrics>) -> Processor {
     let config = Config::parse(&knobs.toml(&app.redis.url()), &Env::default()).unwrap();
     let store = Store::open(&config, Duration::from_secs(5)).unwrap();
-    let processor = Processor::new(&config, &store, std::sync::Arc::new(Metrics::new()), 99).unwrap();
+    let processor = Processor::new(&config, &store, metrics, 99).unwrap();
     processor.prepare().await.unwrap();
     processor
 }
@@ -252,7 +256,8 @@ async fn arrivals_abandoned_by_a_crashed_processor_are_reclaimed_and_published_o
 async fn a_publish_that_keeps_failing_is_retried_after_its_backoff_then_dead_lettered() {
     let knobs = TestConfig { retry_base_ms: 200, max_attempts: 3, ..TestConfig::ingress() };
     let app = TestApp::spawn_with(TestConfig::ingress()).await;
-    let step = processor(&app, &knobs).await;
+    let metrics = std::sync::Arc::new(Metrics::new());
+    let step = processor_with(&app, &knobs, metrics.clone()).await;
     // A dedupe record the script cannot decode makes every publish of this
     // payment fail inside Redis, as a corrupted key would.
     let _: () = app.redis.conn().await.set("payhook:idem:{0}:stripe:pi_poison", "not json").await.unwrap();
@@ -276,6 +281,15 @@ async fn a_publish_that_keeps_failing_is_retried_after_its_backoff_then_dead_let
     assert_eq!(dlq.len(), 1);
     assert_eq!(dlq[0].get::<String>("reason").unwrap(), "publish_failed");
     assert_eq!(dlq[0].get::<String>("attempts").unwrap(), "3");
+    let text = metrics.render();
+    let series = |s: &str| crate::harness::metric(&text, s);
+    assert_eq!(series("payhook_processing_errors_total{source=\"stripe\",reason=\"publish_failed\"}"), 2.0);
+    assert_eq!(series("payhook_dead_lettered_total{source=\"stripe\",reason=\"publish_failed\"}"), 1.0);
+    assert_eq!(
+        series("payhook_processing_attempts_total{source=\"stripe\"}"),
+        4.0,
+        "the good one once, the poison three times"
+    );
     assert_eq!(app.events(0).await.len(), 1);
     tokio::time::sleep(Duration::from_millis(250)).await;
     let after = step.process_batch(Duration::from_millis(10)).await.unwrap();
