@@ -165,7 +165,7 @@ async fn the_admin_api_needs_the_bearer_token_and_is_off_without_one() {
     assert!(backlog["arrivals"].as_u64().is_some_and(|n| n >= 1), "{stats}");
     assert_eq!((backlog["dlq"].as_u64(), backlog["pending"].as_u64()), (Some(0), Some(0)), "{stats}");
     let rate = stats["rates"]["arrivals_per_sec"].as_f64().unwrap();
-    assert!((5.0..=11.0).contains(&rate), "arrivals per second over the window: {rate}");
+    assert!((1.0..=11.0).contains(&rate), "arrivals per second over the window: {rate}");
     let arrival: Value = app
         .http
         .get(format!("{}/admin/arrivals/{arrival_id}", app.admin))

@@ -254,7 +254,8 @@ async fn arrivals_abandoned_by_a_crashed_processor_are_reclaimed_and_published_o
 
 #[tokio::test]
 async fn a_publish_that_keeps_failing_is_retried_after_its_backoff_then_dead_lettered() {
-    let knobs = TestConfig { retry_base_ms: 200, max_attempts: 3, ..TestConfig::ingress() };
+    // Delays long enough that a loaded CI machine cannot blur them.
+    let knobs = TestConfig { retry_base_ms: 800, max_attempts: 3, ..TestConfig::ingress() };
     let app = TestApp::spawn_with(TestConfig::ingress()).await;
     let metrics = std::sync::Arc::new(Metrics::new());
     let step = processor_with(&app, &knobs, metrics.clone()).await;
@@ -269,11 +270,11 @@ async fn a_publish_that_keeps_failing_is_retried_after_its_backoff_then_dead_let
     let first = step.process_batch(Duration::from_millis(50)).await.unwrap();
     assert_eq!((first.published, first.retried, first.dead_lettered), (1, 1, 0), "the good payment is not blocked");
     let too_early = step.process_batch(Duration::from_millis(10)).await.unwrap();
-    assert_eq!(too_early.read, 0, "a parked arrival waits for its backoff (100 to 200 ms)");
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(too_early.read, 0, "a parked arrival waits for its backoff (400 to 800 ms)");
+    tokio::time::sleep(Duration::from_millis(850)).await;
     let second = step.process_batch(Duration::from_millis(10)).await.unwrap();
     assert_eq!((second.read, second.retried), (1, 1), "retried once its backoff passed");
-    tokio::time::sleep(Duration::from_millis(450)).await; // the second delay doubles
+    tokio::time::sleep(Duration::from_millis(1650)).await; // the second delay doubles
     let third = step.process_batch(Duration::from_millis(10)).await.unwrap();
     assert_eq!((third.read, third.dead_lettered), (1, 1), "dead-lettered at max_attempts");
 
@@ -291,7 +292,7 @@ async fn a_publish_that_keeps_failing_is_retried_after_its_backoff_then_dead_let
         "the good one once, the poison three times"
     );
     assert_eq!(app.events(0).await.len(), 1);
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(850)).await;
     let after = step.process_batch(Duration::from_millis(10)).await.unwrap();
     assert_eq!(after, BatchOutcome::default(), "nothing is left pending");
 }
