@@ -203,9 +203,11 @@ impl Processor {
         match &published {
             Published::New { .. } => {
                 let (event_id, event_type) = (event.id(), event.event_type());
-                Processed::Published { key, event_id, event_type, provider_event_id }.emit(arrival, &self.metrics)
+                Processed::Published { key, event_id, event_type, provider_event_id }.emit(arrival, 0, &self.metrics)
             }
-            Published::Duplicate { .. } => Processed::Duplicate { key, provider_event_id }.emit(arrival, &self.metrics),
+            Published::Duplicate { .. } => {
+                Processed::Duplicate { key, provider_event_id }.emit(arrival, 0, &self.metrics)
+            }
             Published::Conflict { .. } => {}
         }
         Ok(published)

@@ -209,7 +209,7 @@ impl Processor {
     async fn handle(&self, entry: &ArrivalEntry, arrival: &Arrival, provider: &str, notification: Normalized) -> Step {
         match notification {
             Normalized::Ignored { event_type } => {
-                Processed::Ignored { provider_event_type: &event_type }.emit(arrival, &self.metrics);
+                Processed::Ignored { provider_event_type: &event_type }.emit(arrival, entry.deliveries, &self.metrics);
                 Step::Ignored
             }
             Normalized::Payment(facts) => self.publish(entry, arrival, provider, &facts).await,
@@ -239,12 +239,15 @@ impl Processor {
         match self.publisher.publish(&event, &key, &facts.fingerprint(provider)).await {
             Ok(Published::New { .. }) => {
                 let (event_id, event_type) = (event.id(), event.event_type());
-                Processed::Published { key: &key, event_id, event_type, provider_event_id }
-                    .emit(arrival, &self.metrics);
+                Processed::Published { key: &key, event_id, event_type, provider_event_id }.emit(
+                    arrival,
+                    entry.deliveries,
+                    &self.metrics,
+                );
                 Step::Published
             }
             Ok(Published::Duplicate { .. }) => {
-                Processed::Duplicate { key: &key, provider_event_id }.emit(arrival, &self.metrics);
+                Processed::Duplicate { key: &key, provider_event_id }.emit(arrival, entry.deliveries, &self.metrics);
                 Step::Duplicate
             }
             Ok(Published::Conflict { event_id }) => Step::Dead {
@@ -255,7 +258,11 @@ impl Processor {
                 Step::Dead { reason: "publish_failed", error: error.to_string() }
             }
             Err(error) => {
-                Processed::Failed { reason: "publish_failed", error: &error }.emit(arrival, &self.metrics);
+                Processed::Failed { reason: "publish_failed", error: &error }.emit(
+                    arrival,
+                    entry.deliveries,
+                    &self.metrics,
+                );
                 Step::Retry
             }
         }

@@ -109,16 +109,18 @@ pub enum Processed<'a> {
 }
 
 impl Processed<'_> {
-    /// Logs and counts, with the arrival's ids.
-    pub fn emit(&self, arrival: &Arrival, metrics: &Metrics) {
+    /// Logs and counts, with the arrival's ids and its delivery `attempt`
+    /// (0 for a replay or redrive, which are not deliveries).
+    pub fn emit(&self, arrival: &Arrival, attempt: u32, metrics: &Metrics) {
         let source = Some(arrival.source.clone());
         let (id, src, req) = (&arrival.id, &arrival.source, &arrival.request_id);
         let trace_id = arrival.request.headers.get("traceparent").and_then(TraceContext::parse).map(|t| t.trace_id());
-        let _trace = tracing::info_span!("arrival", trace_id = trace_id.as_deref().unwrap_or_default()).entered();
+        let trace_id = trace_id.as_deref().unwrap_or_default();
+        let _arrival = tracing::info_span!("arrival", trace_id, attempt).entered();
         match self {
             Self::Published { key, event_id, event_type, provider_event_id } => {
                 info!(arrival_id = %id, source = %src, request_id = %req, idempotency_key = %key, event_id,
-                      provider_event_id, outcome = "published", "Event published.");
+                      event_type, provider_event_id, outcome = "published", "Event published.");
                 let labels = PublishedLabels { source, r#type: (*event_type).to_owned() };
                 metrics.published.get_or_create(&labels).inc();
                 let latency = chrono::Utc::now() - arrival.request.received_at;

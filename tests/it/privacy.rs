@@ -62,6 +62,22 @@ async fn logs_and_events_hold_no_personal_data_secrets_or_signatures() {
 
     let log = gateway.log();
     assert!(log.contains("Event published.") && log.contains("Arrival dead-lettered."), "the log was captured");
+    let published: serde_json::Value =
+        serde_json::from_str(log.lines().find(|l| l.contains("Event published.")).unwrap()).unwrap();
+    for field in [
+        "arrival_id",
+        "source",
+        "request_id",
+        "idempotency_key",
+        "event_id",
+        "event_type",
+        "provider_event_id",
+        "outcome",
+    ] {
+        assert!(published.get(field).is_some(), "the log line carries {field}: {published}");
+    }
+    let span = published["span"].to_string() + &published["spans"].to_string();
+    assert!(span.contains("trace_id") && span.contains("attempt"), "trace id and attempt: {published}");
     let events: Vec<String> = redis.events(0).await.iter().map(|e| e.to_string()).collect();
     assert_eq!(events.len(), 1);
     let dlq = format!("{:?}", redis.entries("payhook:dlq").await);
