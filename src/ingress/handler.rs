@@ -145,23 +145,14 @@ async fn store_once(
     verified: &VerifiedArrival,
     deadline: Instant,
 ) -> Result<Accepted, IngressError> {
-    let matched = verified.matched();
-    let window = source.provider.replay_window();
-    let fingerprint = window.map(|_| verified.fingerprint());
-    if let Some(fingerprint) = &fingerprint {
-        if let Some(first) = within(deadline, state.store.seen(fingerprint)).await? {
-            return Ok(Accepted { arrival_id: first, matched, replayed: true });
-        }
-    }
-    let arrival_id = within(deadline, state.store.append(verified)).await?;
-    if let (Some(fingerprint), Some(window)) = (&fingerprint, window) {
+    let guard = source.provider.replay_window().map(|window| {
         // Twice the tolerance: a timestamp stays acceptable from `tolerance`
         // before to `tolerance` after the first arrival.
-        if let Err(e) = within(deadline, state.store.remember(fingerprint, &arrival_id, window * 2)).await {
-            tracing::debug!(error = %e, "Replay guard not recorded.");
-        }
-    }
-    Ok(Accepted { arrival_id, matched, replayed: false })
+        (verified.fingerprint(), window * 2)
+    });
+    let guard = guard.as_ref().map(|(fingerprint, window)| (fingerprint.as_str(), *window));
+    let appended = within(deadline, state.store.append(verified, guard)).await?;
+    Ok(Accepted { arrival_id: appended.id, matched: verified.matched(), replayed: appended.replayed })
 }
 
 /// A Redis call under the request deadline; failing or late: 503.

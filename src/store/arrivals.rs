@@ -4,11 +4,12 @@
 //! (JSON object of kept headers), `body` (the exact raw bytes), `request_id`.
 //! The entry id is the arrival id.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::LazyLock, time::Duration};
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use redis::{
+    Script,
     streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply},
     Value,
 };
@@ -18,6 +19,22 @@ use crate::{
     domain::{Arrival, ArrivalId, Headers, RequestId, SourceName, WebhookRequest},
     providers::VerifiedArrival,
 };
+
+/// The check-and-append script for timed providers' arrivals.
+static STORE_ONCE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("store_once.lua")));
+
+/// What [`Store::append`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The arrival: new, or the one an exact replay repeats.
+    pub id: ArrivalId,
+    /// True when nothing was stored because the request is an exact replay.
+    pub replayed: bool,
+}
+
+fn entry_id(id: &str) -> ArrivalId {
+    ArrivalId::parse(id).expect("Redis names stream entries <ms>-<seq>")
+}
 
 /// How many rejected requests `{p}:rejected` keeps (approximately).
 const REJECTED_CAP: usize = 10_000;
@@ -52,79 +69,74 @@ pub struct Rejected<'a> {
 impl Store {
     /// Appends a verified arrival; its entry id is the arrival id. Trims
     /// entries older than the retention window in the same command (`MINID ~`
-    /// lets Redis trim whole nodes only, which keeps it cheap). With
-    /// `wait_replicas`, also waits for that many replicas to hold it: `WAIT`
-    /// blocks the shared connection while it waits, so this trades ingest
-    /// rate for surviving the loss of the primary.
-    pub async fn append(&self, arrival: &VerifiedArrival) -> Result<ArrivalId, StoreError> {
-        let xadd = self.xadd(arrival);
-        let id: String = match self.replication {
-            None => xadd.query_async(&mut self.connection()).await?,
-            Some((wanted, timeout_ms)) => {
-                let mut pipe = redis::pipe();
-                pipe.add_command(xadd).cmd("WAIT").arg(wanted).arg(timeout_ms);
-                let (id, acked): (String, u32) = pipe.query_async(&mut self.connection()).await?;
-                if acked < wanted {
-                    return Err(StoreError::NotReplicated { wanted, acked });
-                }
-                id
+    /// lets Redis trim whole nodes only, which keeps it cheap).
+    ///
+    /// With `guard` (the request's fingerprint and its replay window), an
+    /// exact replay of a request stored within the window is not stored
+    /// again: the answer is the first arrival, marked `replayed`. Check and
+    /// append are one Lua step, so they cost one round trip and no two
+    /// identical requests can both pass.
+    ///
+    /// With `wait_replicas`, also waits for that many replicas to hold it:
+    /// `WAIT` blocks the shared connection while it waits, so this trades
+    /// ingest rate for surviving the loss of the primary.
+    pub async fn append(&self, arrival: &VerifiedArrival, guard: Option<(&str, Duration)>) -> Result<Appended, StoreError> {
+        let fields = self.fields(arrival);
+        let appended = match guard {
+            None => {
+                let mut xadd = redis::cmd("XADD");
+                xadd.arg(self.keys.arrivals()).arg("MINID").arg("~").arg(self.retention_floor_ms()).arg("*").arg(&fields);
+                let id: String = xadd.query_async(&mut self.connection()).await?;
+                Appended { id: entry_id(&id), replayed: false }
+            }
+            Some((fingerprint, window)) => {
+                let ttl_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+                let (stored, id): (u8, String) = STORE_ONCE
+                    .key(self.keys.arrivals())
+                    .key(self.keys.seen(fingerprint))
+                    .arg(self.retention_floor_ms())
+                    .arg(ttl_ms)
+                    .arg(&fields)
+                    .invoke_async(&mut self.connection())
+                    .await?;
+                Appended { id: entry_id(&id), replayed: stored == 0 }
             }
         };
-        Ok(ArrivalId::parse(&id).expect("Redis answers XADD with an entry id"))
+        if let (Some((wanted, timeout_ms)), false) = (self.replication, appended.replayed) {
+            // WAIT covers every write sent on this connection before it.
+            let acked: u32 =
+                redis::cmd("WAIT").arg(wanted).arg(timeout_ms).query_async(&mut self.connection()).await?;
+            if acked < wanted {
+                return Err(StoreError::NotReplicated { wanted, acked });
+            }
+        }
+        Ok(appended)
     }
 
-    /// The arrival an exact replay of this request was stored as, if one was
-    /// stored within its replay window.
-    pub async fn seen(&self, fingerprint: &str) -> Result<Option<ArrivalId>, StoreError> {
-        let id: Option<String> =
-            redis::cmd("GET").arg(self.keys.seen(fingerprint)).query_async(&mut self.connection()).await?;
-        Ok(id.and_then(|id| ArrivalId::parse(&id).ok()))
-    }
-
-    /// Remembers `id` as the arrival of this request for `window` (best
-    /// effort: it runs after the arrival is stored, so it can never lose one;
-    /// if it fails, a replay is merely stored again and deduped downstream).
-    pub async fn remember(&self, fingerprint: &str, id: &ArrivalId, window: Duration) -> Result<(), StoreError> {
-        let ttl_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-        let _: () = redis::cmd("SET")
-            .arg(self.keys.seen(fingerprint))
-            .arg(id.as_str())
-            .arg("PX")
-            .arg(ttl_ms)
-            .query_async(&mut self.connection())
-            .await?;
-        Ok(())
-    }
-
-    fn xadd(&self, arrival: &VerifiedArrival) -> redis::Cmd {
+    /// The entry's field/value pairs, the body sealed if encryption is on.
+    fn fields(&self, arrival: &VerifiedArrival) -> Vec<Vec<u8>> {
         let request = arrival.request();
-        let headers = serde_json::to_string(&request.headers).expect("a string map always serializes");
+        let headers = serde_json::to_vec(&request.headers).expect("a string map always serializes");
         let received_at = request.received_at.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(self.keys.arrivals())
-            .arg("MINID")
-            .arg("~")
-            .arg(self.retention_floor_ms())
-            .arg("*")
-            .arg("source")
-            .arg(arrival.source().as_str())
-            .arg("provider")
-            .arg(arrival.provider())
-            .arg("received_at")
-            .arg(&received_at)
-            .arg("headers")
-            .arg(headers)
-            .arg("request_id")
-            .arg(arrival.request_id().as_str());
+        let mut fields: Vec<Vec<u8>> = [
+            ("source", arrival.source().as_str().as_bytes().to_vec()),
+            ("provider", arrival.provider().as_bytes().to_vec()),
+            ("received_at", received_at.as_bytes().to_vec()),
+            ("headers", headers),
+            ("request_id", arrival.request_id().as_str().as_bytes().to_vec()),
+        ]
+        .into_iter()
+        .flat_map(|(name, value)| [name.as_bytes().to_vec(), value])
+        .collect();
         match &self.sealer {
-            None => cmd.arg("body").arg(&request.body[..]),
+            None => fields.extend([b"body".to_vec(), request.body.to_vec()]),
             Some(sealer) => {
                 let aad = associated(arrival.source().as_str(), arrival.provider(), &received_at);
                 let (key_id, sealed) = sealer.seal(&aad, &request.body);
-                cmd.arg("body").arg(sealed).arg("key_id").arg(key_id)
+                fields.extend([b"body".to_vec(), sealed, b"key_id".to_vec(), key_id.as_bytes().to_vec()]);
             }
-        };
-        cmd
+        }
+        fields
     }
 
     fn retention_floor_ms(&self) -> u64 {

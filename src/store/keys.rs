@@ -7,7 +7,7 @@
 //! | `{p}:events:payment.succeeded.v1:{N}` | stream | the published events of partition N |
 //! | `{p}:dlq` | stream | dead letters |
 //! | `{p}:rejected` | capped stream | verification failures, for forensics |
-//! | `{p}:seen:<sha256>` | string, TTL | arrival id of a timed request, to drop exact replays |
+//! | `{p}:seen:{{p}:arrivals}:<sha256>` | string, TTL | arrival id of a timed request, to drop exact replays |
 //!
 //! `{p}` is `redis.key_prefix`. `{N}` is written with its braces: they are a
 //! Redis Cluster hash tag, so a payment's dedupe record and its output stream
@@ -55,8 +55,10 @@ impl Keys {
     }
 
     /// The replay guard of a request with this fingerprint (hex SHA-256).
+    /// Its hash tag is the arrivals stream's name, so on Redis Cluster it
+    /// shares the stream's slot and the check-and-append script can touch both.
     pub fn seen(&self, fingerprint: &str) -> String {
-        format!("{}:seen:{fingerprint}", self.prefix)
+        format!("{}:seen:{{{}}}:{fingerprint}", self.prefix, self.arrivals)
     }
 
     /// The dedupe record of `key`, in `partition`'s hash slot.
@@ -85,5 +87,7 @@ mod tests {
         assert_eq!(keys.arrivals(), "payhook:arrivals");
         assert_eq!(keys.idempotency(p, &key), "payhook:idem:{0}:stripe:pi_1");
         assert_eq!(keys.events(p), "payhook:events:payment.succeeded.v1:{0}");
+        // Hash tag = the arrivals key's whole name: the same Cluster slot.
+        assert_eq!(keys.seen("ab12"), "payhook:seen:{payhook:arrivals}:ab12");
     }
 }

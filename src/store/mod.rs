@@ -23,7 +23,7 @@ use std::{sync::Arc, time::Duration};
 
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, Client};
 
-pub use arrivals::{ArrivalEntry, Rejected};
+pub use arrivals::{Appended, ArrivalEntry, Rejected};
 pub use dlq::{DeadLetter, StoredDeadLetter};
 pub use durability::Durability;
 pub use keys::Keys;
