@@ -9,9 +9,8 @@ use std::{collections::HashMap, sync::LazyLock, time::Duration};
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use redis::{
-    Script,
     streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply},
-    Value,
+    Script, Value,
 };
 
 use super::{keys::PROCESSORS_GROUP, sealing::Sealer, DeadLetter, Store, StoreError};
@@ -80,12 +79,21 @@ impl Store {
     /// With `wait_replicas`, also waits for that many replicas to hold it:
     /// `WAIT` blocks the shared connection while it waits, so this trades
     /// ingest rate for surviving the loss of the primary.
-    pub async fn append(&self, arrival: &VerifiedArrival, guard: Option<(&str, Duration)>) -> Result<Appended, StoreError> {
+    pub async fn append(
+        &self,
+        arrival: &VerifiedArrival,
+        guard: Option<(&str, Duration)>,
+    ) -> Result<Appended, StoreError> {
         let fields = self.fields(arrival);
         let appended = match guard {
             None => {
                 let mut xadd = redis::cmd("XADD");
-                xadd.arg(self.keys.arrivals()).arg("MINID").arg("~").arg(self.retention_floor_ms()).arg("*").arg(&fields);
+                xadd.arg(self.keys.arrivals())
+                    .arg("MINID")
+                    .arg("~")
+                    .arg(self.retention_floor_ms())
+                    .arg("*")
+                    .arg(&fields);
                 let id: String = xadd.query_async(&mut self.connection()).await?;
                 Appended { id: entry_id(&id), replayed: false }
             }
@@ -104,8 +112,7 @@ impl Store {
         };
         if let (Some((wanted, timeout_ms)), false) = (self.replication, appended.replayed) {
             // WAIT covers every write sent on this connection before it.
-            let acked: u32 =
-                redis::cmd("WAIT").arg(wanted).arg(timeout_ms).query_async(&mut self.connection()).await?;
+            let acked: u32 = redis::cmd("WAIT").arg(wanted).arg(timeout_ms).query_async(&mut self.connection()).await?;
             if acked < wanted {
                 return Err(StoreError::NotReplicated { wanted, acked });
             }
