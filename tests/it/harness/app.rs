@@ -177,13 +177,13 @@ impl TestApp {
         request.send().await.expect("the gateway answers")
     }
 
-    /// POSTs `body` to the stripe source, freshly signed each time as a
-    /// provider signs each retry (a distinct timestamp within the tolerance,
-    /// so no two calls are an exact replay of each other).
+    /// POSTs `body` to the stripe source, signed now. Each call's header also
+    /// carries a random second `v1` (as during a secret rotation), so no two
+    /// calls are an exact replay of each other: like a provider's retries,
+    /// which are signed afresh.
     pub async fn post_stripe(&self, body: &[u8]) -> reqwest::Response {
-        static CALLS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-        let skew = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 250;
-        let header = super::stripe_header(STRIPE_SECRET, chrono::Utc::now().timestamp() - skew, body);
+        let signed = super::stripe_header(STRIPE_SECRET, chrono::Utc::now().timestamp(), body);
+        let header = format!("{signed},v1={}", uuid::Uuid::new_v4().simple());
         self.post("stripe", body, &[("Stripe-Signature".into(), header)]).await
     }
 
