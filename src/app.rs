@@ -61,10 +61,18 @@ pub struct App {
     metrics: Arc<Metrics>,
 }
 
+impl AppError {
+    /// Whether the cause is the configuration (exit code 2), not the runtime.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::Store(StoreError::Layout(_)))
+    }
+}
+
 impl App {
     /// Binds the listeners (port 0 allowed) and prepares the workers of `role`.
     pub async fn build(config: Config, role: Role) -> Result<Self, AppError> {
         let store = Store::open(&config, config.server.request_timeout())?;
+        check_layout(&store).await?;
         let metrics = Arc::new(Metrics::new());
         let event_type = format!("{}{EVENT_TYPE}", config.processing.event_type_prefix);
         for source in config.sources.iter() {
@@ -140,17 +148,47 @@ impl App {
     }
 }
 
+/// Refuses to start with a key layout other than the one recorded in Redis.
+/// A Redis that does not answer yet does not stop the start (the gateway
+/// answers 503 until it does); processors then check before their first batch.
+async fn check_layout(store: &Store) -> Result<(), AppError> {
+    match tokio::time::timeout(Duration::from_secs(2), store.claim_layout()).await {
+        Ok(Err(StoreError::Layout(mismatch))) => Err(AppError::Store(StoreError::Layout(mismatch))),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "Key layout not checked yet: Redis does not answer.");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!("Key layout not checked yet: Redis does not answer in time.");
+            Ok(())
+        }
+        Ok(Ok(())) => Ok(()),
+    }
+}
+
 /// Says once, as soon as Redis answers, whether a Redis crash could lose an
 /// acknowledged arrival.
 async fn report_durability(store: Store, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         match store.durability().await {
-            Ok(d) if d.can_lose_acknowledged => {
-                tracing::warn!(appendonly = %d.appendonly, appendfsync = %d.appendfsync, "Redis durability: {}.", d.summary);
+            Ok(d) if d.can_lose_acknowledged || d.dedupe_records_evictable => {
+                tracing::warn!(
+                    appendonly = %d.appendonly,
+                    appendfsync = %d.appendfsync,
+                    maxmemory_policy = %d.maxmemory_policy,
+                    "Redis durability: {}.",
+                    d.summary
+                );
                 return;
             }
             Ok(d) => {
-                tracing::info!(appendonly = %d.appendonly, appendfsync = %d.appendfsync, "Redis durability: {}.", d.summary);
+                tracing::info!(
+                    appendonly = %d.appendonly,
+                    appendfsync = %d.appendfsync,
+                    maxmemory_policy = %d.maxmemory_policy,
+                    "Redis durability: {}.",
+                    d.summary
+                );
                 return;
             }
             Err(_) => tokio::select! {

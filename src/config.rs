@@ -85,7 +85,13 @@ impl Env {
 
     /// The value of `name`, if set and not empty.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.raw(name).filter(|v| !v.is_empty())
+    }
+
+    /// The value of `name` exactly as set, empty included: a secret variable
+    /// that is set but empty is a mistake to report, not an unset one to skip.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
     }
 }
 
@@ -227,6 +233,25 @@ pub struct ProcessingConfig {
     pub retry_max_ms: u64,
 }
 
+impl ProcessingConfig {
+    /// The longest time from an arrival's first attempt to its last: every
+    /// backoff delay at its full (unjittered) length, `retry_base_ms`
+    /// doubling up to `retry_max_ms`, between `max_attempts` attempts.
+    pub fn retry_schedule_ms(&self) -> u128 {
+        let (attempts, max) = (u128::from(self.max_attempts.get()), u128::from(self.retry_max_ms));
+        let mut total = 0;
+        for n in 1..attempts {
+            let delay = (u128::from(self.retry_base_ms) << (n - 1).min(64)).min(max);
+            if delay == max {
+                // Every later delay is capped too.
+                return total + max * (attempts - n);
+            }
+            total += delay;
+        }
+        total
+    }
+}
+
 impl Default for ProcessingConfig {
     fn default() -> Self {
         Self {
@@ -287,7 +312,7 @@ impl Config {
             .enumerate()
             .map(|(i, table)| Source::configure(SourceSettings::new(format!("sources[{i}]"), table, env)))
             .collect::<Result<Vec<_>, _>>()?;
-        let admin_token = env.get(&server.admin_token_env).map(secrecy::SecretString::from);
+        let admin_token = admin_token(&server.admin_token_env, env)?;
         let encryption = sealer(&raw.encryption, env)?;
         let sources = SourceTable::new(sources)?;
         let telemetry = TelemetryConfig::try_from(raw.telemetry)?;
@@ -297,6 +322,18 @@ impl Config {
     /// The config file to use: `--config`, else `$PAYHOOK_CONFIG`, else the default.
     pub fn locate(flag: Option<PathBuf>, env: &Env) -> PathBuf {
         flag.or_else(|| env.get("PAYHOOK_CONFIG").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+    }
+}
+
+/// The admin bearer token: unset or empty disables the admin API; a blank
+/// one is refused, since anyone could guess it.
+fn admin_token(var: &str, env: &Env) -> Result<Option<secrecy::SecretString>, ConfigError> {
+    match env.get(var) {
+        Some(token) if token.trim().is_empty() => Err(ConfigError::invalid(
+            "server.admin_token_env",
+            format!("the environment variable {var} holds only whitespace"),
+        )),
+        token => Ok(token.map(secrecy::SecretString::from)),
     }
 }
 
@@ -370,10 +407,38 @@ fn validate(server: &ServerConfig, redis: &RedisConfig, processing: &ProcessingC
         ("processing.retry_base_ms", processing.retry_base_ms),
         ("processing.retry_max_ms", processing.retry_max_ms),
     ];
-    match positive.iter().find(|(_, v)| *v == 0) {
-        Some((key, _)) => Err(ConfigError::invalid(*key, "must be at least 1")),
-        None => Ok(()),
+    if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+        return Err(ConfigError::invalid(*key, "must be at least 1"));
     }
+    consistent_lifetimes(processing)
+}
+
+/// Lifetimes that must nest, or a payment is published twice or lost:
+/// a dedupe record must outlive every arrival that could be replayed, and an
+/// arrival must outlive its own retries.
+fn consistent_lifetimes(processing: &ProcessingConfig) -> Result<(), ConfigError> {
+    let (ttl, retention) = (processing.idempotency_ttl_secs, processing.arrival_retention_secs);
+    if ttl < retention {
+        return Err(ConfigError::invalid(
+            "processing.idempotency_ttl_secs",
+            format!(
+                "{ttl} s is shorter than processing.arrival_retention_secs ({retention} s): a replay of an arrival \
+                 older than the dedupe record would publish its payment again"
+            ),
+        ));
+    }
+    let schedule_ms = processing.retry_schedule_ms();
+    if u128::from(retention) * 1000 < schedule_ms {
+        return Err(ConfigError::invalid(
+            "processing.arrival_retention_secs",
+            format!(
+                "{retention} s is shorter than the retry schedule ({} s over processing.max_attempts with \
+                 processing.retry_base_ms and processing.retry_max_ms): a retried arrival could be gone",
+                schedule_ms.div_ceil(1000)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -473,5 +538,81 @@ mod tests {
         let env = Env::from_pairs([("NOPE_UNSET", "whsec_from_env")]);
         let config = Config::parse(&text, &env).unwrap();
         assert!(!format!("{config:?}").contains("whsec_from_env"));
+    }
+
+    #[test]
+    fn lifetimes_that_would_publish_twice_or_lose_a_retry_are_refused() {
+        let short_ttl = format!("[processing]\nidempotency_ttl_secs = 60\narrival_retention_secs = 120\n{MINIMAL}");
+        let message = error(&short_ttl);
+        assert!(message.starts_with("processing.idempotency_ttl_secs"), "{message}");
+        assert!(message.contains("processing.arrival_retention_secs"), "{message}");
+        // Defaults: 1 + 2 + 4 + 8 s of backoff between five attempts.
+        let short_retention = format!("[processing]\narrival_retention_secs = 14\n{MINIMAL}");
+        let message = error(&short_retention);
+        assert!(message.starts_with("processing.arrival_retention_secs"), "{message}");
+        assert!(message.contains("processing.max_attempts") && message.contains("15 s"), "{message}");
+        let enough = format!("[processing]\narrival_retention_secs = 15\n{MINIMAL}");
+        assert!(Config::parse(&enough, &Env::default()).is_ok());
+    }
+
+    #[test]
+    fn the_retry_schedule_stops_doubling_at_its_cap() {
+        let processing = ProcessingConfig {
+            max_attempts: NonZeroU32::new(u32::MAX).unwrap(),
+            retry_base_ms: 1_000,
+            retry_max_ms: 4_000,
+            ..ProcessingConfig::default()
+        };
+        // 1 + 2 + 4 s, then 4 s for each of the remaining delays.
+        assert_eq!(processing.retry_schedule_ms(), 7_000 + 4_000 * (u128::from(u32::MAX) - 4));
+    }
+
+    #[test]
+    fn an_empty_or_blank_secret_is_refused_however_it_is_given() {
+        let slot = MINIMAL.replace("secrets = [\"whsec_test_secret\"]", "secrets = [\"\", \"whsec_test_secret\"]");
+        assert!(error(&slot).starts_with("sources[0].secrets: secret #0 is empty"), "{}", error(&slot));
+        let blank = MINIMAL.replace("whsec_test_secret", " \t");
+        assert!(error(&blank).starts_with("sources[0].secrets"), "{}", error(&blank));
+        let by_env = MINIMAL.replace("secrets = [\"whsec_test_secret\"]", "secrets_env = [\"S1\", \"S2\"]");
+        for value in ["", "  "] {
+            let env = Env::from_pairs([("S1", "whsec_ok"), ("S2", value)]);
+            let message = Config::parse(&by_env, &env).unwrap_err().to_string();
+            assert!(message.starts_with("sources[0].secrets_env") && message.contains("S2"), "{message}");
+        }
+        // Unset is not empty: the previous secret of a rotation is usually unset.
+        assert!(Config::parse(&by_env, &Env::from_pairs([("S1", "whsec_ok")])).is_ok());
+    }
+
+    #[test]
+    fn a_secret_that_decodes_to_no_bytes_is_refused() {
+        let sw = MINIMAL.replace("provider = \"stripe\"", "provider = \"standard-webhooks\"").replace(
+            "secrets = [\"whsec_test_secret\"]",
+            "secrets = [\"whsec_\"]\n[sources.mapping]\nevent_type = \"/t\"\nsucceeded_types = [\"p\"]\npayment_id = \"/p\"\namount = \"/a\"\ncurrency = \"/c\"",
+        );
+        let message = error(&sw);
+        assert!(message.starts_with("sources[0].secrets: secret #0"), "{message}");
+    }
+
+    #[test]
+    fn a_blank_single_credential_is_refused() {
+        let braintree = r#"
+            [[sources]]
+            name = "bt"
+            provider = "braintree"
+            public_key = "pub"
+            private_key_env = "BT_PRIVATE"
+        "#;
+        let message = Config::parse(braintree, &Env::from_pairs([("BT_PRIVATE", " ")])).unwrap_err().to_string();
+        assert!(message.starts_with("sources[0].private_key_env"), "{message}");
+        let inline = braintree.replace("private_key_env = \"BT_PRIVATE\"", "private_key = \"\"");
+        assert!(error(&inline).starts_with("sources[0].private_key"), "{}", error(&inline));
+    }
+
+    #[test]
+    fn a_blank_admin_token_is_refused_and_an_empty_one_disables_the_api() {
+        let message = Config::parse(MINIMAL, &Env::from_pairs([("PAYHOOK_ADMIN_TOKEN", "   ")])).unwrap_err();
+        assert!(message.to_string().starts_with("server.admin_token_env"), "{message}");
+        let disabled = Config::parse(MINIMAL, &Env::from_pairs([("PAYHOOK_ADMIN_TOKEN", "")])).unwrap();
+        assert!(disabled.admin_token.is_none());
     }
 }

@@ -32,7 +32,7 @@ pub async fn redrive(config: &Config, ids: &[String], all: bool) -> Result<(), F
     let state = tools.admin_state();
     let letters =
         payhook::admin::api::select(&state, ids, all).await.context("reading the DLQ").map_err(Failure::Runtime)?;
-    let report = tools.processor.redrive(&letters).await.context("redriving").map_err(Failure::Runtime)?;
+    let report = tools.processor.redrive(&letters).await.map_err(|e| Failure::store(e, "redriving"))?;
     println!(
         "redriven {}: published {}, duplicate {}, ignored {}, still failing {}, arrival no longer kept {}",
         report.matched, report.published, report.duplicate, report.ignored, report.failed, report.missing

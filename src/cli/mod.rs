@@ -145,6 +145,29 @@ pub enum Failure {
     Runtime(anyhow::Error),
 }
 
+impl Failure {
+    /// A store failure while `doing` something: a key layout other than the
+    /// recorded one is the config's fault (exit 2), anything else the runtime's.
+    fn store(error: payhook::store::StoreError, doing: &'static str) -> Self {
+        let config = matches!(error, payhook::store::StoreError::Layout(_));
+        Self::classified(anyhow::Error::new(error).context(doing), config)
+    }
+
+    /// The gateway could not start.
+    fn starting(error: payhook::app::AppError) -> Self {
+        let config = error.is_config();
+        Self::classified(anyhow::Error::new(error).context("starting the gateway"), config)
+    }
+
+    fn classified(error: anyhow::Error, config: bool) -> Self {
+        if config {
+            Self::Config(error)
+        } else {
+            Self::Runtime(error)
+        }
+    }
+}
+
 impl Cli {
     /// Whether logging must wait for the config: `serve` sets it up itself
     /// once the config says whether spans are exported. Nothing logs before.

@@ -81,12 +81,23 @@ impl<'env> SourceSettings<'env> {
     /// named in `secrets_env`, then the content of every `secrets_file`
     /// (mounted secrets, e.g. Kubernetes or Docker), in that order. Unset variables are skipped (the
     /// "previous" secret of a rotation is usually unset), but at least one
-    /// secret must result. Values never appear in errors.
+    /// secret must result. An empty or blank secret, however given, is an
+    /// error: it would be an HMAC key anyone can sign with. Values never
+    /// appear in errors.
     pub fn secrets(&mut self) -> Result<Vec<SecretString>, ConfigError> {
         let inline = self.strings("secrets")?.unwrap_or_default();
         let vars = self.strings("secrets_env")?.unwrap_or_default();
         let files = self.strings("secrets_file")?.unwrap_or_default();
-        let from_env = vars.iter().filter_map(|var| self.env.get(var).map(str::to_owned));
+        for (i, secret) in inline.iter().enumerate() {
+            self.not_blank(secret, "secrets", || format!("secret #{i}"))?;
+        }
+        let mut from_env = Vec::new();
+        for var in &vars {
+            if let Some(value) = self.env.raw(var) {
+                self.not_blank(value, "secrets_env", || format!("the environment variable {var}"))?;
+                from_env.push(value.to_owned());
+            }
+        }
         let from_files = files.iter().map(|path| self.read_secret_file(path)).collect::<Result<Vec<_>, _>>()?;
         let secrets: Vec<SecretString> =
             inline.into_iter().chain(from_env).chain(from_files).map(SecretString::from).collect();
@@ -101,15 +112,25 @@ impl<'env> SourceSettings<'env> {
         Ok(secrets)
     }
 
+    /// Refuses an empty or whitespace-only secret given as `key`; `what`
+    /// names it (its position, variable or file), never its value.
+    fn not_blank(&self, secret: &str, key: &str, what: impl FnOnce() -> String) -> Result<(), ConfigError> {
+        if secret.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                self.key(key),
+                format!("{} is empty: an empty key would let anyone sign", what()),
+            ));
+        }
+        Ok(())
+    }
+
     /// A secret file's content, without the trailing newline editors and
     /// secret managers add. Errors name the file, never its content.
     fn read_secret_file(&self, path: &str) -> Result<String, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::invalid(self.key("secrets_file"), format!("cannot read {path}: {}", e.kind())))?;
         let secret = text.trim_end_matches(['\n', '\r']).to_owned();
-        if secret.is_empty() {
-            return Err(ConfigError::invalid(self.key("secrets_file"), format!("{path} is empty")));
-        }
+        self.not_blank(&secret, "secrets_file", || format!("the file {path}"))?;
         Ok(secret)
     }
 
@@ -123,9 +144,15 @@ impl<'env> SourceSettings<'env> {
             (Some(_), Some(_)) => {
                 Err(ConfigError::invalid(self.key(key), format!("set `{key}` or `{env_key}`, not both")))
             }
-            (Some(inline), None) => Ok(Some(SecretString::from(inline))),
-            (None, Some(var)) => match self.env.get(&var) {
-                Some(value) => Ok(Some(SecretString::from(value.to_owned()))),
+            (Some(inline), None) => {
+                self.not_blank(&inline, key, || format!("`{key}`"))?;
+                Ok(Some(SecretString::from(inline)))
+            }
+            (None, Some(var)) => match self.env.raw(&var) {
+                Some(value) => {
+                    self.not_blank(value, &env_key, || format!("the environment variable {var}"))?;
+                    Ok(Some(SecretString::from(value.to_owned())))
+                }
                 None => {
                     Err(ConfigError::invalid(self.key(&env_key), format!("the environment variable {var} is not set")))
                 }

@@ -64,8 +64,12 @@ impl Processor {
         })
     }
 
-    /// Creates the consumer group and loads the publish script.
+    /// Checks the key layout, creates the consumer group and loads the
+    /// publish script. A layout other than the recorded one fails here, so
+    /// nothing is processed, and the round is retried (and logged) until the
+    /// gateway is restarted with the right config.
     pub async fn prepare(&self) -> Result<(), StoreError> {
+        self.store.claim_layout().await?;
         self.store.ensure_group().await?;
         self.publisher.load().await
     }

@@ -78,6 +78,7 @@ impl ReplayReport {
 impl Processor {
     /// Re-processes every stored arrival of `range`.
     pub async fn replay(&self, range: &ReplayRange) -> Result<ReplayReport, StoreError> {
+        self.store.claim_layout().await?;
         let until = range.until.unwrap_or_else(Utc::now);
         let mut report = ReplayReport {
             dry_run: range.dry_run,
@@ -107,6 +108,7 @@ impl Processor {
     /// Re-drives dead letters: a letter whose arrival now succeeds (published,
     /// duplicate or ignored) is removed from the DLQ; one that still fails stays.
     pub async fn redrive(&self, letters: &[StoredDeadLetter]) -> Result<ReplayReport, StoreError> {
+        self.store.claim_layout().await?;
         let mut report = ReplayReport::default();
         for letter in letters {
             report.matched += 1;
@@ -168,7 +170,7 @@ impl Processor {
             match notification {
                 Normalized::Ignored { .. } => redo.ignored += 1,
                 Normalized::Payment(facts) => {
-                    let key = facts.idempotency_key(source.provider_name);
+                    let key = facts.idempotency_key(&source.payment_provider);
                     let outcome = if dry_run {
                         let partition = Partition::of(&key, self.publisher.partitions());
                         if self.store.is_published(partition, &key).await? {
@@ -177,7 +179,7 @@ impl Processor {
                             Published::New { entry_id: String::new() }
                         }
                     } else {
-                        self.publish_event(arrival, source.provider_name, &facts, &key).await?
+                        self.publish_event(arrival, &source.payment_provider, &facts, &key).await?
                     };
                     match outcome {
                         Published::New { .. } => redo.published += 1,

@@ -193,7 +193,7 @@ impl Processor {
         };
         let mut counts = Counts::default();
         for notification in notifications {
-            match self.handle(entry, arrival, configured.provider_name, notification).await {
+            match self.handle(entry, arrival, &configured.payment_provider, notification).await {
                 Step::Published => counts.published += 1,
                 Step::Duplicate => counts.duplicates += 1,
                 Step::Ignored => counts.ignored += 1,

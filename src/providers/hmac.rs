@@ -268,6 +268,10 @@ impl Provider for GenericHmac {
         sent
     }
 
+    fn mapping(&self) -> Option<&Mapping> {
+        Some(&self.mapping)
+    }
+
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
         serde_json::to_vec_pretty(&self.mapping.sample(at)).expect("a JSON value always serializes")
     }

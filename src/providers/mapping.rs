@@ -22,6 +22,9 @@ enum AmountUnit {
 /// Where the payment facts are in a payload.
 #[derive(Debug)]
 pub struct Mapping {
+    /// `provider`: the name payments of this source are keyed and published
+    /// under; `None`: the source's name.
+    label: Option<String>,
     event_type: String,
     succeeded_types: Vec<String>,
     event_id: Option<String>,
@@ -57,7 +60,17 @@ impl Mapping {
             Some("major") => AmountUnit::Major,
             Some(_) => return Err(ConfigError::invalid(unit_key, "must be \"minor\" or \"major\"")),
         };
+        let label_key = table.key("provider");
+        let label = table
+            .string("provider")?
+            .map(|label| {
+                crate::domain::SourceName::parse(&label)
+                    .map(|_| label)
+                    .map_err(|_| ConfigError::invalid(label_key, "must be lower-case letters, digits, '-' or '_'"))
+            })
+            .transpose()?;
         let mapping = Self {
+            label,
             event_type: pointer(&mut table, "event_type")?,
             succeeded_types: succeeded_types
                 .ok_or_else(|| ConfigError::invalid(table.key("succeeded_types"), "must list at least one type"))?,
@@ -73,6 +86,11 @@ impl Mapping {
         };
         table.finish()?;
         Ok(mapping)
+    }
+
+    /// The configured `provider` label, if any.
+    pub fn label(&self) -> Option<&str> {
+        self.label.as_deref()
     }
 
     /// Applies the mapping to a body.

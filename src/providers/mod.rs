@@ -88,6 +88,12 @@ pub trait Provider: Send + Sync + fmt::Debug {
         None
     }
 
+    /// The mapping of a scheme whose payloads are described by config
+    /// (`standard-webhooks`, `hmac`); `None` for named providers.
+    fn mapping(&self) -> Option<&Mapping> {
+        None
+    }
+
     /// Fetches what [`Provider::verify`] needs from elsewhere, such as the
     /// certificate a PayPal request names, before it runs. Most providers
     /// need nothing. A failure is not a forgery but an outage: the request
@@ -215,6 +221,12 @@ pub struct Source {
     pub provider_name: &'static str,
     /// The configured provider.
     pub provider: Box<dyn Provider>,
+    /// The provider named in this source's idempotency keys and events'
+    /// `data.provider`: a named provider's own name; for a generic scheme the
+    /// mapping's `provider` label, else the source's name, so two generic
+    /// sources never merge their payments unless config says they are one
+    /// provider.
+    pub payment_provider: String,
     /// Headers kept with each arrival: the provider's plus tracing context.
     kept_headers: Vec<String>,
     /// Requests per second this source accepts (`rate_limit_per_sec`); none: no limit.
@@ -253,7 +265,11 @@ impl Source {
         settings.finish()?;
         let mut kept_headers = provider.headers();
         kept_headers.extend(TRACE_HEADERS.map(String::from));
-        Ok(Self { name, provider_name, provider, kept_headers, rate_limit_per_sec })
+        let payment_provider = match provider.mapping() {
+            Some(mapping) => mapping.label().unwrap_or(name.as_str()).to_owned(),
+            None => (*provider_name).to_owned(),
+        };
+        Ok(Self { name, provider_name, provider, payment_provider, kept_headers, rate_limit_per_sec })
     }
 
     /// The subset of `headers` kept with an arrival.

@@ -47,8 +47,13 @@ impl SigningKeys {
             .iter()
             .enumerate()
             .map(|(i, secret)| {
-                decode(secret.expose_secret())
-                    .ok_or_else(|| ConfigError::invalid(&key, format!("secret #{i} is not {what}")))
+                let decoded = decode(secret.expose_secret())
+                    .ok_or_else(|| ConfigError::invalid(&key, format!("secret #{i} is not {what}")))?;
+                // `whsec_` alone, or hex "", decodes to a zero-byte key.
+                if decoded.is_empty() {
+                    return Err(ConfigError::invalid(&key, format!("secret #{i} is an empty key once decoded")));
+                }
+                Ok(decoded)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::new(keys))

@@ -7,6 +7,7 @@
 //! | `{p}:events:payment.succeeded.v1:{N}` | stream | the published events of partition N |
 //! | `{p}:dlq` | stream | dead letters |
 //! | `{p}:rejected` | capped stream | verification failures, for forensics |
+//! | `{p}:layout` | hash | the partitions, arrival shards and key version the data was written with |
 //! | `{p}:seen:{{p}:arrivals}:<sha256>` | string, TTL | arrival id of a timed request, to drop exact replays |
 //!
 //! `{p}` is `redis.key_prefix`. `{N}` is written with its braces: they are a
@@ -26,6 +27,7 @@ pub struct Keys {
     arrivals: String,
     dlq: String,
     rejected: String,
+    layout: String,
 }
 
 impl Keys {
@@ -36,6 +38,7 @@ impl Keys {
             arrivals: format!("{prefix}:arrivals"),
             dlq: format!("{prefix}:dlq"),
             rejected: format!("{prefix}:rejected"),
+            layout: format!("{prefix}:layout"),
         }
     }
 
@@ -52,6 +55,11 @@ impl Keys {
     /// The capped stream of rejected requests.
     pub fn rejected(&self) -> &str {
         &self.rejected
+    }
+
+    /// The record of the key layout.
+    pub fn layout(&self) -> &str {
+        &self.layout
     }
 
     /// The replay guard of a request with this fingerprint (hex SHA-256).

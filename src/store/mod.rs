@@ -8,13 +8,14 @@
 //! shared one.
 //!
 //! Touches: `{p}:arrivals` (append, read, claim, ack), `{p}:dlq`,
-//! `{p}:rejected`. Publishing lives in `crate::publish`.
+//! `{p}:rejected`, `{p}:layout`. Publishing lives in `crate::publish`.
 
 mod arrivals;
 mod dlq;
 mod durability;
 mod history;
 pub mod keys;
+mod layout;
 mod retry;
 pub mod sealing;
 mod stats;
@@ -27,6 +28,7 @@ pub use arrivals::{Appended, ArrivalEntry, Rejected};
 pub use dlq::{DeadLetter, StoredDeadLetter};
 pub use durability::Durability;
 pub use keys::Keys;
+pub use layout::{Layout, LayoutMismatch, KEY_VERSION};
 pub use retry::RETRY_CONSUMER;
 pub use stats::{Rates, Stats};
 
@@ -41,6 +43,9 @@ pub enum StoreError {
     /// Redis did not answer before the caller's deadline.
     #[error("redis did not answer in time")]
     Timeout,
+    /// The configured key layout is not the one this Redis was written with.
+    #[error(transparent)]
+    Layout(#[from] LayoutMismatch),
     /// Fewer replicas than `wait_replicas` acknowledged the write in time.
     #[error("only {acked} of {wanted} replicas acknowledged the arrival")]
     NotReplicated {
@@ -62,6 +67,8 @@ pub struct Store {
     replication: Option<(u32, u64)>,
     /// Encryption of bodies at rest, if configured.
     sealer: Option<Arc<sealing::Sealer>>,
+    /// The key layout the config asks for.
+    layout: Layout,
 }
 
 impl std::fmt::Debug for Store {
@@ -81,7 +88,9 @@ impl Store {
         let replication = (redis.wait_replicas > 0).then_some((redis.wait_replicas, redis.wait_timeout_ms));
         let retention = Duration::from_secs(config.processing.arrival_retention_secs);
         let keys = Arc::new(Keys::new(&redis.key_prefix));
-        Ok(Self { client, conn, keys, retention, replication, sealer: config.encryption.clone() })
+        let layout =
+            Layout { partitions: redis.partitions, arrival_shards: std::num::NonZeroU32::MIN, keys: KEY_VERSION };
+        Ok(Self { client, conn, keys, retention, replication, sealer: config.encryption.clone(), layout })
     }
 
     /// A store with its own connection, for a processor's blocking reads.

@@ -126,7 +126,8 @@ async fn standard_webhooks_in_either_spelling_map_to_one_event() {
     let events = app.events(0).await;
     assert_eq!(events.len(), 1);
     let data = &events[0]["data"];
-    assert_eq!(events[0]["idempotencykey"], "standard-webhooks:pay_sw1");
+    assert_eq!(events[0]["idempotencykey"], "dodo:pay_sw1", "a generic source keys payments by its own name");
+    assert_eq!(data["provider"], "dodo");
     assert_eq!(
         (data["amount"].as_u64(), data["providerEventId"].as_str(), data["livemode"].as_bool()),
         (Some(2500), Some("msg_1"), Some(true))
