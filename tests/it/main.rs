@@ -11,5 +11,6 @@ mod operations;
 mod pipeline;
 mod privacy;
 mod providers;
+mod settlement;
 mod telemetry;
 mod vectors;
