@@ -250,6 +250,8 @@ impl Pipeline {
                 });
             }
         }
+        // Live processing verifies again too, so every path makes the same
+        // checks: CPU only, no Redis round trip.
         if let Err(rejection) = source.provider.reverify(&arrival.request) {
             let error = format!("the stored arrival does not verify: {rejection}");
             return Err(reject(DlqReason::InvalidSignature, error));
