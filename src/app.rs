@@ -14,7 +14,7 @@ use crate::{
     config::Config,
     domain::EVENT_TYPE,
     ingress::{self, IngressState, Limits},
-    processing::{self, Processor},
+    processing::{self, Pipeline, Processor},
     server,
     store::{Store, StoreError},
     telemetry::Metrics,
@@ -102,9 +102,9 @@ impl App {
                 .map(|i| Processor::new(&config, &store, metrics.clone(), i))
                 .collect::<Result<_, _>>()?,
         };
-        let processor = Processor::new(&config, &store, metrics.clone(), usize::MAX)?;
+        let pipeline = Pipeline::new(&config, &store, metrics.clone());
         let token = config.admin_token.clone().map(Arc::new);
-        let admin_state = AdminState { store: store.clone(), metrics: metrics.clone(), processor, token };
+        let admin_state = AdminState { store: store.clone(), metrics: metrics.clone(), pipeline, token };
         let admin = (bind(config.server.admin_listen).await?, admin::router(admin_state));
         let limits = config.server.connection_limits();
         Ok(Self { store, limits, ingress, admin, processors, metrics })

@@ -64,7 +64,7 @@ pub async fn arrival(State(state): State<AdminState>, Path(id): Path<String>) ->
 
 /// `POST /admin/replay` with the CLI's fields.
 pub async fn replay(State(state): State<AdminState>, Json(range): Json<ReplayRange>) -> Response {
-    match state.processor.replay(&range).await {
+    match state.pipeline.replay(&range).await {
         Ok(report) => Json(report).into_response(),
         Err(e) => unavailable(e),
     }
@@ -100,7 +100,7 @@ pub async fn redrive(State(state): State<AdminState>, Json(redrive): Json<Redriv
         Ok(letters) => letters,
         Err(e) => return unavailable(e),
     };
-    match state.processor.redrive(&letters).await {
+    match state.pipeline.redrive(&letters).await {
         Ok(report) => Json(report).into_response(),
         Err(e) => unavailable(e),
     }
@@ -121,7 +121,7 @@ pub async fn select(state: &AdminState, ids: &[String], all: bool) -> Result<Vec
 /// Backlog, lag, oldest pending age, DLQ size, and throughput over the
 /// last second (so the answer takes a second).
 pub async fn stats(State(state): State<AdminState>) -> Response {
-    let partitions = state.processor.partitions();
+    let partitions = state.pipeline.partitions();
     let reading =
         async { Ok::<_, StoreError>((state.store.stats().await?, state.store.rates(partitions, RATE_WINDOW).await?)) };
     match reading.await {

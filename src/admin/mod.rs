@@ -20,7 +20,7 @@ use axum::{
 };
 use secrecy::SecretString;
 
-use crate::{processing::Processor, store::Store, telemetry::Metrics};
+use crate::{processing::Pipeline, store::Store, telemetry::Metrics};
 
 /// What the admin handlers share.
 #[derive(Clone, Debug)]
@@ -30,7 +30,7 @@ pub struct AdminState {
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
     /// Re-processing for replay and redrive (never reads the consumer group).
-    pub processor: Processor,
+    pub pipeline: Pipeline,
     /// The bearer token; `None`: no `/admin/*` routes.
     pub token: Option<Arc<SecretString>>,
 }

@@ -15,7 +15,7 @@ pub async fn run(config: &Config) -> Result<(), Failure> {
     let window = payhook::admin::api::RATE_WINDOW;
     let rates = tools
         .store
-        .rates(tools.processor.partitions(), window)
+        .rates(tools.pipeline.partitions(), window)
         .await
         .context("reading rates")
         .map_err(Failure::Runtime)?;

@@ -1,15 +1,15 @@
-//! What the operator commands share: a store and a processor built from the config.
+//! What the operator commands share: a store and a pipeline built from the config.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use payhook::{admin::AdminState, config::Config, processing::Processor, store::Store, telemetry::Metrics};
+use payhook::{admin::AdminState, config::Config, processing::Pipeline, store::Store, telemetry::Metrics};
 
 use super::Failure;
 
 pub struct Tools {
     pub store: Store,
-    pub processor: Processor,
+    pub pipeline: Pipeline,
     metrics: Arc<Metrics>,
 }
 
@@ -18,17 +18,15 @@ impl Tools {
         let store =
             Store::open(config, config.server.request_timeout()).context("opening Redis").map_err(Failure::Runtime)?;
         let metrics = Arc::new(Metrics::new());
-        let processor = Processor::new(config, &store, metrics.clone(), usize::MAX)
-            .context("opening Redis")
-            .map_err(Failure::Runtime)?;
-        Ok(Self { store, processor, metrics })
+        let pipeline = Pipeline::new(config, &store, metrics.clone());
+        Ok(Self { store, pipeline, metrics })
     }
 
     pub fn admin_state(&self) -> AdminState {
         AdminState {
             store: self.store.clone(),
             metrics: self.metrics.clone(),
-            processor: self.processor.clone(),
+            pipeline: self.pipeline.clone(),
             token: None,
         }
     }

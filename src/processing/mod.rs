@@ -1,5 +1,8 @@
 //! The worker side: arrivals in, events (or dead letters) out.
 //!
+//! What becomes of an arrival is decided in one place, [`Pipeline`], for
+//! live processing, retries, replay and redrive alike.
+//!
 //! Each worker is a consumer of the `processors` group on `{p}:arrivals`.
 //! It loops around [`Processor::process_batch`]: the loop only decides
 //! whether to wait. Processing is at-least-once: an arrival is acknowledged
@@ -16,6 +19,7 @@
 //! timeout must exceed the time a batch takes, or a slow worker's batch is
 //! processed twice (harmless thanks to the dedupe, but wasted).
 
+mod pipeline;
 mod replay;
 mod retry;
 mod step;
@@ -24,14 +28,13 @@ use std::{sync::Arc, time::Duration};
 
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+pub use pipeline::Pipeline;
 pub use replay::{ReplayRange, ReplayReport};
 pub use retry::Backoff;
 pub use step::{BatchOutcome, Processor};
 
 use crate::{
     config::Config,
-    domain::EVENT_TYPE,
-    publish::Publisher,
     store::{Store, StoreError},
     telemetry::Metrics,
 };
@@ -48,13 +51,10 @@ impl Processor {
         let store = store.dedicated(BLOCK + config.server.request_timeout())?;
         let processing = &config.processing;
         Ok(Self {
-            publisher: Publisher::new(store.clone(), config.redis.partitions, processing.idempotency_ttl_secs),
+            pipeline: Pipeline::new(config, &store, metrics),
             store,
-            sources: config.sources.clone(),
-            metrics,
             consumer: consumer_name(index),
             batch_size: processing.batch_size.get(),
-            event_type: format!("{}{EVENT_TYPE}", processing.event_type_prefix),
             visibility_timeout: Duration::from_secs(processing.visibility_timeout_secs),
             max_attempts: processing.max_attempts.get(),
             backoff: Backoff {
@@ -71,7 +71,7 @@ impl Processor {
     pub async fn prepare(&self) -> Result<(), StoreError> {
         self.store.claim_layout().await?;
         self.store.ensure_group().await?;
-        self.publisher.load().await
+        self.pipeline.load().await
     }
 
     /// Runs until `shutdown`. The read in progress and its batch are finished

@@ -1,20 +1,22 @@
 //! Re-processing stored arrivals: replay of a time range, and redrive of
-//! dead letters. Both go through the same dedupe-and-publish step as live
-//! processing, so neither can publish a payment twice.
+//! dead letters. Both ask [`Pipeline::decide`], as live processing does, so
+//! they make the same checks, give the same reasons, and go through the same
+//! dedupe-and-publish step: neither can publish a payment twice.
 //!
 //! Each stored arrival is verified again against its *recorded* arrival time
 //! (not now), so a replayed webhook is exactly as trustworthy as its first
 //! delivery, and a body altered in Redis since is refused.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Processor;
+use super::pipeline::{Attempt, Decision, Mode, Pipeline, Settled};
 use crate::{
-    domain::{Arrival, Normalized, Partition},
-    publish::Published,
-    store::{ArrivalEntry, StoreError, StoredDeadLetter},
-    telemetry::events::Processed,
+    domain::ArrivalId,
+    store::{ArrivalEntry, DeadLetter, DlqReason, StoreError, StoredDeadLetter},
+    telemetry::events::DeadLettered,
 };
 
 /// Arrivals read per round trip while replaying.
@@ -35,11 +37,12 @@ pub struct ReplayRange {
     pub dry_run: bool,
 }
 
-/// What a replay or redrive did. In a dry run, `published` counts what would
-/// be published.
+/// What a replay or redrive did, counted by notification (an Adyen batch has
+/// several), exactly as live processing would settle them. In a dry run,
+/// `published` counts what would be published.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ReplayReport {
-    /// Arrivals in the range (and source).
+    /// Arrivals in the range (and source); for a redrive, the letters.
     pub matched: u64,
     /// Events published (or, in a dry run, that would be).
     pub published: u64,
@@ -47,9 +50,12 @@ pub struct ReplayReport {
     pub duplicate: u64,
     /// Notifications that are not a payment success.
     pub ignored: u64,
-    /// Arrivals that failed verification, normalization or dedupe.
+    /// Arrivals that failed as a whole, and notifications that failed.
     pub failed: u64,
-    /// Dead letters whose arrival is no longer kept (redrive only).
+    /// `failed` by dead-letter reason.
+    pub reasons: BTreeMap<DlqReason, u64>,
+    /// Dead letters whose arrival is no longer kept, or that cannot be read
+    /// (redrive only).
     pub missing: u64,
     /// Whether nothing was published.
     pub dry_run: bool,
@@ -57,29 +63,31 @@ pub struct ReplayReport {
     pub note: Option<String>,
 }
 
-/// What re-processing one arrival did.
-#[derive(Default)]
-struct Redo {
-    published: u64,
-    duplicate: u64,
-    ignored: u64,
-    failure: Option<&'static str>,
-}
-
 impl ReplayReport {
-    fn add(&mut self, redo: &Redo) {
-        self.published += redo.published;
-        self.duplicate += redo.duplicate;
-        self.ignored += redo.ignored;
-        self.failed += u64::from(redo.failure.is_some());
+    fn add(&mut self, decision: &Decision) {
+        if let Decision::Settled(items) = decision {
+            for item in items {
+                match item {
+                    Settled::Published => self.published += 1,
+                    Settled::Duplicate => self.duplicate += 1,
+                    Settled::Ignored => self.ignored += 1,
+                    Settled::Failed(_) => {}
+                }
+            }
+        }
+        for (_, failure) in decision.failures() {
+            self.failed += 1;
+            *self.reasons.entry(failure.reason).or_default() += 1;
+        }
     }
 }
 
-impl Processor {
+impl Pipeline {
     /// Re-processes every stored arrival of `range`.
     pub async fn replay(&self, range: &ReplayRange) -> Result<ReplayReport, StoreError> {
         self.store.claim_layout().await?;
         let until = range.until.unwrap_or_else(Utc::now);
+        let mode = if range.dry_run { Mode::DryRun } else { Mode::Publish };
         let mut report = ReplayReport {
             dry_run: range.dry_run,
             note: self.retention_note(range.since).await?,
@@ -92,9 +100,9 @@ impl Processor {
             let Some(last) = page.last() else { break };
             start = format!("({}", last.id);
             for entry in &page {
-                if self.matches(entry, range.source.as_deref()) {
+                if matches(entry, range.source.as_deref()) {
                     report.matched += 1;
-                    report.add(&self.redo(entry, range.dry_run).await?);
+                    report.add(&self.decide(entry, mode, Attempt::Operator).await);
                 }
             }
             if page.len() < PAGE {
@@ -105,36 +113,44 @@ impl Processor {
         Ok(report)
     }
 
-    /// Re-drives dead letters: a letter whose arrival now succeeds (published,
-    /// duplicate or ignored) is removed from the DLQ; one that still fails stays.
+    /// Re-drives dead letters. Each arrival is re-processed once, however
+    /// many of its letters are named. A letter leaves the DLQ when what it
+    /// stands for now settles: its own notification (published, duplicate or
+    /// ignored), or, for a letter without an item, the arrival as a whole;
+    /// that arrival's notifications that still fail then get their own
+    /// letters in its place.
     pub async fn redrive(&self, letters: &[StoredDeadLetter]) -> Result<ReplayReport, StoreError> {
         self.store.claim_layout().await?;
         let mut report = ReplayReport::default();
-        for letter in letters {
+        let mut decided: HashMap<ArrivalId, Option<Decision>> = HashMap::new();
+        for stored in letters {
             report.matched += 1;
-            let arrival = match crate::domain::ArrivalId::parse(&letter.arrival_id) {
-                Ok(id) => self.store.arrival(&id).await?,
-                Err(_) => None,
-            };
-            let Some(entry) = arrival else {
+            let Ok(letter) = &stored.letter else {
                 report.missing += 1;
                 continue;
             };
-            let redo = self.redo(&entry, false).await?;
-            report.add(&redo);
-            if redo.failure.is_none() {
-                self.store.remove_dead_letter(&letter.id).await?;
+            if !decided.contains_key(&letter.arrival_id) {
+                let decision = match self.store.arrival(&letter.arrival_id).await? {
+                    Some(entry) => Some(self.decide(&entry, Mode::Publish, Attempt::Operator).await),
+                    None => None,
+                };
+                if let Some(decision) = &decision {
+                    report.add(decision);
+                }
+                decided.insert(letter.arrival_id.clone(), decision);
+            }
+            let Some(Some(decision)) = decided.get(&letter.arrival_id) else {
+                report.missing += 1;
+                continue;
+            };
+            if let Some(successors) = successors(letter, decision) {
+                self.store.retire_dead_letter(&stored.id, &successors).await?;
+                for letter in &successors {
+                    DeadLettered { letter }.emit(&self.metrics);
+                }
             }
         }
         Ok(report)
-    }
-
-    fn matches(&self, entry: &ArrivalEntry, source: Option<&str>) -> bool {
-        match (source, &entry.arrival) {
-            (None, _) => true,
-            (Some(wanted), Ok(arrival)) => arrival.source.as_str() == wanted,
-            (Some(_), Err(_)) => false,
-        }
     }
 
     /// Says so when `since` lies before the oldest arrival still kept.
@@ -148,74 +164,65 @@ impl Processor {
             _ => None,
         })
     }
+}
 
-    /// Verifies, normalizes and (unless `dry_run`) publishes one stored arrival.
-    async fn redo(&self, entry: &ArrivalEntry, dry_run: bool) -> Result<Redo, StoreError> {
-        let Ok(arrival) = &entry.arrival else { return Ok(failed("malformed_arrival")) };
-        let Some(source) = self.sources.get(arrival.source.as_str()) else { return Ok(failed("unknown_source")) };
-        if let Some(fetch) = source.provider.prefetch(&arrival.request) {
-            if fetch.await.is_err() {
-                return Ok(failed("key_unavailable"));
-            }
-        }
-        if source.provider.reverify(&arrival.request).is_err() {
-            return Ok(failed("invalid_signature"));
-        }
-        let notifications = match source.provider.normalize(arrival) {
-            Ok(notifications) => notifications,
-            Err(error) => return Ok(failed(error.reason())),
-        };
-        let mut redo = Redo::default();
-        for notification in notifications {
-            match notification {
-                Normalized::Ignored { .. } => redo.ignored += 1,
-                Normalized::Payment(facts) => {
-                    let key = facts.idempotency_key(&source.payment_provider);
-                    let outcome = if dry_run {
-                        let partition = Partition::of(&key, self.publisher.partitions());
-                        if self.store.is_published(partition, &key).await? {
-                            Published::Duplicate { event_id: String::new() }
-                        } else {
-                            Published::New { entry_id: String::new() }
-                        }
-                    } else {
-                        self.publish_event(arrival, &source.payment_provider, &facts, &key).await?
-                    };
-                    match outcome {
-                        Published::New { .. } => redo.published += 1,
-                        Published::Duplicate { .. } => redo.duplicate += 1,
-                        Published::Conflict { .. } => return Ok(failed("idempotency_conflict")),
-                    }
-                }
-            }
-        }
-        Ok(redo)
-    }
-
-    async fn publish_event(
-        &self,
-        arrival: &Arrival,
-        provider: &str,
-        facts: &crate::domain::PaymentFacts,
-        key: &crate::domain::IdempotencyKey,
-    ) -> Result<Published, StoreError> {
-        let event = self.event(arrival, provider, facts);
-        let published = self.publisher.publish(&event, key, &facts.fingerprint(provider)).await?;
-        let provider_event_id = facts.provider_event_id.as_deref();
-        match &published {
-            Published::New { .. } => {
-                let (event_id, event_type) = (event.id(), event.event_type());
-                Processed::Published { key, event_id, event_type, provider_event_id }.emit(arrival, 0, &self.metrics)
-            }
-            Published::Duplicate { .. } => {
-                Processed::Duplicate { key, provider_event_id }.emit(arrival, 0, &self.metrics)
-            }
-            Published::Conflict { .. } => {}
-        }
-        Ok(published)
+fn matches(entry: &ArrivalEntry, source: Option<&str>) -> bool {
+    match (source, &entry.arrival) {
+        (None, _) => true,
+        (Some(wanted), Ok(arrival)) => arrival.source.as_str() == wanted,
+        (Some(_), Err(_)) => false,
     }
 }
 
-fn failed(reason: &'static str) -> Redo {
-    Redo { failure: Some(reason), ..Redo::default() }
+/// `None` when `letter` stays in the DLQ after its arrival was decided
+/// again; else the letters that replace it (none, unless a letter for the
+/// whole arrival gives way to letters for its failing notifications).
+fn successors(letter: &DeadLetter, decision: &Decision) -> Option<Vec<DeadLetter>> {
+    let Decision::Settled(items) = decision else { return None };
+    match letter.item {
+        Some(item) => match items.get(item) {
+            Some(Settled::Failed(_)) | None => None,
+            Some(_) => Some(Vec::new()),
+        },
+        None => Some(decision.dead_letters(&letter.arrival_id, letter.source.as_ref(), letter.attempts)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processing::pipeline::Failure;
+
+    fn letter(item: Option<usize>) -> DeadLetter {
+        DeadLetter {
+            arrival_id: ArrivalId::parse("1700000000000-0").unwrap(),
+            source: None,
+            item,
+            reason: DlqReason::IdempotencyConflict,
+            error: String::new(),
+            attempts: 1,
+            failed_at: Utc::now(),
+        }
+    }
+
+    fn conflict() -> Settled {
+        Settled::Failed(Failure { reason: DlqReason::IdempotencyConflict, error: String::new() })
+    }
+
+    #[test]
+    fn a_letter_for_one_item_follows_that_item_alone() {
+        let decision = Decision::Settled(vec![conflict(), Settled::Published]);
+        assert_eq!(successors(&letter(Some(0)), &decision), None, "item 0 still fails: the letter stays");
+        assert_eq!(successors(&letter(Some(1)), &decision), Some(Vec::new()), "item 1 settled: it leaves");
+        assert_eq!(successors(&letter(Some(2)), &decision), None, "an item that no longer exists stays");
+    }
+
+    #[test]
+    fn a_letter_for_the_whole_arrival_gives_way_to_its_failing_items() {
+        let decision = Decision::Settled(vec![Settled::Duplicate, conflict()]);
+        let replaced = successors(&letter(None), &decision).unwrap();
+        assert_eq!(replaced.iter().map(|l| l.item).collect::<Vec<_>>(), [Some(1)]);
+        let rejected = Decision::Rejected(Failure { reason: DlqReason::ProviderMismatch, error: String::new() });
+        assert_eq!(successors(&letter(None), &rejected), None);
+    }
 }

@@ -7,6 +7,9 @@
 //! would leave a window in which two processors both publish; the script
 //! closes it.
 //!
+//! A dry run asks [`Publisher::check`] instead: it reads the dedupe record
+//! and compares it as the script does, and publishes nothing.
+//!
 //! Touches: `{p}:idem:{N}:<key>`, `{p}:events:payment.succeeded.v1:{N}`.
 
 use std::{num::NonZeroU32, sync::Arc};
@@ -38,6 +41,32 @@ pub enum Published {
         /// The event id published then.
         event_id: String,
     },
+}
+
+/// Publishing failed; the arrival may be tried again.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Redis is unreachable, or refused the script (a dedupe record it
+    /// cannot decode, say).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The script answered a status this version does not know: a script of
+    /// another payhook version, never taken for a conflict or a success.
+    #[error("the publish script answered an unknown status {0:?}")]
+    UnknownStatus(String),
+    /// The dedupe record of `key` is not what the script writes.
+    #[error("the dedupe record of {key} cannot be read")]
+    UnreadableRecord {
+        /// The idempotency key.
+        key: String,
+    },
+}
+
+/// The fields of a dedupe record that decide between duplicate and conflict.
+#[derive(serde::Deserialize)]
+struct Record {
+    fingerprint: String,
+    event_id: String,
 }
 
 /// Publishes events through the dedupe script.
@@ -75,7 +104,7 @@ impl Publisher {
         event: &CloudEvent<PaymentSucceededV1>,
         key: &IdempotencyKey,
         fingerprint: &Fingerprint,
-    ) -> Result<Published, StoreError> {
+    ) -> Result<Published, PublishError> {
         let partition = Partition::of(key, self.partitions);
         let keys = self.store.keys();
         let json = serde_json::to_string(event).expect("events always serialize");
@@ -91,11 +120,37 @@ impl Publisher {
             .arg(self.ttl_secs)
             .arg(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true))
             .invoke_async(&mut self.store.connection())
-            .await?;
-        Ok(match status.as_str() {
-            "published" => Published::New { entry_id: value },
-            "duplicate" => Published::Duplicate { event_id: value },
-            _ => Published::Conflict { event_id: value },
-        })
+            .await
+            .map_err(StoreError::from)?;
+        match status.as_str() {
+            "published" => Ok(Published::New { entry_id: value }),
+            "duplicate" => Ok(Published::Duplicate { event_id: value }),
+            "conflict" => Ok(Published::Conflict { event_id: value }),
+            _ => Err(PublishError::UnknownStatus(status)),
+        }
+    }
+
+    /// What [`Publisher::publish`] would answer for these facts now, without
+    /// publishing: `None` when the key has no record (the event would be
+    /// new), else the duplicate or conflict with the event id on record.
+    pub async fn check(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<Published>, PublishError> {
+        let record_key = self.store.keys().idempotency(Partition::of(key, self.partitions), key);
+        let record: Option<String> = redis::cmd("GET")
+            .arg(record_key)
+            .query_async(&mut self.store.connection())
+            .await
+            .map_err(StoreError::from)?;
+        let Some(record) = record else { return Ok(None) };
+        let unreadable = || PublishError::UnreadableRecord { key: key.as_str().to_owned() };
+        let Record { fingerprint: on_record, event_id } = serde_json::from_str(&record).map_err(|_| unreadable())?;
+        Ok(Some(if on_record == fingerprint.as_str() {
+            Published::Duplicate { event_id }
+        } else {
+            Published::Conflict { event_id }
+        }))
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use redis::streams::StreamRangeReply;
 
 use super::{ArrivalEntry, Store, StoreError};
-use crate::domain::{ArrivalId, IdempotencyKey, Partition};
+use crate::domain::ArrivalId;
 
 impl Store {
     /// Up to `count` arrivals with ids from `start` (inclusive, `(id` for
@@ -37,13 +37,5 @@ impl Store {
     pub async fn oldest_arrival(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let first = self.arrivals_between("-", "+", 1).await?;
         Ok(first.first().and_then(|e| e.id.millis()).and_then(|ms| DateTime::from_timestamp_millis(ms as i64)))
-    }
-
-    /// Whether a payment with this idempotency key has been published (and
-    /// its dedupe record is still kept).
-    pub async fn is_published(&self, partition: Partition, key: &IdempotencyKey) -> Result<bool, StoreError> {
-        let exists: bool =
-            redis::cmd("EXISTS").arg(self.keys.idempotency(partition, key)).query_async(&mut self.connection()).await?;
-        Ok(exists)
     }
 }

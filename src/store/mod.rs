@@ -25,7 +25,7 @@ use std::{sync::Arc, time::Duration};
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, Client};
 
 pub use arrivals::{Appended, ArrivalEntry, Rejected};
-pub use dlq::{DeadLetter, StoredDeadLetter};
+pub use dlq::{DeadLetter, DlqReason, StoredDeadLetter, UnknownReason};
 pub use durability::Durability;
 pub use keys::Keys;
 pub use layout::{Layout, LayoutMismatch, KEY_VERSION};

@@ -11,7 +11,7 @@ use super::metrics::{
 };
 use crate::{
     domain::{Arrival, ArrivalId, IdempotencyKey, RequestId, SourceName, TraceContext},
-    store::DeadLetter,
+    store::{DeadLetter, DlqReason},
 };
 
 /// A verified delivery was stored (or found stored) and answered 2xx.
@@ -74,7 +74,36 @@ impl ArrivalRefused<'_> {
     }
 }
 
-/// What processing did with one arrival.
+/// How processing an arrival (or one notification of it) ended: the
+/// `outcome` of its log lines and of the `process` span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessingOutcome {
+    /// A new event was published.
+    Published,
+    /// Already published with the same facts.
+    Duplicate,
+    /// Not a payment success.
+    Ignored,
+    /// Moved to the DLQ.
+    DeadLettered,
+    /// Failed for now; tried again after a backoff.
+    Retry,
+}
+
+impl ProcessingOutcome {
+    /// The machine word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Published => "published",
+            Self::Duplicate => "duplicate",
+            Self::Ignored => "ignored",
+            Self::DeadLettered => "dead_lettered",
+            Self::Retry => "retry",
+        }
+    }
+}
+
+/// What processing did with one notification.
 pub enum Processed<'a> {
     /// A new event was published.
     Published {
@@ -101,8 +130,8 @@ pub enum Processed<'a> {
     },
     /// Failed for now; left pending for a retry.
     Failed {
-        /// Machine word.
-        reason: &'static str,
+        /// What it becomes if it keeps failing.
+        reason: DlqReason,
         /// The cause.
         error: &'a dyn std::error::Error,
     },
@@ -120,7 +149,7 @@ impl Processed<'_> {
         match self {
             Self::Published { key, event_id, event_type, provider_event_id } => {
                 info!(arrival_id = %id, source = %src, request_id = %req, idempotency_key = %key, event_id,
-                      event_type, provider_event_id, outcome = "published", "Event published.");
+                      event_type, provider_event_id, outcome = ProcessingOutcome::Published.as_str(), "Event published.");
                 let labels = PublishedLabels { source, r#type: (*event_type).to_owned() };
                 metrics.published.get_or_create(&labels).inc();
                 let latency = chrono::Utc::now() - arrival.request.received_at;
@@ -128,24 +157,24 @@ impl Processed<'_> {
             }
             Self::Duplicate { key, provider_event_id } => {
                 info!(arrival_id = %id, source = %src, request_id = %req, idempotency_key = %key,
-                      provider_event_id, outcome = "duplicate", "Duplicate suppressed.");
+                      provider_event_id, outcome = ProcessingOutcome::Duplicate.as_str(), "Duplicate suppressed.");
                 metrics.duplicates.get_or_create(&SourceLabels { source }).inc();
             }
             Self::Ignored { provider_event_type } => {
                 info!(arrival_id = %id, source = %src, request_id = %req, provider_event_type,
-                      outcome = "ignored", "Notification ignored: not a payment success.");
+                      outcome = ProcessingOutcome::Ignored.as_str(), "Notification ignored: not a payment success.");
                 metrics.ignored.get_or_create(&SourceLabels { source }).inc();
             }
             Self::Failed { reason, error } => {
-                warn!(arrival_id = %id, source = %src, request_id = %req, reason, error = %error,
-                      outcome = "retry", "Processing failed; will retry.");
-                metrics.processing_errors.get_or_create(&ReasonLabels { source, reason }).inc();
+                warn!(arrival_id = %id, source = %src, request_id = %req, reason = reason.as_str(), error = %error,
+                      outcome = ProcessingOutcome::Retry.as_str(), "Processing failed; will retry.");
+                metrics.processing_errors.get_or_create(&ReasonLabels { source, reason: reason.as_str() }).inc();
             }
         }
     }
 }
 
-/// An arrival moved to the DLQ.
+/// An arrival, or one notification of it, moved to the DLQ.
 pub struct DeadLettered<'a> {
     /// The letter.
     pub letter: &'a DeadLetter,
@@ -156,12 +185,14 @@ impl DeadLettered<'_> {
     pub fn emit(&self, metrics: &Metrics) {
         let letter = self.letter;
         let source = letter.source.as_ref().map(SourceName::as_str).unwrap_or("");
-        tracing::error!(arrival_id = %letter.arrival_id, source, reason = letter.reason, error = %letter.error,
-                        attempts = letter.attempts, outcome = "dead_lettered", "Arrival dead-lettered.");
-        if letter.reason == "idempotency_conflict" {
+        let reason = letter.reason.as_str();
+        tracing::error!(arrival_id = %letter.arrival_id, source, item = letter.item, reason, error = %letter.error,
+                        attempts = letter.attempts, outcome = ProcessingOutcome::DeadLettered.as_str(),
+                        "Arrival dead-lettered.");
+        if letter.reason == DlqReason::IdempotencyConflict {
             metrics.conflicts.get_or_create(&SourceLabels { source: letter.source.clone() }).inc();
         }
-        let labels = ReasonLabels { source: letter.source.clone(), reason: letter.reason };
+        let labels = ReasonLabels { source: letter.source.clone(), reason };
         metrics.dead_lettered.get_or_create(&labels).inc();
     }
 }

@@ -12,5 +12,6 @@ mod pipeline;
 mod privacy;
 mod providers;
 mod safety;
+mod settlement;
 mod telemetry;
 mod vectors;

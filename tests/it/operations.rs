@@ -122,12 +122,12 @@ async fn a_poison_arrival_is_dead_lettered_while_others_flow_and_redrive_after_a
     let fixed = TestConfig { extra_sources: shop("/data/currency"), ..TestConfig::default() };
     let config = Config::parse(&fixed.toml(&app.redis.url()), &Env::default()).unwrap();
     let store = payhook::store::Store::open(&config, Duration::from_secs(5)).unwrap();
-    let processor = payhook::processing::Processor::new(&config, &store, Default::default(), 7).unwrap();
+    let pipeline = payhook::processing::Pipeline::new(&config, &store, Default::default());
     let letters = store.dead_letters(10).await.unwrap();
-    let report = processor.redrive(&letters).await.unwrap();
+    let report = pipeline.redrive(&letters).await.unwrap();
     assert_eq!((report.published, report.failed), (1, 0));
     assert!(app.entries("payhook:dlq").await.is_empty(), "a redriven letter leaves the DLQ");
-    let again = processor.redrive(&letters).await.unwrap();
+    let again = pipeline.redrive(&letters).await.unwrap();
     assert_eq!((again.published, again.missing, again.failed), (0, 0, 0), "letters already removed are skipped");
     assert_eq!(store.dead_letter(&letters[0].id).await.unwrap(), None);
     let events = app.events(0).await;
