@@ -468,10 +468,12 @@ proptest! {
 
     /// A pinned certificate ignores `PAYPAL-CERT-URL`; a fetching source
     /// never verifies with a certificate it has not fetched, and only
-    /// builds a fetch (dropped here, never run) for an allowlisted URL.
+    /// builds a fetch (dropped here, never run) for a URL of PayPal's
+    /// certificate form on an allowlisted host.
     #[test]
     fn paypal_cert_urls_of_any_shape_never_panic(
         url in prop_oneof![
+            "https://api\\.(sandbox\\.)?paypal\\.com(:[0-9]{1,6})?/v1/notifications/certs/[ -~]{0,30}",
             "https://api\\.(sandbox\\.)?paypal\\.com(:[0-9]{1,6})?/[ -~]{0,30}",
             "(https?|ftp|file)://[ -~]{0,40}",
             "https://[a-z]{0,8}@api\\.paypal\\.com/[a-z]{0,8}",
@@ -483,7 +485,8 @@ proptest! {
         let fetching = source("paypal_fetching");
         let request = signed.with_header("paypal-cert-url", &url);
         let fetch = fetching.provider.prefetch(&request);
-        prop_assert!(fetch.is_none() || url.to_ascii_lowercase().contains("paypal.com"), "{url:?}");
+        let paypal_form = url.to_ascii_lowercase().contains("paypal.com") && url.contains("/v1/notifications/certs/");
+        prop_assert!(fetch.is_none() || paypal_form, "{url:?}");
         drop(fetch);
         prop_assert!(fetching.provider.verify(&request).is_err());
     }

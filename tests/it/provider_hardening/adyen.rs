@@ -87,7 +87,7 @@ async fn a_genuine_adyen_item_with_its_fields_shifted_under_the_same_hmac_is_ref
     // Arrange: a genuine item whose merchant reference holds a ':'.
     let app = spawn().await;
     let genuine = authorisation("8815000000000042", "TestMerchant", "order:42");
-    let response = app.post("adyen", &notification(Some("false"), &[genuine.clone()]), &[]).await;
+    let response = app.post("adyen", &notification(Some("false"), std::slice::from_ref(&genuine)), &[]).await;
     assert_eq!(response.status(), 200);
     app.wait_processed().await;
     assert_eq!(app.events(0).await.len(), 1, "the genuine item is published once");

@@ -1,7 +1,10 @@
 //! Issue 8's provider holes, each reproduced as written over loopback:
-//! Adyen's unescaped signed fields and its unsigned `live` flag (item 3).
+//! Adyen's unescaped signed fields and its unsigned `live` flag (item 3), and
+//! PayPal certificate fetching as an attacker would drive it (item 14).
 
 mod adyen;
+mod paypal;
+mod paypal_host;
 
 use std::time::Duration;
 
