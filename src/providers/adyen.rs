@@ -170,7 +170,7 @@ fn merchant_accounts(settings: &mut SourceSettings<'_>) -> Result<Option<Vec<Str
         return Err(ConfigError::invalid(key, "must name at least one merchant account (or be left out)"));
     }
     if accounts.iter().any(|a| a.is_empty() || a.contains(':')) {
-        return Err(ConfigError::invalid(key, "merchant account codes are not empty and hold no ':'"));
+        return Err(ConfigError::invalid(key, "each merchant account code must be non-empty and hold no ':'"));
     }
     Ok(Some(accounts))
 }

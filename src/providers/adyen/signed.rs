@@ -26,7 +26,7 @@ use serde_json::Value;
 use crate::providers::signature::{constant_time_eq, hmac_sha256};
 
 /// The signed fields, in signing order, as JSON pointers into an item.
-pub(super) const SIGNED_FIELDS: [&str; 8] = [
+const SIGNED_FIELDS: [&str; 8] = [
     "/pspReference",
     "/originalReference",
     "/merchantAccountCode",
@@ -115,7 +115,7 @@ impl SignedFields {
             && !account.is_empty()
             && !account.contains(':')
             && (value.is_empty() || is_integer(value))
-            && (currency.is_empty() || currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()))
+            && (currency.is_empty() || (currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase())))
             && !event_code.is_empty()
             && event_code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
             && (success == "true" || success == "false")
