@@ -60,10 +60,10 @@ const CERT_PATH_PREFIX: &str = "/v1/notifications/certs/";
 /// Longer than any certificate name PayPal uses (`CERT-360caa42-fca2a594-a5cafa77`).
 const MAX_CERT_NAME_LEN: usize = 128;
 /// How long a fetched URL is not fetched again: its failure is the answer.
-pub(super) const FETCH_WINDOW: Duration = Duration::from_secs(60);
+const FETCH_WINDOW: Duration = Duration::from_secs(60);
 /// Distinct URLs fetched per [`FETCH_WINDOW`]. PayPal rotates its
 /// certificate rarely; ten leaves room for sandbox and live hosts at once.
-pub(super) const MAX_URLS_PER_WINDOW: usize = 10;
+const MAX_URLS_PER_WINDOW: usize = 10;
 
 /// What verification needs of a certificate: its RSA key and validity.
 #[derive(Debug)]
