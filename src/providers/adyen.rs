@@ -11,7 +11,13 @@
 //! A delivery is a batch. **Every** item must carry a valid signature, all
 //! made with one of the configured keys; a batch where no item is signed is
 //! `missing_signature`, one where some item is unsigned or mis-signed is
-//! `invalid_signature` (the Python SDK checks only the first item).
+//! `invalid_signature` (the Python SDK checks only the first item). Adyen
+//! escapes no `:`, so a valid HMAC alone does not prove which field holds
+//! what: a signed item must also split into its eight fields in one way only,
+//! with the shapes Adyen documents (16-character PSP references; see
+//! [`signed`]), and when the source lists `merchant_accounts`, be for one of
+//! them. Otherwise the whole batch is `invalid_signature`, like any item that
+//! fails verification.
 //!
 //! Adyen also sends HTTP Basic auth. When the source configures
 //! `basic_auth_username` and a password, a request without `Authorization` is
@@ -30,11 +36,17 @@
 //! Amounts are minor units as Adyen defines them (docs "Currency codes and
 //! minor units"), which differ from ISO 4217 for CLP (Adyen 2, ISO 0), CVE
 //! (0 vs 2), IDR (0 vs 2) and ISK (2 vs 0); those are rescaled exactly, and an
-//! amount with a fraction ISO cannot hold is `invalid_amount`. Live or test
-//! is the top-level string `live`. The customer id is
-//! `additionalData.shopperReference` (or its `tokenization.`/`recurring.`
-//! spelling): Adyen forbids personal data in it, and a value that still looks
-//! like an e-mail address is dropped.
+//! amount with a fraction ISO cannot hold is `invalid_amount`. The customer
+//! id is `additionalData.shopperReference` (or its `tokenization.` /
+//! `recurring.` spelling): Adyen forbids personal data in it, and a value
+//! that still looks like an e-mail address is dropped.
+//!
+//! Live or test is the source's `livemode` (default false, as for mapped
+//! sources). The top-level `live` string is not signed, so it never decides;
+//! when present and contrary to `livemode`, the notification reached the
+//! wrong endpoint (a test endpoint receiving live notifications, or the
+//! reverse) or was edited, and the arrival is dead-lettered
+//! `livemode_mismatch` for an operator to see.
 //!
 //! Adyen notifications have no event id. The provider event id is the
 //! composite `{pspReference}:{originalReference}:{eventCode}:{success}`
@@ -51,16 +63,21 @@
 //!
 //! Config keys: `secrets`/`secrets_env` (HMAC keys as hex),
 //! `basic_auth_username`, `basic_auth_password`/`basic_auth_password_env`
-//! (optional, together), `succeeded_on` (`["AUTHORISATION"]`; `"CAPTURE"`).
+//! (optional, together), `succeeded_on` (`["AUTHORISATION"]`; `"CAPTURE"`),
+//! `merchant_accounts` (optional: items for other accounts are refused),
+//! `livemode` (false).
+
+mod signed;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
+use self::signed::{signed_items, SignedFields, SignedItem};
 use super::{
     fields,
-    signature::{constant_time_eq, credential_eq, hmac_sha256, SigningKeys},
+    signature::{credential_eq, hmac_sha256, SigningKeys},
     NormalizeError, Provider, Rejection, SignatureMatch,
 };
 use crate::{
@@ -80,6 +97,10 @@ struct Adyen {
     keys: SigningKeys,
     basic_auth: Option<BasicAuth>,
     succeeded_on: Vec<String>,
+    /// `merchant_accounts`: the only accounts whose items verify; `None`: any.
+    merchant_accounts: Option<Vec<String>>,
+    /// `livemode`: whether this endpoint receives live notifications.
+    livemode: bool,
 }
 
 /// The Basic auth credentials Adyen is configured to send.
@@ -101,7 +122,13 @@ pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Pro
     let keys = SigningKeys::decoded(settings, "an HMAC key in hex", |secret| {
         hex::decode(secret.trim()).ok().filter(|key| !key.is_empty())
     })?;
-    Ok(Box::new(Adyen { keys, basic_auth: basic_auth(settings)?, succeeded_on: succeeded_on(settings)? }))
+    Ok(Box::new(Adyen {
+        keys,
+        basic_auth: basic_auth(settings)?,
+        succeeded_on: succeeded_on(settings)?,
+        merchant_accounts: merchant_accounts(settings)?,
+        livemode: settings.bool("livemode")?.unwrap_or(false),
+    }))
 }
 
 /// Username and password come together or not at all.
@@ -135,6 +162,19 @@ fn succeeded_on(settings: &mut SourceSettings<'_>) -> Result<Vec<String>, Config
     }
 }
 
+/// A listed account must be one Adyen could sign unambiguously.
+fn merchant_accounts(settings: &mut SourceSettings<'_>) -> Result<Option<Vec<String>>, ConfigError> {
+    let key = settings.key("merchant_accounts");
+    let Some(accounts) = settings.strings("merchant_accounts")? else { return Ok(None) };
+    if accounts.is_empty() {
+        return Err(ConfigError::invalid(key, "must name at least one merchant account (or be left out)"));
+    }
+    if accounts.iter().any(|a| a.is_empty() || a.contains(':')) {
+        return Err(ConfigError::invalid(key, "each merchant account code must be non-empty and hold no ':'"));
+    }
+    Ok(Some(accounts))
+}
+
 // ---- Header and item parsing ----------------------------------------------
 
 /// The decoded `user:password` bytes of a Basic `Authorization` value;
@@ -147,59 +187,6 @@ fn parse_basic_auth(header: &str) -> Option<Vec<u8>> {
     STANDARD.decode(token.trim()).ok()
 }
 
-/// What verification needs of one `NotificationRequestItem`.
-struct SignedItem {
-    /// The eight colon-joined fields.
-    signed: String,
-    /// The decoded `hmacSignature`; `None` when absent, empty when not base64.
-    signature: Option<Vec<u8>>,
-}
-
-/// The items of a notification body; `None` when it is not Adyen's envelope
-/// or a signed field is an object or a list (no signer would produce that).
-fn signed_items(body: &[u8]) -> Option<Vec<SignedItem>> {
-    let json: Value = serde_json::from_slice(body).ok()?;
-    let items = json.get("notificationItems")?.as_array()?;
-    items.iter().map(|i| i.get("NotificationRequestItem").and_then(signed_item)).collect()
-}
-
-fn signed_item(item: &Value) -> Option<SignedItem> {
-    let signature = match item.pointer("/additionalData/hmacSignature") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(STANDARD.decode(s).unwrap_or_default()),
-        Some(_) => Some(Vec::new()),
-    };
-    Some(SignedItem { signed: signing_string(item)?, signature })
-}
-
-/// Adyen's signing string for one item.
-fn signing_string(item: &Value) -> Option<String> {
-    let pointers = [
-        "/pspReference",
-        "/originalReference",
-        "/merchantAccountCode",
-        "/merchantReference",
-        "/amount/value",
-        "/amount/currency",
-        "/eventCode",
-        "/success",
-    ];
-    let parts: Option<Vec<String>> = pointers.iter().map(|p| scalar_text(item.pointer(p))).collect();
-    Some(parts?.join(":"))
-}
-
-/// A field as the Node SDK writes it into the signing string: text as is,
-/// numbers and booleans in JSON notation, absent and `null` as nothing.
-fn scalar_text(value: Option<&Value>) -> Option<String> {
-    match value {
-        None | Some(Value::Null) => Some(String::new()),
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(Value::Bool(b)) => Some(b.to_string()),
-        Some(Value::Array(_) | Value::Object(_)) => None,
-    }
-}
-
 // ---- Verification ---------------------------------------------------------
 
 impl Adyen {
@@ -208,22 +195,30 @@ impl Adyen {
         self.check_items(request)
     }
 
-    /// Every item's HMAC; all that a stored arrival can still prove.
+    /// Every item's HMAC and what it can prove; all that a stored arrival
+    /// can still show.
     fn check_items(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
         let items = signed_items(&request.body).ok_or(Rejection::InvalidSignature)?;
-        if items.iter().all(|i| i.signature.is_none()) {
+        if !items.iter().any(SignedItem::is_signed) {
             return Err(Rejection::MissingSignature);
         }
         // One key must sign the whole batch: Adyen signs a delivery with the
         // key configured at that moment.
-        self.keys
-            .find(|key| {
-                items.iter().all(|item| match &item.signature {
-                    Some(signature) => constant_time_eq(signature, &hmac_sha256(key, &[item.signed.as_bytes()])),
-                    None => false,
-                })
-            })
-            .ok_or(Rejection::InvalidSignature)
+        let matched =
+            self.keys.find(|key| items.iter().all(|item| item.signed_by(key))).ok_or(Rejection::InvalidSignature)?;
+        // An HMAC proves the signing string, not which field holds what
+        // (see `signed`), nor that the item is for this endpoint.
+        if items.iter().all(|item| self.accepts(item.fields())) {
+            Ok(matched)
+        } else {
+            Err(Rejection::InvalidSignature)
+        }
+    }
+
+    /// Fields that split one way only, for an account this source serves.
+    fn accepts(&self, fields: &SignedFields) -> bool {
+        let account = fields.merchant_account();
+        fields.unambiguous() && self.merchant_accounts.as_ref().is_none_or(|list| list.iter().any(|a| a == account))
     }
 
     fn check_basic_auth(&self, request: &WebhookRequest) -> Result<(), Rejection> {
@@ -244,7 +239,7 @@ impl Adyen {
     /// One notification per item, in order.
     fn notifications(&self, body: &[u8]) -> Result<Vec<Normalized>, NormalizeError> {
         let json = fields::parse(body)?;
-        let livemode = live(&json)?;
+        let livemode = self.livemode(&json)?;
         let count = match fields::get(&json, "/notificationItems") {
             Some(Value::Array(items)) => items.len(),
             Some(_) => return Err(NormalizeError::field("notificationItems", "is not a list")),
@@ -281,15 +276,30 @@ impl Adyen {
     }
 }
 
+impl Adyen {
+    /// The source's `livemode`. Adyen's top-level `live` is not signed, so it
+    /// never decides; when present and contrary, the notification went to
+    /// the wrong endpoint (or was edited), which an operator must see.
+    fn livemode(&self, json: &Value) -> Result<bool, NormalizeError> {
+        match live(json)? {
+            Some(live) if live != self.livemode => {
+                Err(NormalizeError::LivemodeMismatch { field: "live".into(), configured: self.livemode })
+            }
+            _ => Ok(self.livemode),
+        }
+    }
+}
+
 /// The top-level `live`, a string `"true"`/`"false"` (a JSON boolean is
-/// accepted too); anything else is refused rather than guessed.
-fn live(json: &Value) -> Result<bool, NormalizeError> {
+/// accepted too); absent or `null` is `None`; anything else is refused
+/// rather than guessed.
+fn live(json: &Value) -> Result<Option<bool>, NormalizeError> {
     match fields::get(json, "/live") {
-        Some(Value::String(s)) if s == "true" => Ok(true),
-        Some(Value::String(s)) if s == "false" => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
+        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(_) => Err(NormalizeError::field("live", "is neither \"true\" nor \"false\"")),
-        None => Err(NormalizeError::field("live", "is missing")),
+        None => Ok(None),
     }
 }
 
@@ -359,23 +369,26 @@ impl Provider for Adyen {
         vec![("Authorization".into(), format!("Basic {}", STANDARD.encode(auth.credentials())))]
     }
 
-    /// One item of the first configured success event, signed with the first key.
+    /// One item of the first configured success event, for the first listed
+    /// merchant account, signed with the first key.
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
         let psp = || uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
         let event_code = self.succeeded_on.first().map_or("AUTHORISATION", String::as_str);
+        let account = self.merchant_accounts.iter().flatten().next().map_or("YOUR_MERCHANT_ACCOUNT", String::as_str);
         let mut item = json!({
             "amount": {"currency": "EUR", "value": 1000}, "eventCode": event_code,
             "eventDate": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-            "merchantAccountCode": "YOUR_MERCHANT_ACCOUNT", "merchantReference": format!("order_{}", psp()),
+            "merchantAccountCode": account, "merchantReference": format!("order_{}", psp()),
             "paymentMethod": "visa", "pspReference": psp(), "reason": "", "success": "true"
         });
         if event_code == "CAPTURE" {
             item["originalReference"] = json!(psp());
         }
-        let signed = signing_string(&item).expect("the sample's signed fields are scalars");
+        let signed = SignedFields::of(&item).expect("the sample's signed fields are scalars").signing_string();
         let signature = STANDARD.encode(hmac_sha256(self.keys.first(), &[signed.as_bytes()]));
         item["additionalData"] = json!({"hmacSignature": signature});
-        let body = json!({"live": "false", "notificationItems": [{"NotificationRequestItem": item}]});
+        let live = self.livemode.to_string();
+        let body = json!({"live": live, "notificationItems": [{"NotificationRequestItem": item}]});
         serde_json::to_vec_pretty(&body).expect("a json! value always serializes")
     }
 }
@@ -405,7 +418,7 @@ mod tests {
     }
 
     fn signature(item: &Value, key: &str) -> String {
-        let signed = signing_string(item).unwrap();
+        let signed = SignedFields::of(item).unwrap().signing_string();
         STANDARD.encode(hmac_sha256(&hex::decode(key).unwrap(), &[signed.as_bytes()]))
     }
 
@@ -425,11 +438,17 @@ mod tests {
 
     fn batch(items: Vec<Value>) -> String {
         let items: Vec<Value> = items.into_iter().map(|i| json!({"NotificationRequestItem": i})).collect();
-        json!({"live": "true", "notificationItems": items}).to_string()
+        json!({"live": "false", "notificationItems": items}).to_string()
     }
 
-    fn item(event_code: &str, psp: &str, currency: &str, value: u64) -> Value {
-        json!({"pspReference": psp, "merchantAccountCode": "M", "merchantReference": format!("ref-{psp}"),
+    /// A 16-character PSP reference ending in `tag`.
+    fn psp(tag: &str) -> String {
+        format!("{tag:0>16}")
+    }
+
+    /// An item whose PSP reference ends in `tag`.
+    fn item(event_code: &str, tag: &str, currency: &str, value: u64) -> Value {
+        json!({"pspReference": psp(tag), "merchantAccountCode": "M", "merchantReference": format!("ref-{tag}"),
             "amount": {"value": value, "currency": currency}, "eventCode": event_code, "success": "true",
             "eventDate": "2024-05-01T10:00:00+02:00"})
     }
@@ -582,9 +601,66 @@ mod tests {
         let body = batch(vec![item("AUTHORISATION", "B1", "USD", 2500), refused, item("REFUND", "B3", "EUR", 5)]);
         let normalized = testing::normalize(&adyen(json!({})), &[], body.as_bytes()).unwrap();
         let [Normalized::Payment(facts), second, third] = &normalized[..] else { panic!("{normalized:?}") };
-        assert_eq!((facts.payment_id.as_str(), facts.amount.get(), facts.livemode), ("B1", 2500, true));
+        assert_eq!((facts.payment_id.as_str(), facts.amount.get(), facts.livemode), (psp("B1").as_str(), 2500, false));
         assert_eq!(second, &Normalized::Ignored { event_type: "AUTHORISATION".into() });
         assert_eq!(third, &Normalized::Ignored { event_type: "REFUND".into() });
+    }
+
+    #[test]
+    fn livemode_is_the_sources_and_a_contrary_live_flag_is_refused() {
+        let with_live = |live: Value| {
+            let mut body: Value = serde_json::from_str(&batch(vec![item("AUTHORISATION", "L1", "EUR", 1)])).unwrap();
+            body["live"] = live;
+            body.to_string()
+        };
+        for (settings, live, expected) in [
+            (json!({}), json!("false"), Ok(false)),
+            (json!({}), Value::Null, Ok(false)),
+            (json!({}), json!("true"), Err("livemode_mismatch")),
+            (json!({"livemode": true}), json!("true"), Ok(true)),
+            (json!({"livemode": true}), json!(true), Ok(true)),
+            (json!({"livemode": true}), Value::Null, Ok(true)),
+            (json!({"livemode": true}), json!("false"), Err("livemode_mismatch")),
+            (json!({"livemode": true}), json!("maybe"), Err("schema_violation")),
+        ] {
+            let normalized = testing::normalize(&adyen(settings.clone()), &[], with_live(live.clone()).as_bytes());
+            let verdict = match normalized.as_deref() {
+                Ok([Normalized::Payment(facts)]) => Ok(facts.livemode),
+                Ok(other) => panic!("{other:?}"),
+                Err(error) => Err(error.reason()),
+            };
+            assert_eq!(verdict, expected, "{settings} with live {live}");
+        }
+        let error = testing::normalize(&adyen(json!({})), &[], with_live(json!("true")).as_bytes()).unwrap_err();
+        assert_eq!(error.to_string(), "field live contradicts the source's livemode = false");
+    }
+
+    #[test]
+    fn merchant_accounts_when_listed_are_the_only_ones_that_verify() {
+        let source = adyen(json!({"merchant_accounts": ["M", "Other"]}));
+        let mut elsewhere = item("AUTHORISATION", "F2", "EUR", 1);
+        elsewhere["merchantAccountCode"] = json!("Elsewhere");
+        let listed = signed(&batch(vec![item("AUTHORISATION", "F1", "EUR", 1)]), KEY);
+        assert!(verify(&source, &[], &listed).is_ok());
+        let mixed = signed(&batch(vec![item("AUTHORISATION", "F1", "EUR", 1), elsewhere.clone()]), KEY);
+        assert_eq!(verify(&source, &[], &mixed), Err(Rejection::InvalidSignature));
+        assert!(source.provider.reverify(&testing::request(&source, &[], mixed.as_bytes(), 0)).is_err());
+        assert!(verify(&adyen(json!({})), &[], &mixed).is_ok(), "without a list, any account");
+    }
+
+    #[test]
+    fn a_signed_item_whose_fields_split_more_than_one_way_is_refused() {
+        let mut genuine = item("AUTHORISATION", "G1", "EUR", 1);
+        genuine["merchantReference"] = json!("order:42");
+        let mut shifted = genuine.clone();
+        shifted["pspReference"] = json!(format!("{}:", psp("G1")));
+        shifted["originalReference"] = json!("M");
+        shifted["merchantAccountCode"] = json!("order");
+        shifted["merchantReference"] = json!("42");
+        shifted["additionalData"] = json!({"hmacSignature": signature(&genuine, KEY)});
+        let source = adyen(json!({}));
+        assert!(verify(&source, &[], &signed(&batch(vec![genuine]), KEY)).is_ok());
+        assert_eq!(verify(&source, &[], &batch(vec![shifted])), Err(Rejection::InvalidSignature));
     }
 
     #[test]
@@ -622,9 +698,9 @@ mod tests {
             batch(vec![i])
         };
         assert_eq!(reason("{".into()).reason(), "unparseable_payload");
-        assert_eq!(reason(json!({"notificationItems": []}).to_string()).reason(), "schema_violation");
+        assert_eq!(reason(json!({"live": "false"}).to_string()).reason(), "schema_violation");
         assert_eq!(reason(json!({"live": "maybe", "notificationItems": []}).to_string()).reason(), "schema_violation");
-        assert_eq!(reason(json!({"live": "true", "notificationItems": {}}).to_string()).reason(), "schema_violation");
+        assert_eq!(reason(json!({"live": "false", "notificationItems": {}}).to_string()).reason(), "schema_violation");
         let err = reason(with("amount", json!({"value": "ten", "currency": "EUR"})));
         assert_eq!(err.reason(), "schema_violation");
         assert!(err.to_string().contains("notificationItems.0.NotificationRequestItem.amount.value"), "{err}");
@@ -651,6 +727,11 @@ mod tests {
         .starts_with("sources[0].basic_auth_password_env"));
         assert!(err(json!({"secrets": [KEY], "succeeded_on": ["SETTLED"]})).starts_with("sources[0].succeeded_on"));
         assert!(err(json!({"secrets": [KEY], "succeeded_on": []})).starts_with("sources[0].succeeded_on"));
+        for accounts in [json!([]), json!([""]), json!(["A:B"]), json!("M")] {
+            let error = err(json!({"secrets": [KEY], "merchant_accounts": accounts}));
+            assert!(error.starts_with("sources[0].merchant_accounts"), "{error}");
+        }
+        assert!(err(json!({"secrets": [KEY], "livemode": "yes"})).starts_with("sources[0].livemode"));
     }
 
     #[test]
@@ -665,5 +746,7 @@ mod tests {
         testing::sample_round_trip(&adyen(json!({"basic_auth_username": "u", "basic_auth_password": "p"})));
         let capture = testing::sample_round_trip(&adyen(json!({"succeeded_on": ["CAPTURE"]})));
         assert_eq!(capture.provider_event_type, "CAPTURE");
+        let live = testing::sample_round_trip(&adyen(json!({"livemode": true, "merchant_accounts": ["Shop"]})));
+        assert!(live.livemode);
     }
 }

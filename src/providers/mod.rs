@@ -193,6 +193,16 @@ pub enum NormalizeError {
         #[source]
         source: AmountError,
     },
+    /// The payload's own live/test flag, which the provider does not sign,
+    /// contradicts the source's `livemode`: the notification reached the
+    /// wrong endpoint, or was edited.
+    #[error("field {field} contradicts the source's livemode = {configured}")]
+    LivemodeMismatch {
+        /// Where the payload says live or test.
+        field: String,
+        /// The source's `livemode`, which the event would carry.
+        configured: bool,
+    },
 }
 
 impl NormalizeError {
@@ -203,6 +213,7 @@ impl NormalizeError {
             Self::Field { .. } => "schema_violation",
             Self::Currency { .. } => "unsupported_currency",
             Self::Amount { .. } => "invalid_amount",
+            Self::LivemodeMismatch { .. } => "livemode_mismatch",
         }
     }
 

@@ -11,16 +11,16 @@
 //!   `PAYPAL-CERT-URL` is ignored. When PayPal rotates its certificate the
 //!   file must be replaced.
 //! - `cert_url_allowlist`: the certificate named by `PAYPAL-CERT-URL`, which
-//!   is attacker input: it is fetched only when it is `https://` on the
-//!   default port, without user info, and its host is exactly one of the
-//!   list. Anything else fails verification and nothing is fetched. The fetch
-//!   (in [`Provider::prefetch`], before verification, redirects refused, 5 s)
-//!   trusts the TLS connection to that host; the certificate must then be
-//!   RSA, have a subject CN ending in `.paypal.com` (what PayPal's SDK
-//!   checks) and is cached by URL. A network error or a 5xx is a
-//!   [`KeyFetchError`] (503, PayPal retries); a 4xx or a body that is not
-//!   such a certificate means the URL names no certificate, and the request
-//!   fails verification.
+//!   is attacker input: it is fetched (in [`Provider::prefetch`], before
+//!   verification) only when it has PayPal's form, `https://<allowlisted
+//!   host>/v1/notifications/certs/<name>`; anything else fails verification
+//!   and nothing is fetched. A URL is fetched at most once a minute and at
+//!   most ten distinct URLs a minute, so naming URLs cannot make payhook
+//!   fetch on every request ([`certificates`] has the rules). A network
+//!   error or a 5xx is a [`KeyFetchError`] (503, PayPal retries), and stays
+//!   the answer for that URL for the minute; a 4xx or a body that is not a
+//!   PayPal certificate means the URL names none, and the request fails
+//!   verification.
 //!
 //! Either way the certificate must be within its validity period when the
 //! request arrives, as PayPal's SDK requires.
@@ -57,12 +57,9 @@
 //! (exactly one), `signing_key_path` (none), `merchant_reference_field`
 //! (`invoice_id`, or `custom_id`), `tolerance_secs` (none), `livemode` (false).
 
-use std::{
-    collections::HashMap,
-    fmt,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+mod certificates;
+
+use std::{fmt, sync::Arc};
 
 use aws_lc_rs::{
     rand::SystemRandom,
@@ -71,16 +68,9 @@ use aws_lc_rs::{
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::future::BoxFuture;
-use reqwest::Url;
 use serde_json::json;
-use x509_cert::{
-    der::{
-        asn1::{Ia5StringRef, PrintableStringRef, Utf8StringRef},
-        oid::ObjectIdentifier,
-    },
-    Certificate,
-};
 
+use self::certificates::{CertFetcher, PayPalCert};
 use super::{fields, KeyFetchError, NormalizeError, Provider, Rejection, SignatureMatch};
 use crate::{
     config::{ConfigError, SourceSettings},
@@ -95,15 +85,6 @@ const AUTH_ALGO: &str = "paypal-auth-algo";
 /// The only algorithm PayPal uses for webhooks.
 const SHA256_WITH_RSA: &str = "SHA256withRSA";
 const SUCCEEDED: &str = "PAYMENT.CAPTURE.COMPLETED";
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
-/// What a fetched certificate's subject CN must end with (PayPal's SDK check).
-const PAYPAL_CN_SUFFIX: &str = ".paypal.com";
-/// PayPal serves a handful of certificates; a bound keeps memory flat anyway.
-const MAX_CACHED: usize = 16;
-/// A certificate (or a short chain) is a few kilobytes.
-const MAX_CERT_BYTES: usize = 64 * 1024;
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// The `PAYPAL-CERT-URL` that `sign` sends (only a pinned source verifies it).
 const SIGNED_CERT_URL: &str = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-payhook-local";
 const MERCHANT_REFERENCE_FIELDS: [&str; 2] = ["invoice_id", "custom_id"];
@@ -177,137 +158,7 @@ impl Certificates {
     }
 }
 
-// ---- Certificates ---------------------------------------------------------
-
-/// What verification needs of a certificate: its RSA key and validity.
-#[derive(Debug)]
-struct PayPalCert {
-    /// PKCS#1 `RSAPublicKey` DER (the SPKI's key bits), public.
-    public_key: Vec<u8>,
-    not_before: u64,
-    not_after: u64,
-    common_names: Vec<String>,
-}
-
-impl PayPalCert {
-    /// The first certificate of a PEM file or chain, if its key is RSA.
-    fn parse(pem: &[u8]) -> Option<Self> {
-        let cert = Certificate::load_pem_chain(pem).ok()?.into_iter().next()?;
-        let tbs = &cert.tbs_certificate;
-        let spki = &tbs.subject_public_key_info;
-        if spki.algorithm.oid != RSA_ENCRYPTION {
-            return None;
-        }
-        Some(Self {
-            public_key: spki.subject_public_key.as_bytes()?.to_vec(),
-            not_before: tbs.validity.not_before.to_unix_duration().as_secs(),
-            not_after: tbs.validity.not_after.to_unix_duration().as_secs(),
-            common_names: common_names(&cert),
-        })
-    }
-
-    fn valid_at(&self, at: DateTime<Utc>) -> bool {
-        u64::try_from(at.timestamp()).is_ok_and(|t| self.not_before <= t && t <= self.not_after)
-    }
-
-    fn is_paypals(&self) -> bool {
-        self.common_names.iter().any(|cn| cn.to_ascii_lowercase().ends_with(PAYPAL_CN_SUFFIX))
-    }
-}
-
-/// The subject's CN values, in whichever string type the issuer used.
-fn common_names(cert: &Certificate) -> Vec<String> {
-    let attributes = cert.tbs_certificate.subject.0.iter().flat_map(|rdn| rdn.0.iter());
-    attributes
-        .filter(|atv| atv.oid == COMMON_NAME)
-        .filter_map(|atv| {
-            let value = &atv.value;
-            (value.decode_as::<Utf8StringRef<'_>>().map(|s| s.to_string()).ok())
-                .or_else(|| value.decode_as::<PrintableStringRef<'_>>().map(|s| s.to_string()).ok())
-                .or_else(|| value.decode_as::<Ia5StringRef<'_>>().map(|s| s.to_string()).ok())
-        })
-        .collect()
-}
-
-/// Fetches certificates from allowlisted PayPal hosts and keeps them by URL.
-#[derive(Debug)]
-struct CertFetcher {
-    /// Lower-case host names.
-    allowlist: Vec<String>,
-    client: reqwest::Client,
-    /// A std mutex: it guards a map lookup or insert and is never held
-    /// across an await, so a Tokio mutex would only add cost.
-    cache: Mutex<HashMap<String, Arc<PayPalCert>>>,
-}
-
-impl CertFetcher {
-    fn new(hosts: Vec<String>) -> Result<Self, String> {
-        if hosts.is_empty() || hosts.iter().any(|h| h.is_empty() || h.contains(['/', ':', '@'])) {
-            return Err("expected a non-empty list of host names (no scheme, port or path)".into());
-        }
-        let client = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .https_only(true)
-            // A redirect could lead off the allowlist.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the HTTPS client: {e}"))?;
-        let allowlist = hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect();
-        Ok(Self { allowlist, client, cache: Mutex::default() })
-    }
-
-    /// The URL, if it may be fetched: `https`, default port, no user info,
-    /// host exactly on the allowlist.
-    fn allowed(&self, raw: &str) -> Option<Url> {
-        let url = Url::parse(raw).ok()?;
-        let host = url.host_str()?;
-        let allowed = url.scheme() == "https"
-            && url.port().is_none()
-            && url.username().is_empty()
-            && url.password().is_none()
-            && self.allowlist.iter().any(|a| a == host);
-        allowed.then_some(url)
-    }
-
-    /// The cached certificate for `url`, if still valid at `at`.
-    fn cached(&self, url: &Url, at: DateTime<Utc>) -> Option<Arc<PayPalCert>> {
-        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.get(url.as_str()).filter(|cert| cert.valid_at(at)).cloned()
-    }
-
-    fn remember(&self, url: &Url, cert: PayPalCert, now: DateTime<Utc>) {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.retain(|_, cert| cert.valid_at(now));
-        if cache.len() >= MAX_CACHED {
-            cache.clear();
-        }
-        cache.insert(url.as_str().to_owned(), Arc::new(cert));
-    }
-
-    /// Fetches and caches the certificate at `url` (already allowed).
-    async fn fetch(&self, url: Url, now: DateTime<Utc>) -> Result<(), KeyFetchError> {
-        let unavailable = |e: &dyn fmt::Display| KeyFetchError(format!("PayPal certificate {url}: {e}"));
-        let mut response = self.client.get(url.clone()).send().await.map_err(|e| unavailable(&e))?;
-        let status = response.status();
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(unavailable(&status));
-        }
-        let mut pem = Vec::new();
-        while status.is_success() && pem.len() <= MAX_CERT_BYTES {
-            match response.chunk().await.map_err(|e| unavailable(&e))? {
-                Some(chunk) => pem.extend_from_slice(&chunk),
-                None => break,
-            }
-        }
-        match PayPalCert::parse(&pem).filter(|cert| pem.len() <= MAX_CERT_BYTES && cert.is_paypals()) {
-            Some(cert) => self.remember(&url, cert, now),
-            None => {
-                tracing::warn!(cert_url = %url, status = %status, "PayPal certificate URL names no usable certificate.")
-            }
-        }
-        Ok(())
-    }
-}
+// ---- Signing key ----------------------------------------------------------
 
 /// The private key `sign` uses on dev and test sources. `Debug` hides it.
 struct SigningKey(RsaKeyPair);
@@ -446,7 +297,7 @@ impl Provider for PayPal {
         if fetcher.cached(&url, request.received_at).is_some() {
             return None;
         }
-        Some(Box::pin(fetcher.fetch(url, request.received_at)))
+        Some(fetcher.prefetch(url, request.received_at))
     }
 
     // ---- Signing and sample -----------------------------------------------
@@ -620,34 +471,6 @@ mod tests {
     }
 
     #[test]
-    fn only_https_urls_on_allowlisted_hosts_are_fetched() {
-        let fetcher = fetching(&["api.paypal.com", "API.Sandbox.PayPal.com"]);
-        let Certificates::Fetched(fetcher) = &fetcher.certificates else { panic!() };
-        for allowed in [
-            "https://api.paypal.com/v1/notifications/certs/CERT-1",
-            "https://API.SANDBOX.PAYPAL.COM/v1/notifications/certs/CERT-1",
-            "https://api.paypal.com:443/cert",
-        ] {
-            assert!(fetcher.allowed(allowed).is_some(), "{allowed}");
-        }
-        for refused in [
-            "http://api.paypal.com/cert",
-            "https://api.paypal.com:8443/cert",
-            "https://user@api.paypal.com/cert",
-            "https://api.paypal.com.evil.example/cert",
-            "https://evil.example/api.paypal.com/cert",
-            "https://paypal.com/cert",
-            "https://127.0.0.1/cert",
-            "file:///etc/passwd",
-            "//api.paypal.com/cert",
-            "",
-            "not a url",
-        ] {
-            assert!(fetcher.allowed(refused).is_none(), "{refused}");
-        }
-    }
-
-    #[test]
     fn refused_urls_are_never_fetched_and_fail_verification() {
         let (_, headers, body, at) = valid_vector();
         let paypal = fetching(&["api.paypal.com"]);
@@ -671,8 +494,7 @@ mod tests {
 
         let Certificates::Fetched(fetcher) = &paypal.certificates else { panic!() };
         let cert = PayPalCert::parse(&std::fs::read(CERT).unwrap()).unwrap();
-        assert!(cert.is_paypals());
-        fetcher.remember(&Url::parse(SANDBOX_CERT_URL).unwrap(), cert, time(at));
+        fetcher.remember(&reqwest::Url::parse(SANDBOX_CERT_URL).unwrap(), cert, time(at));
         assert!(paypal.prefetch(&request).is_none(), "a cached certificate is not fetched again");
         assert_eq!(paypal.verify(&request), Ok(SignatureMatch { secret_index: 0 }));
         let other_url = with(&headers, CERT_URL, Some("https://api.sandbox.paypal.com/v1/notifications/certs/CERT-2"));
@@ -680,31 +502,6 @@ mod tests {
             paypal.verify(&self::request(&pairs(&other_url), body.as_bytes(), at)),
             Err(Rejection::InvalidSignature)
         );
-    }
-
-    #[test]
-    fn the_cache_stays_bounded() {
-        let paypal = fetching(&["api.paypal.com"]);
-        let Certificates::Fetched(fetcher) = &paypal.certificates else { panic!() };
-        let pem = std::fs::read(CERT).unwrap();
-        for i in 0..(MAX_CACHED * 2) {
-            let url = Url::parse(&format!("https://api.paypal.com/cert/{i}")).unwrap();
-            fetcher.remember(&url, PayPalCert::parse(&pem).unwrap(), time(1_700_000_000));
-        }
-        assert!(fetcher.cache.lock().unwrap().len() <= MAX_CACHED);
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_certificate_host_is_a_key_fetch_error() {
-        // Loopback only: nothing listens on 127.0.0.1:443 here, so the
-        // connection is refused without any packet leaving the machine.
-        let paypal = fetching(&["127.0.0.1"]);
-        let (_, headers, body, at) = valid_vector();
-        let headers = with(&headers, CERT_URL, Some("https://127.0.0.1/v1/notifications/certs/CERT-1"));
-        let request = request(&pairs(&headers), body.as_bytes(), at);
-        let fetch = paypal.prefetch(&request).expect("an allowed, uncached URL is fetched");
-        let error = fetch.await.unwrap_err();
-        assert!(error.to_string().contains("127.0.0.1"), "{error}");
     }
 
     #[test]

@@ -14,7 +14,10 @@
 //!   signature is inside the body, a change that leaves what is signed
 //!   unchanged is the one exception: see [`signs_same_content`]);
 //! - each signature header format refuses near-valid shapes: the right keys
-//!   with garbage values, many separators, huge numbers, non-ASCII.
+//!   with garbage values, many separators, huge numbers, non-ASCII;
+//! - Adyen's unescaped signing string: moving a `:`-separated piece across
+//!   a field boundary, with the genuine HMAC kept, never verifies
+//!   ([`adyen_fields`]).
 //!
 //! Cases per property: `PROPTEST_CASES` when set, else [`DEFAULT_CASES`]
 //! (a few seconds in all on two cores). Run longer by hand:
@@ -22,6 +25,7 @@
 //! every byte of every signed sample (minutes) with
 //! `cargo test --lib properties -- --ignored`.
 
+mod adyen_fields;
 mod signed;
 mod strategies;
 
@@ -205,7 +209,8 @@ fn check_normalize(source: &Source, headers: Option<Headers>, body: &NormalizeBo
         request.headers = headers;
     }
     if let Err(error) = source.provider.normalize(&testing::arrival(source, request)) {
-        let documented = ["unparseable_payload", "schema_violation", "unsupported_currency", "invalid_amount"];
+        let documented =
+            ["unparseable_payload", "schema_violation", "unsupported_currency", "invalid_amount", "livemode_mismatch"];
         prop_assert!(documented.contains(&error.reason()), "{error}");
     }
     Ok(())
@@ -463,10 +468,12 @@ proptest! {
 
     /// A pinned certificate ignores `PAYPAL-CERT-URL`; a fetching source
     /// never verifies with a certificate it has not fetched, and only
-    /// builds a fetch (dropped here, never run) for an allowlisted URL.
+    /// builds a fetch (dropped here, never run) for a URL of PayPal's
+    /// certificate form on an allowlisted host.
     #[test]
     fn paypal_cert_urls_of_any_shape_never_panic(
         url in prop_oneof![
+            "https://api\\.(sandbox\\.)?paypal\\.com(:[0-9]{1,6})?/v1/notifications/certs/[ -~]{0,30}",
             "https://api\\.(sandbox\\.)?paypal\\.com(:[0-9]{1,6})?/[ -~]{0,30}",
             "(https?|ftp|file)://[ -~]{0,40}",
             "https://[a-z]{0,8}@api\\.paypal\\.com/[a-z]{0,8}",
@@ -478,7 +485,8 @@ proptest! {
         let fetching = source("paypal_fetching");
         let request = signed.with_header("paypal-cert-url", &url);
         let fetch = fetching.provider.prefetch(&request);
-        prop_assert!(fetch.is_none() || url.to_ascii_lowercase().contains("paypal.com"), "{url:?}");
+        let paypal_form = url.to_ascii_lowercase().contains("paypal.com") && url.contains("/v1/notifications/certs/");
+        prop_assert!(fetch.is_none() || paypal_form, "{url:?}");
         drop(fetch);
         prop_assert!(fetching.provider.verify(&request).is_err());
     }

@@ -10,6 +10,7 @@ mod limits;
 mod operations;
 mod pipeline;
 mod privacy;
+mod provider_hardening;
 mod providers;
 mod safety;
 mod settlement;

@@ -15,6 +15,8 @@ pub struct Gateway {
     config: PathBuf,
     /// Where stderr (the JSON log) goes, when captured.
     log: Option<PathBuf>,
+    /// Environment variables set for the process, beyond the test's own.
+    env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
     /// `http://127.0.0.1:<port>` of the webhook listener.
     pub base: String,
@@ -24,21 +26,29 @@ impl Gateway {
     /// Writes `knobs` (on two fixed free ports) to a config file and starts
     /// `payhook serve` on it against `redis`, waiting until it is ready.
     pub async fn start(redis: &RedisServer, knobs: TestConfig) -> Self {
-        Self::launch(redis, knobs, false).await
+        Self::launch(redis, knobs, false, &[]).await
     }
 
     /// Like [`Gateway::start`], with JSON logs captured for [`Gateway::log`].
     pub async fn start_logged(redis: &RedisServer, knobs: TestConfig) -> Self {
-        Self::launch(redis, knobs, true).await
+        Self::launch(redis, knobs, true, &[]).await
     }
 
-    async fn launch(redis: &RedisServer, knobs: TestConfig, logged: bool) -> Self {
+    /// Like [`Gateway::start`], with environment variables set for the
+    /// process (such as `HTTPS_PROXY`, which a test may not set for itself).
+    pub async fn start_with_env(redis: &RedisServer, knobs: TestConfig, env: &[(&str, &str)]) -> Self {
+        Self::launch(redis, knobs, false, env).await
+    }
+
+    async fn launch(redis: &RedisServer, knobs: TestConfig, logged: bool, env: &[(&str, &str)]) -> Self {
         let ports = (free_port(), free_port());
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("payhook.toml");
         std::fs::write(&config, TestConfig { ports, ..knobs }.toml(&redis.url())).unwrap();
         let log = logged.then(|| dir.path().join("payhook.log"));
-        let mut gateway = Self { child: None, config, log, _dir: dir, base: format!("http://127.0.0.1:{}", ports.0) };
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let base = format!("http://127.0.0.1:{}", ports.0);
+        let mut gateway = Self { child: None, config, log, env, _dir: dir, base };
         gateway.restart().await;
         gateway
     }
@@ -68,6 +78,7 @@ impl Gateway {
             }
             None => {}
         }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(command.env_remove("PAYHOOK_REDIS_URL").spawn().expect("the payhook binary starts"));
         wait_ready(&format!("{}/readyz", self.base)).await;
     }
