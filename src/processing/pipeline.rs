@@ -361,6 +361,7 @@ fn normalize_reason(error: &NormalizeError) -> DlqReason {
         NormalizeError::Field { .. } => DlqReason::SchemaViolation,
         NormalizeError::Currency { .. } => DlqReason::UnsupportedCurrency,
         NormalizeError::Amount { .. } => DlqReason::InvalidAmount,
+        NormalizeError::LivemodeMismatch { .. } => DlqReason::LivemodeMismatch,
     }
 }
 
@@ -376,6 +377,7 @@ mod tests {
             NormalizeError::field("amount", "is missing"),
             NormalizeError::Currency { field: "currency".into() },
             NormalizeError::Amount { field: "amount".into(), source: AmountError::Overflow },
+            NormalizeError::LivemodeMismatch { field: "live".into(), configured: false },
         ];
         for error in &errors {
             assert_eq!(normalize_reason(error).as_str(), error.reason());

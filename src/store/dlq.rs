@@ -39,6 +39,8 @@ pub enum DlqReason {
     UnsupportedCurrency,
     /// An amount the currency cannot hold exactly.
     InvalidAmount,
+    /// The payload's unsigned live/test flag contradicts the source's `livemode`.
+    LivemodeMismatch,
     /// The same payment was already published with other facts.
     IdempotencyConflict,
     /// Redis refused the publish on the last attempt.
@@ -47,7 +49,7 @@ pub enum DlqReason {
 
 impl DlqReason {
     /// Every reason, for parsing and documentation.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::MalformedArrival,
         Self::UnknownSource,
         Self::ProviderMismatch,
@@ -57,6 +59,7 @@ impl DlqReason {
         Self::SchemaViolation,
         Self::UnsupportedCurrency,
         Self::InvalidAmount,
+        Self::LivemodeMismatch,
         Self::IdempotencyConflict,
         Self::PublishFailed,
     ];
@@ -73,6 +76,7 @@ impl DlqReason {
             Self::SchemaViolation => "schema_violation",
             Self::UnsupportedCurrency => "unsupported_currency",
             Self::InvalidAmount => "invalid_amount",
+            Self::LivemodeMismatch => "livemode_mismatch",
             Self::IdempotencyConflict => "idempotency_conflict",
             Self::PublishFailed => "publish_failed",
         }
