@@ -18,6 +18,8 @@ pub struct Gateway {
     _dir: tempfile::TempDir,
     /// `http://127.0.0.1:<port>` of the webhook listener.
     pub base: String,
+    /// `http://127.0.0.1:<port>` of the admin listener.
+    pub admin: String,
 }
 
 impl Gateway {
@@ -38,7 +40,8 @@ impl Gateway {
         let config = dir.path().join("payhook.toml");
         std::fs::write(&config, TestConfig { ports, ..knobs }.toml(&redis.url())).unwrap();
         let log = logged.then(|| dir.path().join("payhook.log"));
-        let mut gateway = Self { child: None, config, log, _dir: dir, base: format!("http://127.0.0.1:{}", ports.0) };
+        let (base, admin) = (format!("http://127.0.0.1:{}", ports.0), format!("http://127.0.0.1:{}", ports.1));
+        let mut gateway = Self { child: None, config, log, _dir: dir, base, admin };
         gateway.restart().await;
         gateway
     }
