@@ -14,7 +14,7 @@ use crate::{
     config::Config,
     domain::EVENT_TYPE,
     ingress::{self, IngressState, Limits},
-    processing::{self, Processor},
+    processing::{self, Maintenance, Processor},
     server,
     store::{Store, StoreError},
     telemetry::Metrics,
@@ -58,6 +58,8 @@ pub struct App {
     ingress: Option<(TcpListener, Router)>,
     admin: (TcpListener, Router),
     processors: Vec<Processor>,
+    /// With processors only: trimming needs the group they read with.
+    maintenance: Option<Maintenance>,
     metrics: Arc<Metrics>,
 }
 
@@ -94,12 +96,13 @@ impl App {
                 .map(|i| Processor::new(&config, &store, metrics.clone(), i))
                 .collect::<Result<_, _>>()?,
         };
+        let maintenance = (!processors.is_empty()).then(|| Maintenance::new(&config, &store));
         let processor = Processor::new(&config, &store, metrics.clone(), usize::MAX)?;
         let token = config.admin_token.clone().map(Arc::new);
         let admin_state = AdminState { store: store.clone(), metrics: metrics.clone(), processor, token };
         let admin = (bind(config.server.admin_listen).await?, admin::router(admin_state));
         let limits = config.server.connection_limits();
-        Ok(Self { store, limits, ingress, admin, processors, metrics })
+        Ok(Self { store, limits, ingress, admin, processors, maintenance, metrics })
     }
 
     /// The webhook listener's address, if this role has one.
@@ -124,6 +127,9 @@ impl App {
         let tracker = TaskTracker::new();
         tokio::spawn(report_durability(self.store.clone(), shutdown.clone()));
         processing::spawn(self.processors, &tracker, &shutdown);
+        if let Some(maintenance) = self.maintenance {
+            tracker.spawn(maintenance.run(shutdown.clone()));
+        }
         tracker.close();
         let (admin_listener, admin_router) = self.admin;
         let admin = server::serve(admin_listener, admin_router, self.limits, shutdown.clone());

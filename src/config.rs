@@ -225,6 +225,10 @@ pub struct ProcessingConfig {
     pub retry_base_ms: u64,
     /// Longest delay between retries.
     pub retry_max_ms: u64,
+    /// How long a consumer with nothing pending may stay idle before the
+    /// maintenance task removes it from the group (consumers of stopped
+    /// gateways would otherwise pile up in `XINFO CONSUMERS`).
+    pub idle_consumer_secs: u64,
 }
 
 impl Default for ProcessingConfig {
@@ -239,6 +243,7 @@ impl Default for ProcessingConfig {
             visibility_timeout_secs: 30,
             retry_base_ms: 1_000,
             retry_max_ms: 300_000,
+            idle_consumer_secs: 3600,
         }
     }
 }
@@ -369,6 +374,7 @@ fn validate(server: &ServerConfig, redis: &RedisConfig, processing: &ProcessingC
         ("processing.visibility_timeout_secs", processing.visibility_timeout_secs),
         ("processing.retry_base_ms", processing.retry_base_ms),
         ("processing.retry_max_ms", processing.retry_max_ms),
+        ("processing.idle_consumer_secs", processing.idle_consumer_secs),
     ];
     match positive.iter().find(|(_, v)| *v == 0) {
         Some((key, _)) => Err(ConfigError::invalid(*key, "must be at least 1")),

@@ -12,10 +12,15 @@
 //! delivered `max_attempts` times; then it goes to the DLQ. An arrival that
 //! can never succeed (not JSON, a conflict) goes to the DLQ at once. A
 //! processor that dies leaves its arrivals pending; after
-//! `visibility_timeout_secs` any worker reclaims them (`XAUTOCLAIM`). That
-//! timeout must exceed the time a batch takes, or a slow worker's batch is
-//! processed twice (harmless thanks to the dedupe, but wasted).
+//! `visibility_timeout_secs` any worker reclaims them (parked retries are not
+//! reclaimed this way: they wait for their backoff). That timeout must
+//! exceed the time a batch takes, or a slow worker's batch is processed
+//! twice (harmless thanks to the dedupe, but wasted).
+//!
+//! Alongside the workers, [`Maintenance`] trims old acknowledged arrivals
+//! and removes the consumers of stopped gateways.
 
+mod maintenance;
 mod replay;
 mod retry;
 mod step;
@@ -24,6 +29,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+pub use maintenance::Maintenance;
 pub use replay::{ReplayRange, ReplayReport};
 pub use retry::Backoff;
 pub use step::{BatchOutcome, Processor};

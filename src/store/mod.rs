@@ -7,7 +7,7 @@
 //! blocking `XREADGROUP` would stall every command queued behind it on a
 //! shared one.
 //!
-//! Touches: `{p}:arrivals` (append, read, claim, ack), `{p}:dlq`,
+//! Touches: `{p}:arrivals` (append, read, claim, ack, trim), `{p}:dlq`,
 //! `{p}:rejected`. Publishing lives in `crate::publish`.
 
 mod arrivals;
@@ -15,6 +15,7 @@ mod dlq;
 mod durability;
 mod history;
 pub mod keys;
+mod maintenance;
 mod retry;
 pub mod sealing;
 mod stats;
@@ -23,10 +24,11 @@ use std::{sync::Arc, time::Duration};
 
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, Client};
 
-pub use arrivals::{Appended, ArrivalEntry, Rejected};
+pub use arrivals::{Appended, ArrivalEntry, Claimed, Rejected};
 pub use dlq::{DeadLetter, StoredDeadLetter};
 pub use durability::Durability;
 pub use keys::Keys;
+pub use maintenance::Maintained;
 pub use retry::RETRY_CONSUMER;
 pub use stats::{Rates, Stats};
 
