@@ -128,9 +128,32 @@ pub fn spawn(processors: Vec<Processor>, tracker: &TaskTracker, shutdown: &Cance
     }
 }
 
-/// `{host}-{pid}-{index}`: unique per worker, and tells an operator reading
-/// `XINFO CONSUMERS` which machine holds a pending arrival.
+/// `{host}-{pid}-{index}-{random}`: tells an operator reading `XINFO
+/// CONSUMERS` which machine and process hold a pending arrival. The random
+/// part keeps names unique where host and pid are not: two containers both
+/// running as pid 1 with the same host name, or two apps in one process.
+/// A new name per start is why maintenance removes idle consumers.
 fn consumer_name(index: usize) -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "payhook".into());
-    format!("{host}-{}-{index}", std::process::id())
+    let host = [std::env::var("HOSTNAME").ok(), std::fs::read_to_string("/proc/sys/kernel/hostname").ok()]
+        .into_iter()
+        .flatten()
+        .map(|name| name.trim().replace(char::is_whitespace, "_"))
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "payhook".into());
+    let random: u32 = rand::random::<u32>() & 0xff_ffff;
+    format!("{host}-{}-{index}-{random:06x}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumer_names_carry_the_process_and_differ_between_workers_of_the_same_index() {
+        let (a, b) = (consumer_name(0), consumer_name(0));
+        assert_ne!(a, b);
+        assert!(a.contains(&format!("-{}-0-", std::process::id())), "{a}");
+        let random = a.rsplit('-').next().unwrap();
+        assert!(random.len() == 6 && random.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+    }
 }
