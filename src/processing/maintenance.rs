@@ -39,7 +39,8 @@ impl Maintenance {
         }
     }
 
-    /// Runs a pass at start and then every [`Maintenance::every`] until `shutdown`.
+    /// Runs a pass at start, then every 5 s (or half the retention if
+    /// shorter), until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut ticks = tokio::time::interval(self.every);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
