@@ -14,7 +14,7 @@ use crate::{
     config::Config,
     domain::EVENT_TYPE,
     ingress::{self, IngressState, Limits},
-    processing::{self, Pipeline, Processor},
+    processing::{self, Maintenance, Pipeline, Processor},
     server,
     store::{Store, StoreError},
     telemetry::Metrics,
@@ -58,6 +58,8 @@ pub struct App {
     ingress: Option<(TcpListener, Router)>,
     admin: (TcpListener, Router),
     processors: Vec<Processor>,
+    /// With processors only: trimming needs the group they read with.
+    maintenance: Option<Maintenance>,
     metrics: Arc<Metrics>,
 }
 
@@ -102,12 +104,13 @@ impl App {
                 .map(|i| Processor::new(&config, &store, metrics.clone(), i))
                 .collect::<Result<_, _>>()?,
         };
+        let maintenance = (!processors.is_empty()).then(|| Maintenance::new(&config, &store));
         let pipeline = Pipeline::new(&config, &store, metrics.clone());
         let token = config.admin_token.clone().map(Arc::new);
         let admin_state = AdminState { store: store.clone(), metrics: metrics.clone(), pipeline, token };
         let admin = (bind(config.server.admin_listen).await?, admin::router(admin_state));
         let limits = config.server.connection_limits();
-        Ok(Self { store, limits, ingress, admin, processors, metrics })
+        Ok(Self { store, limits, ingress, admin, processors, maintenance, metrics })
     }
 
     /// The webhook listener's address, if this role has one.
@@ -132,6 +135,9 @@ impl App {
         let tracker = TaskTracker::new();
         tokio::spawn(report_durability(self.store.clone(), shutdown.clone()));
         processing::spawn(self.processors, &tracker, &shutdown);
+        if let Some(maintenance) = self.maintenance {
+            tracker.spawn(maintenance.run(shutdown.clone()));
+        }
         tracker.close();
         let (admin_listener, admin_router) = self.admin;
         let admin = server::serve(admin_listener, admin_router, self.limits, shutdown.clone());

@@ -231,6 +231,10 @@ pub struct ProcessingConfig {
     pub retry_base_ms: u64,
     /// Longest delay between retries.
     pub retry_max_ms: u64,
+    /// How long a consumer with nothing pending may stay idle before the
+    /// maintenance task removes it from the group (consumers of stopped
+    /// gateways would otherwise pile up in `XINFO CONSUMERS`).
+    pub idle_consumer_secs: u64,
 }
 
 impl ProcessingConfig {
@@ -264,6 +268,7 @@ impl Default for ProcessingConfig {
             visibility_timeout_secs: 30,
             retry_base_ms: 1_000,
             retry_max_ms: 300_000,
+            idle_consumer_secs: 3600,
         }
     }
 }
@@ -406,6 +411,7 @@ fn validate(server: &ServerConfig, redis: &RedisConfig, processing: &ProcessingC
         ("processing.visibility_timeout_secs", processing.visibility_timeout_secs),
         ("processing.retry_base_ms", processing.retry_base_ms),
         ("processing.retry_max_ms", processing.retry_max_ms),
+        ("processing.idle_consumer_secs", processing.idle_consumer_secs),
     ];
     if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
         return Err(ConfigError::invalid(*key, "must be at least 1"));

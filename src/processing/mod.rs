@@ -15,10 +15,15 @@
 //! delivered `max_attempts` times; then it goes to the DLQ. An arrival that
 //! can never succeed (not JSON, a conflict) goes to the DLQ at once. A
 //! processor that dies leaves its arrivals pending; after
-//! `visibility_timeout_secs` any worker reclaims them (`XAUTOCLAIM`). That
-//! timeout must exceed the time a batch takes, or a slow worker's batch is
-//! processed twice (harmless thanks to the dedupe, but wasted).
+//! `visibility_timeout_secs` any worker reclaims them (parked retries are not
+//! reclaimed this way: they wait for their backoff). That timeout must
+//! exceed the time a batch takes, or a slow worker's batch is processed
+//! twice (harmless thanks to the dedupe, but wasted).
+//!
+//! Alongside the workers, [`Maintenance`] trims old acknowledged arrivals
+//! and removes the consumers of stopped gateways.
 
+mod maintenance;
 mod pipeline;
 mod replay;
 mod retry;
@@ -28,6 +33,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+pub use maintenance::Maintenance;
 pub use pipeline::Pipeline;
 pub use replay::{ReplayRange, ReplayReport};
 pub use retry::Backoff;
@@ -126,9 +132,32 @@ pub fn spawn(processors: Vec<Processor>, tracker: &TaskTracker, shutdown: &Cance
     }
 }
 
-/// `{host}-{pid}-{index}`: unique per worker, and tells an operator reading
-/// `XINFO CONSUMERS` which machine holds a pending arrival.
+/// `{host}-{pid}-{index}-{random}`: tells an operator reading `XINFO
+/// CONSUMERS` which machine and process hold a pending arrival. The random
+/// part keeps names unique where host and pid are not: two containers both
+/// running as pid 1 with the same host name, or two apps in one process.
+/// A new name per start is why maintenance removes idle consumers.
 fn consumer_name(index: usize) -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "payhook".into());
-    format!("{host}-{}-{index}", std::process::id())
+    let host = [std::env::var("HOSTNAME").ok(), std::fs::read_to_string("/proc/sys/kernel/hostname").ok()]
+        .into_iter()
+        .flatten()
+        .map(|name| name.trim().replace(char::is_whitespace, "_"))
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "payhook".into());
+    let random: u32 = rand::random::<u32>() & 0xff_ffff;
+    format!("{host}-{}-{index}-{random:06x}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumer_names_carry_the_process_and_differ_between_workers_of_the_same_index() {
+        let (a, b) = (consumer_name(0), consumer_name(0));
+        assert_ne!(a, b);
+        assert!(a.contains(&format!("-{}-0-", std::process::id())), "{a}");
+        let random = a.rsplit('-').next().unwrap();
+        assert!(random.len() == 6 && random.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+    }
 }

@@ -11,8 +11,11 @@ use super::{
     retry::Backoff,
 };
 use crate::{
-    store::{ArrivalEntry, Store, StoreError},
-    telemetry::{events::DeadLettered, spans},
+    store::{ArrivalEntry, Claimed, Store, StoreError},
+    telemetry::{
+        events::{ArrivalLost, DeadLettered},
+        spans,
+    },
 };
 
 /// What one batch did. Tests drive [`Processor::process_batch`] and read this.
@@ -81,19 +84,30 @@ impl Processor {
     }
 
     /// The next batch to work on: failed arrivals whose retry is due, then
-    /// arrivals abandoned by a dead processor, then new ones.
+    /// arrivals abandoned by a dead processor, then new ones. Claimed
+    /// arrivals found deleted from the stream are reported as lost.
     pub(super) async fn next_batch(&self, block: Duration) -> Result<Vec<ArrivalEntry>, StoreError> {
         let backoff = self.backoff;
         let is_due = |id: &str, deliveries, idle| backoff.is_due(id, deliveries, idle);
         let due = self.store.claim_due(&self.consumer, self.batch_size, backoff.base / 2, is_due).await?;
+        let due = self.report_lost(due);
         if !due.is_empty() {
             return Ok(due);
         }
         let stale = self.store.claim_stale(&self.consumer, self.visibility_timeout, self.batch_size).await?;
+        let stale = self.report_lost(stale);
         if !stale.is_empty() {
             return Ok(stale);
         }
         self.store.read_new(&self.consumer, self.batch_size, block).await
+    }
+
+    /// Logs and counts the claimed arrivals found deleted; returns the others.
+    fn report_lost(&self, claimed: Claimed) -> Vec<ArrivalEntry> {
+        for arrival_id in &claimed.lost {
+            ArrivalLost { arrival_id }.emit(&self.pipeline.metrics);
+        }
+        claimed.entries
     }
 
     /// Processes `entries` concurrently (their Redis calls pipeline on one

@@ -1,4 +1,5 @@
-//! `{p}:arrivals`: append at ingress; read, reclaim and acknowledge in processors.
+//! `{p}:arrivals`: append at ingress; read, reclaim and acknowledge in
+//! processors. Trimming is the processors' side's job (`maintenance`).
 //!
 //! Entry fields: `source`, `provider`, `received_at` (RFC 3339, ms), `headers`
 //! (JSON object of kept headers), `body` (the exact raw bytes), `request_id`.
@@ -9,11 +10,11 @@ use std::{collections::HashMap, sync::LazyLock, time::Duration};
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use redis::{
-    streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply},
+    streams::{StreamClaimReply, StreamId, StreamPendingCountReply, StreamReadReply},
     Script, Value,
 };
 
-use super::{keys::PROCESSORS_GROUP, sealing::Sealer, DeadLetter, Store, StoreError};
+use super::{keys::PROCESSORS_GROUP, sealing::Sealer, DeadLetter, Store, StoreError, RETRY_CONSUMER};
 use crate::{
     domain::{Arrival, ArrivalId, Headers, RequestId, SourceName, WebhookRequest},
     providers::VerifiedArrival,
@@ -33,6 +34,20 @@ pub struct Appended {
 
 fn entry_id(id: &str) -> ArrivalId {
     ArrivalId::parse(id).expect("Redis names stream entries <ms>-<seq>")
+}
+
+/// Claims pending arrivals and reports those deleted while pending.
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("claim.lua")));
+
+/// Arrivals taken over by a processor.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    /// The arrivals, now pending with the claiming processor.
+    pub entries: Vec<ArrivalEntry>,
+    /// Arrivals that were pending but had been deleted from the stream (by
+    /// `XDEL`, or trimmed by an older payhook): answered 2xx and never to be
+    /// processed. They are acknowledged, so they are reported only once.
+    pub lost: Vec<ArrivalId>,
 }
 
 /// How many rejected requests `{p}:rejected` keeps (approximately).
@@ -66,9 +81,9 @@ pub struct Rejected<'a> {
 }
 
 impl Store {
-    /// Appends a verified arrival; its entry id is the arrival id. Trims
-    /// entries older than the retention window in the same command (`MINID ~`
-    /// lets Redis trim whole nodes only, which keeps it cheap).
+    /// Appends a verified arrival; its entry id is the arrival id. It does
+    /// not trim: only the processors' side knows which arrivals are still
+    /// unacknowledged (see [`Store::maintain`]).
     ///
     /// With `guard` (the request's fingerprint and its replay window), an
     /// exact replay of a request stored within the window is not stored
@@ -88,12 +103,7 @@ impl Store {
         let appended = match guard {
             None => {
                 let mut xadd = redis::cmd("XADD");
-                xadd.arg(self.keys.arrivals())
-                    .arg("MINID")
-                    .arg("~")
-                    .arg(self.retention_floor_ms())
-                    .arg("*")
-                    .arg(&fields);
+                xadd.arg(self.keys.arrivals()).arg("*").arg(&fields);
                 let id: String = xadd.query_async(&mut self.connection()).await?;
                 Appended { id: entry_id(&id), replayed: false }
             }
@@ -102,7 +112,6 @@ impl Store {
                 let (stored, id): (u8, String) = STORE_ONCE
                     .key(self.keys.arrivals())
                     .key(self.keys.seen(fingerprint))
-                    .arg(self.retention_floor_ms())
                     .arg(ttl_ms)
                     .arg(&fields)
                     .invoke_async(&mut self.connection())
@@ -144,11 +153,6 @@ impl Store {
             }
         }
         fields
-    }
-
-    fn retention_floor_ms(&self) -> u64 {
-        let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
-        now.saturating_sub(u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX))
     }
 
     /// Records a rejected request in the capped `{p}:rejected` stream.
@@ -242,31 +246,43 @@ impl Store {
 
     /// Takes over up to `count` arrivals that another processor received but
     /// has not acknowledged for `min_idle`: it crashed, or lost Redis.
-    pub async fn claim_stale(
+    /// Arrivals parked for a retry are left alone: they wait for their
+    /// backoff, however long, not for the visibility timeout
+    /// ([`Store::claim_due`]).
+    pub async fn claim_stale(&self, consumer: &str, min_idle: Duration, count: usize) -> Result<Claimed, StoreError> {
+        self.claim(consumer, min_idle, count, &[]).await
+    }
+
+    /// Claims `ids` for `consumer` (or, with none, searches the pending
+    /// arrivals of every consumer but the retry pseudo-consumer), each only
+    /// if still pending and idle for `min_idle`. One Lua step, so an arrival
+    /// acknowledged by another processor in the meantime is neither claimed
+    /// nor mistaken for a lost one.
+    pub(super) async fn claim(
         &self,
         consumer: &str,
         min_idle: Duration,
         count: usize,
-    ) -> Result<Vec<ArrivalEntry>, StoreError> {
-        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-            .arg(self.keys.arrivals())
+        ids: &[&str],
+    ) -> Result<Claimed, StoreError> {
+        let (claimed, before, lost): (StreamClaimReply, Vec<(String, u32)>, Vec<String>) = CLAIM
+            .key(self.keys.arrivals())
             .arg(PROCESSORS_GROUP)
             .arg(consumer)
             .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
-            .arg("0-0")
-            .arg("COUNT")
             .arg(count)
-            .query_async(&mut self.connection())
+            .arg(RETRY_CONSUMER)
+            .arg(ids)
+            .invoke_async(&mut self.connection())
             .await?;
-        if reply.claimed.is_empty() {
-            return Ok(Vec::new());
-        }
-        let deliveries = self.deliveries(consumer, &reply.claimed).await?;
-        let entries = reply.claimed.into_iter().map(|entry| {
-            let count = deliveries.get(&entry.id).copied().unwrap_or(1);
-            self.parse_entry(entry, count)
+        let before: HashMap<String, u32> = before.into_iter().collect();
+        let entries = claimed.ids.into_iter().map(|entry| {
+            // This claim is a delivery too.
+            let deliveries = before.get(&entry.id).map_or(1, |n| n.saturating_add(1));
+            self.parse_entry(entry, deliveries)
         });
-        Ok(entries.collect())
+        let lost = lost.iter().map(|id| entry_id(id)).collect();
+        Ok(Claimed { entries: entries.collect(), lost })
     }
 
     /// Delivery counts of entries `consumer` holds (from `XPENDING`), which

@@ -7,7 +7,7 @@
 //! blocking `XREADGROUP` would stall every command queued behind it on a
 //! shared one.
 //!
-//! Touches: `{p}:arrivals` (append, read, claim, ack), `{p}:dlq`,
+//! Touches: `{p}:arrivals` (append, read, claim, ack, trim), `{p}:dlq`,
 //! `{p}:rejected`, `{p}:layout`. Publishing lives in `crate::publish`.
 
 mod arrivals;
@@ -16,6 +16,7 @@ mod durability;
 mod history;
 pub mod keys;
 mod layout;
+mod maintenance;
 mod retry;
 pub mod sealing;
 mod stats;
@@ -24,11 +25,12 @@ use std::{sync::Arc, time::Duration};
 
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, Client};
 
-pub use arrivals::{Appended, ArrivalEntry, Rejected};
+pub use arrivals::{Appended, ArrivalEntry, Claimed, Rejected};
 pub use dlq::{DeadLetter, DlqReason, StoredDeadLetter, UnknownReason};
 pub use durability::Durability;
 pub use keys::Keys;
 pub use layout::{Layout, LayoutMismatch, KEY_VERSION};
+pub use maintenance::Maintained;
 pub use retry::RETRY_CONSUMER;
 pub use stats::{Rates, Stats};
 

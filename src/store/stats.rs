@@ -1,11 +1,9 @@
 //! The backlog at a glance: what operators look at first.
 
-use chrono::Utc;
 use redis::Value;
 use serde::Serialize;
 
 use super::{keys::PROCESSORS_GROUP, Store, StoreError};
-use crate::domain::ArrivalId;
 
 /// Throughput over a short window, per second.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -27,14 +25,16 @@ pub struct Stats {
     pub pending: u64,
     /// Arrivals not yet delivered to any processor.
     pub lag: u64,
-    /// Age in seconds of the oldest unacknowledged arrival (0 if none).
+    /// Age in seconds of the oldest unacknowledged arrival, pending or not
+    /// yet delivered (0 if none), so it grows while every processor is down.
     pub oldest_pending_age_secs: u64,
     /// Dead letters.
     pub dlq: u64,
 }
 
 impl Store {
-    /// Reads the backlog from `XINFO GROUPS`, `XPENDING` and `XLEN`.
+    /// Reads the backlog from `XINFO GROUPS`, `XLEN` and the maintenance
+    /// script (in its read-only form) for the oldest unacknowledged arrival.
     pub async fn stats(&self) -> Result<Stats, StoreError> {
         let groups: Value = redis::cmd("XINFO")
             .arg("GROUPS")
@@ -45,13 +45,8 @@ impl Store {
         let arrivals = self.arrivals_len().await?;
         // No group yet: no processor has run, so every arrival is lag.
         let (pending, lag) = group_numbers(&groups).unwrap_or((0, arrivals));
-        let summary: Value = redis::cmd("XPENDING")
-            .arg(self.keys.arrivals())
-            .arg(PROCESSORS_GROUP)
-            .query_async(&mut self.connection())
-            .await
-            .unwrap_or(Value::Nil);
-        Ok(Stats { arrivals, pending, lag, oldest_pending_age_secs: oldest_age(&summary), dlq: self.dlq_len().await? })
+        let oldest_pending_age_secs = self.oldest_unacknowledged_age().await?.as_secs();
+        Ok(Stats { arrivals, pending, lag, oldest_pending_age_secs, dlq: self.dlq_len().await? })
     }
 }
 
@@ -138,13 +133,4 @@ fn group_numbers(groups: &Value) -> Option<(u64, u64)> {
         }
     }
     None
-}
-
-/// Age of the smallest pending id in an `XPENDING` summary.
-fn oldest_age(summary: &Value) -> u64 {
-    let Value::Array(items) = summary else { return 0 };
-    let Some(oldest) = items.get(1).and_then(|v| redis::from_redis_value::<String>(v.clone()).ok()) else { return 0 };
-    let Some(ms) = ArrivalId::parse(&oldest).ok().and_then(|id| id.millis()) else { return 0 };
-    let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
-    now.saturating_sub(ms) / 1000
 }

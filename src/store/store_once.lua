@@ -4,15 +4,14 @@
 --
 -- KEYS[1]  {p}:arrivals                          the stream
 -- KEYS[2]  {p}:seen:{{p}:arrivals}:<fingerprint> the replay guard (same slot)
--- ARGV[1]  MINID floor for trimming by age
--- ARGV[2]  guard TTL, milliseconds
--- ARGV[3…] the entry's field/value pairs
+-- ARGV[1]  guard TTL, milliseconds
+-- ARGV[2…] the entry's field/value pairs
 --
 -- Returns {1, <new entry id>} or {0, <entry id stored first>}.
 local first = redis.call('GET', KEYS[2])
 if first then
   return {0, first}
 end
-local id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', unpack(ARGV, 3))
-redis.call('SET', KEYS[2], id, 'PX', ARGV[2])
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+redis.call('SET', KEYS[2], id, 'PX', ARGV[1])
 return {1, id}

@@ -196,3 +196,19 @@ impl DeadLettered<'_> {
         metrics.dead_lettered.get_or_create(&labels).inc();
     }
 }
+
+/// A pending arrival was found deleted from the stream before any processor
+/// acknowledged it: a delivery answered 2xx that can never be processed.
+pub struct ArrivalLost<'a> {
+    /// The arrival (its entry is gone, so there is nothing more to tell).
+    pub arrival_id: &'a ArrivalId,
+}
+
+impl ArrivalLost<'_> {
+    /// Logs (as an error: data loss) and counts.
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::error!(arrival_id = %self.arrival_id, outcome = "lost",
+                        "Arrival lost: deleted from the stream before it was acknowledged.");
+        metrics.arrivals_lost.inc();
+    }
+}

@@ -160,10 +160,14 @@ pub struct Metrics {
     pub backlog_pending: Gauge,
     /// `payhook_backlog_lag`: arrivals not yet delivered to a processor.
     pub backlog_lag: Gauge,
-    /// `payhook_backlog_oldest_age_seconds`: age of the oldest unacknowledged arrival.
+    /// `payhook_backlog_oldest_age_seconds`: age of the oldest unacknowledged
+    /// arrival, pending or not yet delivered.
     pub backlog_oldest_age: Gauge,
     /// `payhook_dlq_size`: dead letters.
     pub dlq_size: Gauge,
+    /// `payhook_arrivals_lost_total`: pending arrivals found deleted from the
+    /// stream before they were acknowledged.
+    pub arrivals_lost: Counter,
 }
 
 impl Metrics {
@@ -187,6 +191,7 @@ impl Metrics {
             backlog_lag: Gauge::default(),
             backlog_oldest_age: Gauge::default(),
             dlq_size: Gauge::default(),
+            arrivals_lost: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("arrivals", "Webhook requests by source and outcome", metrics.arrivals.clone());
@@ -221,10 +226,15 @@ impl Metrics {
         registry.register("backlog_lag", "Arrivals not yet delivered to a processor", metrics.backlog_lag.clone());
         registry.register(
             "backlog_oldest_age_seconds",
-            "Age of the oldest unacknowledged arrival",
+            "Age of the oldest unacknowledged arrival, pending or not yet delivered",
             metrics.backlog_oldest_age.clone(),
         );
         registry.register("dlq_size", "Dead letters", metrics.dlq_size.clone());
+        registry.register(
+            "arrivals_lost",
+            "Pending arrivals deleted from the stream before they were acknowledged",
+            metrics.arrivals_lost.clone(),
+        );
         Self { registry, ..metrics }
     }
 

@@ -7,6 +7,7 @@ mod harness;
 mod health;
 mod ingress;
 mod limits;
+mod maintenance;
 mod operations;
 mod pipeline;
 mod privacy;

@@ -30,6 +30,8 @@ pub struct TestConfig {
     pub extra_redis: String,
     /// More `[server]` keys, as TOML lines.
     pub extra_server: String,
+    /// More `[processing]` keys, as TOML lines.
+    pub extra_processing: String,
     /// Run Redis with AOF and fsync always.
     pub aof: bool,
     /// The admin bearer token (`PAYHOOK_ADMIN_TOKEN`); none disables `/admin/*`.
@@ -56,6 +58,7 @@ impl Default for TestConfig {
             extra_sources: String::new(),
             extra_redis: String::new(),
             extra_server: String::new(),
+            extra_processing: String::new(),
             aof: false,
             admin_token: None,
             ports: (0, 0),
@@ -97,6 +100,7 @@ impl TestConfig {
             visibility_timeout_secs = {visibility}
             max_attempts = {max_attempts}
             retry_base_ms = {retry_base_ms}
+            {extra_processing}
             {encryption}
             [telemetry]
             {telemetry}
@@ -134,6 +138,7 @@ impl TestConfig {
                 if self.encryption_key.is_some() { "[encryption]\nkeys_env = [\"PAYHOOK_TEST_BODY_KEY\"]" } else { "" },
             extra_redis = self.extra_redis,
             extra_server = self.extra_server,
+            extra_processing = self.extra_processing,
             telemetry = self.telemetry,
             port = self.ports.0,
             admin_port = self.ports.1,

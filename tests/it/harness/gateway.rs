@@ -20,6 +20,8 @@ pub struct Gateway {
     _dir: tempfile::TempDir,
     /// `http://127.0.0.1:<port>` of the webhook listener.
     pub base: String,
+    /// `http://127.0.0.1:<port>` of the admin listener.
+    pub admin: String,
 }
 
 impl Gateway {
@@ -47,8 +49,8 @@ impl Gateway {
         std::fs::write(&config, TestConfig { ports, ..knobs }.toml(&redis.url())).unwrap();
         let log = logged.then(|| dir.path().join("payhook.log"));
         let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        let base = format!("http://127.0.0.1:{}", ports.0);
-        let mut gateway = Self { child: None, config, log, env, _dir: dir, base };
+        let (base, admin) = (format!("http://127.0.0.1:{}", ports.0), format!("http://127.0.0.1:{}", ports.1));
+        let mut gateway = Self { child: None, config, log, env, _dir: dir, base, admin };
         gateway.restart().await;
         gateway
     }
