@@ -19,8 +19,8 @@ use tracing::{Instrument, Span};
 use super::{IngressError, IngressState};
 use crate::{
     domain::{ArrivalId, RequestId, TraceContext, WebhookRequest},
-    providers::{self, KeyFetchError, SignatureMatch, Source, VerifiedArrival},
-    store::{Rejected, StoreError},
+    providers::{self, KeyFetchError, Rejection, SignatureMatch, Source, VerifiedArrival},
+    store::{Appended, Rejected, StoreError},
     telemetry::{
         events::{ArrivalRefused, ArrivalStored},
         metrics::Outcome,
@@ -105,7 +105,7 @@ async fn accept(
     let body_len = request.body.len();
     fetch_keys(source, &request, deadline).await.map_err(|e| (e, body_len))?;
     let verified = providers::verify(source, request, request_id.clone()).map_err(|r| (r.into(), body_len))?;
-    store_once(state, source, &verified, deadline).await.map_err(|e| (e, body_len))
+    store_once(state, &verified, deadline).await.map_err(|e| (e, body_len))
 }
 
 /// The body (bounded) and the headers the source keeps, with a trace context.
@@ -137,22 +137,21 @@ async fn fetch_keys(source: &Source, request: &WebhookRequest, deadline: Instant
     }
 }
 
-/// Stores the arrival, unless it is an exact replay of one stored within the
-/// provider's replay window (then that one is the answer).
+/// Stores the arrival, unless it is an exact replay of a delivery stored
+/// while a copy of it could still verify (then that arrival is the answer).
+/// Another body under a delivery already stored is refused: only where a
+/// checksum, not the signature, covers the body can it get here (PayPal).
 async fn store_once(
     state: &IngressState,
-    source: &Source,
     verified: &VerifiedArrival,
     deadline: Instant,
 ) -> Result<Accepted, IngressError> {
-    let guard = source.provider.replay_window().map(|window| {
-        // Twice the tolerance: a timestamp stays acceptable from `tolerance`
-        // before to `tolerance` after the first arrival.
-        (verified.fingerprint(), window * 2)
-    });
-    let guard = guard.as_ref().map(|(fingerprint, window)| (fingerprint.as_str(), *window));
-    let appended = within(deadline, state.store.append(verified, guard)).await?;
-    Ok(Accepted { arrival_id: appended.id, matched: verified.matched(), replayed: appended.replayed })
+    let matched = verified.matched();
+    match within(deadline, state.store.append(verified)).await? {
+        Appended::Stored(arrival_id) => Ok(Accepted { arrival_id, matched, replayed: false }),
+        Appended::Replayed(arrival_id) => Ok(Accepted { arrival_id, matched, replayed: true }),
+        Appended::Conflict => Err(Rejection::InvalidSignature.into()),
+    }
 }
 
 /// A Redis call under the request deadline; failing or late: 503.

@@ -7,7 +7,8 @@
 //! a payload payhook cannot understand is still kept (and dead-lettered later)
 //! rather than lost.
 //!
-//! Touches: `{p}:arrivals` (append), `{p}:rejected` (append, capped).
+//! Touches: `{p}:arrivals` (append), `{p}:seen:…` (the exact-replay guard),
+//! `{p}:rejected` (append, capped).
 
 mod error;
 mod handler;

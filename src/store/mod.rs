@@ -57,7 +57,6 @@ pub struct Store {
     client: Client,
     conn: ConnectionManager,
     keys: Arc<Keys>,
-    retention: Duration,
     /// `WAIT` after each append: (replicas, timeout ms), if configured.
     replication: Option<(u32, u64)>,
     /// Encryption of bodies at rest, if configured.
@@ -79,9 +78,8 @@ impl Store {
         let client = Client::open(redis.url.as_str())?;
         let conn = manager(&client, response_timeout)?;
         let replication = (redis.wait_replicas > 0).then_some((redis.wait_replicas, redis.wait_timeout_ms));
-        let retention = Duration::from_secs(config.processing.arrival_retention_secs);
         let keys = Arc::new(Keys::new(&redis.key_prefix));
-        Ok(Self { client, conn, keys, retention, replication, sealer: config.encryption.clone() })
+        Ok(Self { client, conn, keys, replication, sealer: config.encryption.clone() })
     }
 
     /// A store with its own connection, for a processor's blocking reads.

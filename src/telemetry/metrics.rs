@@ -25,7 +25,7 @@ use crate::domain::SourceName;
 pub enum Outcome {
     /// Verified and stored.
     Accepted,
-    /// An exact replay of a stored timed request: answered 200, not stored.
+    /// An exact replay of a stored signed delivery: answered 200, not stored.
     Replayed,
     /// Refused: no signature header.
     MissingSignature,
