@@ -16,11 +16,11 @@ use serde_json::json;
 use tokio::time::{timeout_at, Instant};
 use tracing::{Instrument, Span};
 
-use super::{IngressError, IngressState};
+use super::{rejections::Refusal, IngressError, IngressState};
 use crate::{
     domain::{ArrivalId, RequestId, TraceContext, WebhookRequest},
     providers::{self, KeyFetchError, Rejection, SignatureMatch, Source, VerifiedArrival},
-    store::{Appended, Rejected, StoreError},
+    store::{Appended, StoreError},
     telemetry::{
         events::{ArrivalRefused, ArrivalStored},
         metrics::Outcome,
@@ -72,7 +72,8 @@ async fn respond(state: &IngressState, source: Option<&Source>, request_id: &Req
             }
             .emit(&state.metrics);
             if let (IngressError::Rejected(rejection), Some(source)) = (&error, source) {
-                record_rejection(state, source, rejection.code(), remote_addr, body_len, started).await;
+                let refusal = Refusal { source: source.name.clone(), reason: rejection.code(), remote_addr, body_len };
+                state.rejections.record(&state.store, &state.metrics, refusal, state.limits.request_timeout);
             }
             error.into_response()
         }
@@ -174,29 +175,6 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize, deadline: Inst
         Ok(Err(e)) if e.is::<LengthLimitError>() => Err(IngressError::BodyTooLarge),
         Ok(Err(e)) => Err(IngressError::BadBody(e)),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-    }
-}
-
-/// Keeps a forensic record of a refused request: never its body or signature.
-/// Best effort within the request deadline: the refusal itself never waits on it.
-async fn record_rejection(
-    state: &IngressState,
-    source: &Source,
-    reason: &'static str,
-    remote_addr: Option<String>,
-    body_len: usize,
-    started: Instant,
-) {
-    let rejected = Rejected {
-        source: source.name.as_str(),
-        reason,
-        received_at: Utc::now(),
-        remote_addr: remote_addr.unwrap_or_default(),
-        body_len,
-    };
-    let deadline = started + state.limits.request_timeout;
-    if let Ok(Err(error)) = timeout_at(deadline, state.store.record_rejection(&rejected)).await {
-        tracing::debug!(error = %error, "Rejection not recorded.");
     }
 }
 

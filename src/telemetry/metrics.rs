@@ -164,6 +164,9 @@ pub struct Metrics {
     pub backlog_oldest_age: Gauge,
     /// `payhook_dlq_size`: dead letters.
     pub dlq_size: Gauge,
+    /// `payhook_rejections_unrecorded_total`: refusals whose forensic record
+    /// was dropped (too many in flight) or failed.
+    pub rejections_unrecorded: Counter,
 }
 
 impl Metrics {
@@ -187,6 +190,7 @@ impl Metrics {
             backlog_lag: Gauge::default(),
             backlog_oldest_age: Gauge::default(),
             dlq_size: Gauge::default(),
+            rejections_unrecorded: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("arrivals", "Webhook requests by source and outcome", metrics.arrivals.clone());
@@ -225,6 +229,11 @@ impl Metrics {
             metrics.backlog_oldest_age.clone(),
         );
         registry.register("dlq_size", "Dead letters", metrics.dlq_size.clone());
+        registry.register(
+            "rejections_unrecorded",
+            "Refused requests whose forensic record was dropped or failed",
+            metrics.rejections_unrecorded.clone(),
+        );
         Self { registry, ..metrics }
     }
 

@@ -1,7 +1,8 @@
 //! The exact-replay guard and what travels with an append: a copy of one
 //! signed delivery is stored once whatever unsigned text it carries (issue 8
-//! item 11), a PayPal transmission id is good for one body only (item 1), and
-//! replays wait for replicas like first copies (item 7).
+//! item 11), a PayPal transmission id is good for one body only (item 1),
+//! replays wait for replicas like first copies (item 7), and recording a
+//! rejection never holds up the 401 (item 12).
 
 use aws_lc_rs::{
     rand::SystemRandom,
@@ -13,8 +14,8 @@ use redis::AsyncCommands;
 use serde_json::{json, Value};
 
 use crate::harness::{
-    standard_webhooks_headers, stripe_header, stripe_payment_intent, RedisServer, TestApp, TestConfig, STRIPE_SECRET,
-    SW_SECRET,
+    metric, standard_webhooks_headers, stripe_header, stripe_payment_intent, RedisServer, TestApp, TestConfig,
+    STRIPE_SECRET, SW_SECRET,
 };
 
 const PAYPAL_WEBHOOK_ID: &str = "1JE4291016473214C";
@@ -326,4 +327,62 @@ async fn with_a_replica_a_delivery_and_its_exact_replay_are_both_answered_200() 
     assert_eq!(arrival_id(&replay), arrival_id(&first));
     let on_replica: u64 = replica.conn().await.xlen("payhook:arrivals").await.unwrap();
     assert_eq!(on_replica, 2, "each acknowledged arrival is on the replica");
+}
+
+// ---- Item 12: recording a rejection never delays the 401 ------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_requests_are_refused_at_once_while_redis_is_frozen_and_hold_no_slots() {
+    // Arrange: two slots, a deadline far beyond what the test needs.
+    let app = TestApp::spawn_with(TestConfig {
+        extra_server: "max_concurrent_requests = 2".into(),
+        request_timeout_ms: 10_000,
+        ..TestConfig::ingress()
+    })
+    .await;
+    let body = json_bytes(&stripe_payment_intent("evt_f1", "pi_f1", 100, "eur"));
+    let forged = vec![("Stripe-Signature".to_owned(), format!("t={},v1={}", Utc::now().timestamp(), "00".repeat(32)))];
+    assert_eq!(app.post("stripe", &body, &forged).await.status(), 401, "Redis is connected");
+    app.redis.pause();
+
+    // Act: six forgeries at once, three times the slots.
+    let sends = (0..6).map(|_| app.post("stripe", &body, &forged));
+    let statuses: Vec<u16> = futures::future::join_all(sends).await.iter().map(|r| r.status().as_u16()).collect();
+    // A genuine delivery now finds a free slot, waits for Redis, and is stored once Redis is back.
+    let genuine = {
+        let (http, url) = (app.http.clone(), format!("{}/webhooks/stripe", app.base));
+        let header = stripe_header(STRIPE_SECRET, Utc::now().timestamp(), &body);
+        tokio::spawn(async move { http.post(url).header("Stripe-Signature", header).body(body).send().await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.redis.resume();
+    let genuine = genuine.await.unwrap().unwrap();
+
+    // Assert
+    assert_eq!(statuses, [401; 6], "refused without waiting on Redis, never shed");
+    let genuine_status = genuine.status();
+    assert_eq!(genuine_status, 200, "not shed: {:?}", genuine.text().await);
+    let rejected = wait_for_rejections(&app, 7).await;
+    assert_eq!(rejected.len(), 7, "recorded once Redis answered again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejection_records_beyond_the_bound_are_dropped_and_counted() {
+    let app = TestApp::spawn_with(TestConfig {
+        extra_server: "max_concurrent_requests = 1000".into(),
+        request_timeout_ms: 20_000,
+        ..TestConfig::ingress()
+    })
+    .await;
+    let body = b"{}".to_vec();
+    let forged = vec![("Stripe-Signature".to_owned(), format!("t={},v1={}", Utc::now().timestamp(), "00".repeat(32)))];
+    app.redis.pause();
+    let sends = (0..400).map(|_| app.post("stripe", &body, &forged));
+    let statuses: Vec<u16> = futures::future::join_all(sends).await.iter().map(|r| r.status().as_u16()).collect();
+    app.redis.resume();
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    let unrecorded = metric(&app.metrics().await, "payhook_rejections_unrecorded_total") as usize;
+    let recorded = wait_for_rejections(&app, 400 - unrecorded).await.len();
+    assert!(unrecorded >= 400 - 256, "at most 256 records wait for Redis: {unrecorded} dropped");
+    assert_eq!(recorded + unrecorded, 400, "every rejection is either recorded or counted");
 }
