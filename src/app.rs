@@ -94,6 +94,7 @@ impl App {
                     metrics: metrics.clone(),
                     limits,
                     rate_limits: Arc::new(ingress::RateLimits::new(&config.sources)),
+                    rejections: ingress::RejectionRecorder::default(),
                 };
                 Some((bind(config.server.listen).await?, ingress::router(state)))
             }

@@ -16,11 +16,11 @@ use serde_json::json;
 use tokio::time::{timeout_at, Instant};
 use tracing::{Instrument, Span};
 
-use super::{IngressError, IngressState};
+use super::{rejections::Refusal, IngressError, IngressState};
 use crate::{
     domain::{ArrivalId, RequestId, TraceContext, WebhookRequest},
-    providers::{self, KeyFetchError, SignatureMatch, Source, VerifiedArrival},
-    store::{Rejected, StoreError},
+    providers::{self, KeyFetchError, Rejection, SignatureMatch, Source, VerifiedArrival},
+    store::{Appended, StoreError},
     telemetry::{
         events::{ArrivalRefused, ArrivalStored},
         metrics::Outcome,
@@ -72,7 +72,8 @@ async fn respond(state: &IngressState, source: Option<&Source>, request_id: &Req
             }
             .emit(&state.metrics);
             if let (IngressError::Rejected(rejection), Some(source)) = (&error, source) {
-                record_rejection(state, source, rejection.code(), remote_addr, body_len, started).await;
+                let refusal = Refusal { source: source.name.clone(), reason: rejection.code(), remote_addr, body_len };
+                state.rejections.record(&state.store, &state.metrics, refusal, state.limits.request_timeout);
             }
             error.into_response()
         }
@@ -105,7 +106,7 @@ async fn accept(
     let body_len = request.body.len();
     fetch_keys(source, &request, deadline).await.map_err(|e| (e, body_len))?;
     let verified = providers::verify(source, request, request_id.clone()).map_err(|r| (r.into(), body_len))?;
-    store_once(state, source, &verified, deadline).await.map_err(|e| (e, body_len))
+    store_once(state, &verified, deadline).await.map_err(|e| (e, body_len))
 }
 
 /// The body (bounded) and the headers the source keeps, with a trace context.
@@ -137,22 +138,21 @@ async fn fetch_keys(source: &Source, request: &WebhookRequest, deadline: Instant
     }
 }
 
-/// Stores the arrival, unless it is an exact replay of one stored within the
-/// provider's replay window (then that one is the answer).
+/// Stores the arrival, unless it is an exact replay of a delivery stored
+/// while a copy of it could still verify (then that arrival is the answer).
+/// Another body under a delivery already stored is refused: only where a
+/// checksum, not the signature, covers the body can it get here (PayPal).
 async fn store_once(
     state: &IngressState,
-    source: &Source,
     verified: &VerifiedArrival,
     deadline: Instant,
 ) -> Result<Accepted, IngressError> {
-    let guard = source.provider.replay_window().map(|window| {
-        // Twice the tolerance: a timestamp stays acceptable from `tolerance`
-        // before to `tolerance` after the first arrival.
-        (verified.fingerprint(), window * 2)
-    });
-    let guard = guard.as_ref().map(|(fingerprint, window)| (fingerprint.as_str(), *window));
-    let appended = within(deadline, state.store.append(verified, guard)).await?;
-    Ok(Accepted { arrival_id: appended.id, matched: verified.matched(), replayed: appended.replayed })
+    let matched = verified.matched();
+    match within(deadline, state.store.append(verified)).await? {
+        Appended::Stored(arrival_id) => Ok(Accepted { arrival_id, matched, replayed: false }),
+        Appended::Replayed(arrival_id) => Ok(Accepted { arrival_id, matched, replayed: true }),
+        Appended::Conflict => Err(Rejection::InvalidSignature.into()),
+    }
 }
 
 /// A Redis call under the request deadline; failing or late: 503.
@@ -175,29 +175,6 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize, deadline: Inst
         Ok(Err(e)) if e.is::<LengthLimitError>() => Err(IngressError::BodyTooLarge),
         Ok(Err(e)) => Err(IngressError::BadBody(e)),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-    }
-}
-
-/// Keeps a forensic record of a refused request: never its body or signature.
-/// Best effort within the request deadline: the refusal itself never waits on it.
-async fn record_rejection(
-    state: &IngressState,
-    source: &Source,
-    reason: &'static str,
-    remote_addr: Option<String>,
-    body_len: usize,
-    started: Instant,
-) {
-    let rejected = Rejected {
-        source: source.name.as_str(),
-        reason,
-        received_at: Utc::now(),
-        remote_addr: remote_addr.unwrap_or_default(),
-        body_len,
-    };
-    let deadline = started + state.limits.request_timeout;
-    if let Ok(Err(error)) = timeout_at(deadline, state.store.record_rejection(&rejected)).await {
-        tracing::debug!(error = %error, "Rejection not recorded.");
     }
 }
 

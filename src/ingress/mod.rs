@@ -7,11 +7,13 @@
 //! a payload payhook cannot understand is still kept (and dead-lettered later)
 //! rather than lost.
 //!
-//! Touches: `{p}:arrivals` (append), `{p}:rejected` (append, capped).
+//! Touches: `{p}:arrivals` (append), `{p}:seen:…` (the exact-replay guard),
+//! `{p}:rejected` (append, capped, in the background).
 
 mod error;
 mod handler;
 mod rate_limit;
+mod rejections;
 
 use std::{sync::Arc, time::Duration};
 
@@ -28,6 +30,7 @@ use tower::ServiceBuilder;
 
 pub use error::IngressError;
 pub use rate_limit::RateLimits;
+pub use rejections::RejectionRecorder;
 
 use crate::{
     admin::health,
@@ -64,6 +67,8 @@ pub struct IngressState {
     pub limits: Limits,
     /// Per-source rate limits.
     pub rate_limits: Arc<RateLimits>,
+    /// Writes the forensic records of refusals off the request path.
+    pub rejections: RejectionRecorder,
 }
 
 impl FromRef<IngressState> for Store {

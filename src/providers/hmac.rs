@@ -13,7 +13,7 @@
 //! | `prefix` | none | text before the signature in the header, e.g. `sha256=` |
 //! | `signed_content` | `{body}` | template of what is signed: literal text plus `{body}`, `{timestamp}`, `{id}`, `{header:NAME}` |
 //! | `timestamp_header` | none | header holding the signed unix time (seconds); enables the tolerance check |
-//! | `tolerance_secs` | 300 | allowed distance of that time from arrival, both ways |
+//! | `tolerance_secs` | 300 | allowed distance of that time from arrival, both ways (and how long the replay guard remembers a delivery that signs `{id}` but no time) |
 //! | `id_header` | none | header holding the delivery id: `{id}`, and the default event id |
 //! | `secret_encoding` | `utf8` | how a secret becomes the key: `utf8` (as is), `hex` or `base64` |
 //! | `livemode` | false | this endpoint receives live payments |
@@ -29,6 +29,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
 
 use super::{
+    delivery::{self, Delivery},
     mapping::{Defaults, Mapping},
     signature::{within_tolerance, Algorithm, SigningKeys},
     NormalizeError, Provider, Rejection, SignatureMatch,
@@ -190,19 +191,38 @@ impl GenericHmac {
 // ---- Verification ---------------------------------------------------------
 
 impl GenericHmac {
-    fn check(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+    fn check(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Option<Delivery>), Rejection> {
         let value = request.headers.get(&self.header).ok_or(Rejection::MissingSignature)?;
         let signature = self.signature(value).ok_or(Rejection::InvalidSignature)?;
         let parts = self.signed_parts(&request.headers, &request.body).ok_or(Rejection::InvalidSignature)?;
         let matched = self.keys.match_hmac(self.algorithm, &parts, &[signature]).ok_or(Rejection::InvalidSignature)?;
+        let mut signed_at = None;
         if let Some(name) = &self.timestamp_header {
-            let signed_at: i64 =
+            let at: i64 =
                 request.headers.get(name).and_then(|t| t.trim().parse().ok()).ok_or(Rejection::InvalidSignature)?;
-            if !within_tolerance(signed_at, request.received_at, self.tolerance_secs) {
+            if !within_tolerance(at, request.received_at, self.tolerance_secs) {
                 return Err(Rejection::TimestampOutOfTolerance);
             }
+            signed_at = Some(at);
         }
-        Ok(matched)
+        Ok((matched, self.delivery(&parts, signed_at, request.received_at)))
+    }
+
+    /// The delivery, when the template signs a time or an id: every signed
+    /// value but the body (which the MAC covers too). A header that is read
+    /// but not signed names nothing. With a signed time, a copy verifies
+    /// until `tolerance_secs` past it; a signed id without a time verifies
+    /// forever, so the guard remembers it for `tolerance_secs` only (a later
+    /// copy is stored again, and the processors' dedupe stops it there).
+    fn delivery(&self, parts: &[&[u8]], signed_at: Option<i64>, received_at: DateTime<Utc>) -> Option<Delivery> {
+        let valid_for = match signed_at.filter(|_| self.content.contains(&Part::Timestamp)) {
+            Some(at) => delivery::valid_for(at, self.tolerance_secs, received_at),
+            None if self.content.contains(&Part::Id) => Duration::from_secs(self.tolerance_secs),
+            None => return None,
+        };
+        let named: Vec<&[u8]> =
+            self.content.iter().zip(parts).filter(|(part, _)| **part != Part::Body).map(|(_, value)| *value).collect();
+        Some(Delivery::signed(&named, valid_for))
     }
 }
 
@@ -220,6 +240,10 @@ impl Provider for GenericHmac {
     }
 
     fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+        self.check(request).map(|(matched, _)| matched)
+    }
+
+    fn verify_delivery(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Option<Delivery>), Rejection> {
         self.check(request)
     }
 
@@ -274,10 +298,6 @@ impl Provider for GenericHmac {
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
         serde_json::to_vec_pretty(&self.mapping.sample(at)).expect("a JSON value always serializes")
-    }
-
-    fn replay_window(&self) -> Option<Duration> {
-        self.timestamp_header.as_ref().map(|_| Duration::from_secs(self.tolerance_secs))
     }
 }
 
@@ -361,6 +381,29 @@ mod tests {
         assert_eq!(verify(&timed, &headers, BODY, 1_699_999_699), Err(Rejection::TimestampOutOfTolerance));
         let without_id: Vec<_> = headers.iter().filter(|(k, _)| *k != "x-id").copied().collect();
         assert_eq!(verify(&timed, &without_id, BODY, 1_700_000_000), Err(Rejection::InvalidSignature));
+    }
+
+    #[test]
+    fn only_templates_that_sign_a_time_or_an_id_name_a_delivery() {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        // Signed at `at`, then one header set to `value` (kept, perhaps unsigned).
+        let guard = |settings: &Value, (name, value): (&str, &str)| {
+            let source = source(settings.clone()).unwrap();
+            let signed = source.provider.sign(BODY.as_bytes(), at);
+            let mut headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            headers.retain(|(header, _)| *header != name);
+            headers.push((name, value));
+            testing::guard(&source, &headers, BODY.as_bytes(), 1_700_000_100)
+        };
+        let timed = json!({"header": "x-sig", "timestamp_header": "x-ts", "id_header": "x-id",
+                           "signed_content": "{timestamp}.{body}"});
+        let timed_guard = guard(&timed, ("x-id", "one")).expect("a signed time names the delivery");
+        assert_eq!(guard(&timed, ("x-id", "two")), Some(timed_guard.clone()), "the unsigned id names nothing");
+        assert_eq!(timed_guard.ttl, Duration::from_secs(201));
+        let by_id = json!({"header": "x-sig", "id_header": "x-id", "signed_content": "{id}.{body}"});
+        assert_eq!(guard(&by_id, ("x-other", "")).expect("a signed id names it").ttl, Duration::from_secs(300));
+        let unsigned_time = json!({"header": "x-sig", "timestamp_header": "x-ts"});
+        assert_eq!(guard(&unsigned_time, ("x-ts", "1700000000")), None, "a time that is not signed bounds nothing");
     }
 
     #[test]

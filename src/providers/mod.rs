@@ -12,6 +12,7 @@ mod adyen;
 mod braintree;
 mod checkout;
 mod coinbase;
+mod delivery;
 mod fields;
 mod hmac;
 mod lemonsqueezy;
@@ -37,6 +38,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
+pub use delivery::{Delivery, Guard};
 pub use mapping::Mapping;
 
 use crate::{
@@ -52,6 +54,17 @@ pub trait Provider: Send + Sync + fmt::Debug {
 
     /// Checks the request's signature against every configured secret.
     fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection>;
+
+    /// [`Provider::verify`], also naming the signed delivery the request is,
+    /// for the exact-replay guard. Providers that sign a time or a delivery id
+    /// build the [`Delivery`] from the values their signature covers, valid
+    /// for as long as a copy would still verify. The others keep this
+    /// default: nothing signed bounds how long a copy of their requests
+    /// verifies, so no guard of bounded size could catch every copy (the
+    /// processors' idempotency key still keeps a copy from publishing twice).
+    fn verify_delivery(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Option<Delivery>), Rejection> {
+        self.verify(request).map(|matched| (matched, None))
+    }
 
     /// Checks a *stored* arrival again (replay, redrive), at its recorded
     /// arrival time. Credentials sent as `Authorization` are checked on
@@ -72,15 +85,6 @@ pub trait Provider: Send + Sync + fmt::Debug {
 
     /// A realistic payment-succeeded body with fresh ids, dated `at`.
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8>;
-
-    /// For providers that sign a time: how long a signed request stays
-    /// acceptable (its tolerance). Within it, an exact replay of a request
-    /// (same signature, same body) is answered 200 but not stored again, so a
-    /// captured request cannot flood the arrivals stream. Genuine provider
-    /// retries are signed afresh and stored as usual.
-    fn replay_window(&self) -> Option<std::time::Duration> {
-        None
-    }
 
     /// The body of a 200 answer, where the provider requires one (Adyen
     /// wants `[accepted]`); `None` answers payhook's JSON.
@@ -345,6 +349,7 @@ pub struct VerifiedArrival {
     request: WebhookRequest,
     request_id: RequestId,
     matched: SignatureMatch,
+    guard: Option<Guard>,
 }
 
 impl VerifiedArrival {
@@ -369,33 +374,29 @@ impl VerifiedArrival {
         self.matched
     }
 
-    /// Hex SHA-256 of the source, the kept headers (signatures included) and
-    /// the body: equal only for an exact replay of the same signed request.
-    /// Trace headers are left out: nobody signs them, so a replayer could
-    /// vary them freely (and payhook generates one when it is missing).
-    pub fn fingerprint(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let mut signed = self.request.headers.clone();
-        for name in TRACE_HEADERS {
-            signed.remove(name);
-        }
-        let headers = serde_json::to_vec(&signed).expect("a string map always serializes");
-        let mut hash = Sha256::new();
-        for part in [self.source.as_str().as_bytes(), b"\n", &headers, b"\n", &self.request.body] {
-            hash.update(part);
-        }
-        hex::encode(hash.finalize())
+    /// The exact-replay guard of the signed delivery, for providers that
+    /// sign a time or a delivery id.
+    pub fn guard(&self) -> Option<&Guard> {
+        self.guard.as_ref()
     }
 }
 
 /// Verifies `request` for `source`.
 pub fn verify(source: &Source, request: WebhookRequest, request_id: RequestId) -> Result<VerifiedArrival, Rejection> {
-    let matched = source.provider.verify(&request)?;
+    let (matched, delivery) = source.provider.verify_delivery(&request)?;
+    let guard = delivery.map(|delivery| delivery.guard(source.name.as_str(), &request.body));
     let mut request = request;
     // A credential sent as `Authorization` (Adyen's Basic auth, Checkout.com's
     // key) is checked, never stored: the HMAC alone re-verifies an arrival.
     request.headers.remove(AUTHORIZATION);
-    Ok(VerifiedArrival { source: source.name.clone(), provider: source.provider_name, request, request_id, matched })
+    Ok(VerifiedArrival {
+        source: source.name.clone(),
+        provider: source.provider_name,
+        request,
+        request_id,
+        matched,
+        guard,
+    })
 }
 
 /// A body plus the headers that sign it, for `payhook sign` and `send`.

@@ -39,12 +39,11 @@
 //! `succeeded_on` (`["transaction.completed"]`), `merchant_reference_custom_data_key`
 //! (`order_id`), `livemode` (false).
 
-use std::time::Duration;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use super::{
+    delivery::{self, Delivery},
     fields,
     signature::{hmac_sha256, within_tolerance, SigningKeys},
     NormalizeError, Provider, Rejection, SignatureMatch,
@@ -139,7 +138,9 @@ fn lowercase_hex(value: &str) -> Option<Vec<u8>> {
 // ---- Verification ---------------------------------------------------------
 
 impl Paddle {
-    fn check(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+    /// The signature, then the time; the delivery is `ts` as sent and the
+    /// body (what `h1` signs), whatever other `h1` the header lists.
+    fn check(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Delivery), Rejection> {
         let header = request.headers.get(HEADER).ok_or(Rejection::MissingSignature)?;
         let parsed = SignatureHeader::parse(header).ok_or(Rejection::InvalidSignature)?;
         let signed_at = parsed.unix_time().ok_or(Rejection::InvalidSignature)?;
@@ -151,7 +152,8 @@ impl Paddle {
         if !within_tolerance(signed_at, request.received_at, self.tolerance_secs) {
             return Err(Rejection::TimestampOutOfTolerance);
         }
-        Ok(matched)
+        let valid_for = delivery::valid_for(signed_at, self.tolerance_secs, request.received_at);
+        Ok((matched, Delivery::signed(&[parsed.timestamp.as_bytes()], valid_for)))
     }
 }
 
@@ -212,7 +214,11 @@ impl Provider for Paddle {
     }
 
     fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        self.check(request)
+        self.check(request).map(|(matched, _)| matched)
+    }
+
+    fn verify_delivery(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Option<Delivery>), Rejection> {
+        self.check(request).map(|(matched, delivery)| (matched, Some(delivery)))
     }
 
     fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
@@ -245,10 +251,6 @@ impl Provider for Paddle {
             }
         });
         serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
-    }
-
-    fn replay_window(&self) -> Option<Duration> {
-        Some(Duration::from_secs(self.tolerance_secs))
     }
 }
 
@@ -286,6 +288,20 @@ mod tests {
             verify(Some(header), r#"{"id":"evt_1","amount":1000}"#, 1_700_000_000),
             Ok(SignatureMatch { secret_index: 0 })
         );
+    }
+
+    #[test]
+    fn the_delivery_is_the_signed_ts_and_body_whatever_other_h1_the_header_lists() {
+        let source = paddle();
+        let body = br#"{"id":"evt_1","amount":1000}"#;
+        let header = "ts=1700000000;h1=af98d7f613a12d628d791f1281f8d5a7bc7d09d372c339200dc8accd78026491";
+        let guard =
+            |header: &str, body: &[u8]| testing::guard(&source, &[("Paddle-Signature", header)], body, 1_700_000_001);
+        let first = guard(header, body).expect("Paddle signs a time");
+        assert_eq!(guard(&format!("{header};h1={}", "0".repeat(64)), body), Some(first.clone()));
+        let signed = source.provider.sign(body, DateTime::from_timestamp(1_700_000_002, 0).unwrap());
+        assert_ne!(guard(&signed[0].1, body).unwrap().key, first.key, "another signed time is another delivery");
+        assert_eq!(first.ttl, std::time::Duration::from_secs(5), "5 s tolerance, 1 s already gone, 1 s rounding");
     }
 
     #[test]

@@ -39,11 +39,25 @@
 //! the legacy `PAYMENT.SALE.COMPLETED` and everything else are ignored. The
 //! provider event id is `id` (`WH-…`).
 //!
+//! PayPal signs only a CRC-32 of the body, and CRC-32 is linear: whoever
+//! holds the headers of one genuine delivery can pad any other body with 48
+//! bytes of JSON whitespace to the same CRC. So a transmission id is good for
+//! one body: the first body stored under it is remembered (the replay guard,
+//! keyed by source and transmission id), the identical delivery again is an
+//! exact replay (200, not stored again) and any other body under that id is
+//! `invalid_signature`. The guard remembers an id for as long as its
+//! transmission time passes the tolerance, so the tolerance is always on.
+//!
 //! UNCONFIRMED, so configurable:
-//! - A transmission-time check: PayPal documents none and its SDK has none,
-//!   so by default there is none (`tolerance_secs` unset). Set
-//!   `tolerance_secs` to refuse transmission times further than that from
-//!   the arrival, in both directions, after the signature.
+//! - Whether PayPal's retries (25 over 3 days) are signed afresh with a new
+//!   transmission time: its docs do not say, and its SDK checks no time.
+//!   `tolerance_secs` (both directions, after the signature) defaults to 4
+//!   days: that accepts a retry carrying the first transmission's time until
+//!   the end of the retry period, with a day to spare, and the guard then
+//!   remembers each transmission id for as long as it could verify. A
+//!   source that knows its retries are re-signed can set a few minutes, which
+//!   also shrinks the guard. A resend from PayPal's dashboard of an event
+//!   older than that is refused if it keeps its original time.
 //! - Live or test: PayPal's payload does not say, so it is the source key
 //!   `livemode` (default false).
 //!
@@ -55,7 +69,7 @@
 //!
 //! Keys: `webhook_id` (required), `cert_path` or `cert_url_allowlist`
 //! (exactly one), `signing_key_path` (none), `merchant_reference_field`
-//! (`invoice_id`, or `custom_id`), `tolerance_secs` (none), `livemode` (false).
+//! (`invoice_id`, or `custom_id`), `tolerance_secs` (4 days), `livemode` (false).
 
 mod certificates;
 
@@ -71,7 +85,10 @@ use futures::future::BoxFuture;
 use serde_json::json;
 
 use self::certificates::{CertFetcher, PayPalCert};
-use super::{fields, KeyFetchError, NormalizeError, Provider, Rejection, SignatureMatch};
+use super::{
+    delivery::{self, Delivery},
+    fields, KeyFetchError, NormalizeError, Provider, Rejection, SignatureMatch,
+};
 use crate::{
     config::{ConfigError, SourceSettings},
     domain::{Arrival, Headers, Normalized, PaymentFacts, WebhookRequest},
@@ -88,6 +105,9 @@ const SUCCEEDED: &str = "PAYMENT.CAPTURE.COMPLETED";
 /// The `PAYPAL-CERT-URL` that `sign` sends (only a pinned source verifies it).
 const SIGNED_CERT_URL: &str = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-payhook-local";
 const MERCHANT_REFERENCE_FIELDS: [&str; 2] = ["invoice_id", "custom_id"];
+/// PayPal retries for 3 days; a day more covers a retry that keeps the first
+/// transmission's time (see the module docs).
+const DEFAULT_TOLERANCE_SECS: u64 = 4 * 24 * 3600;
 
 /// A configured PayPal webhook.
 #[derive(Debug)]
@@ -97,7 +117,7 @@ struct PayPal {
     signing_key: Option<SigningKey>,
     /// `/resource/invoice_id` or `/resource/custom_id`.
     reference_pointer: String,
-    tolerance_secs: Option<u64>,
+    tolerance_secs: u64,
     livemode: bool,
 }
 
@@ -109,7 +129,7 @@ enum Certificates {
 }
 
 /// Keys: `webhook_id`, `cert_path` | `cert_url_allowlist`, `signing_key_path`,
-/// `merchant_reference_field` (`invoice_id`), `tolerance_secs` (none), `livemode` (false).
+/// `merchant_reference_field` (`invoice_id`), `tolerance_secs` (4 days), `livemode` (false).
 pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
     Ok(Box::new(PayPal::configure(settings)?))
 }
@@ -132,7 +152,7 @@ impl PayPal {
             certificates,
             signing_key,
             reference_pointer: format!("/resource/{field}"),
-            tolerance_secs: settings.u64("tolerance_secs")?,
+            tolerance_secs: settings.u64("tolerance_secs")?.unwrap_or(DEFAULT_TOLERANCE_SECS),
             livemode: settings.bool("livemode")?.unwrap_or(false),
         })
     }
@@ -215,7 +235,9 @@ impl<'a> Transmission<'a> {
 // ---- Verification ---------------------------------------------------------
 
 impl PayPal {
-    fn check(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+    /// The signature, then the time; the delivery is the transmission id,
+    /// with one body allowed under it (the CRC-32 binds nothing).
+    fn check(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Delivery), Rejection> {
         let headers = &request.headers;
         let signature = headers.get(TRANSMISSION_SIG).ok_or(Rejection::MissingSignature)?;
         let transmission = Transmission::parse(headers, signature).ok_or(Rejection::InvalidSignature)?;
@@ -224,14 +246,13 @@ impl PayPal {
         UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &cert.public_key)
             .verify(message.as_bytes(), &transmission.signature)
             .map_err(|_| Rejection::InvalidSignature)?;
-        if let Some(tolerance) = self.tolerance_secs {
-            let sent = DateTime::parse_from_rfc3339(transmission.time).map_err(|_| Rejection::InvalidSignature)?;
-            if !super::signature::within_tolerance(sent.timestamp(), request.received_at, tolerance) {
-                return Err(Rejection::TimestampOutOfTolerance);
-            }
+        let sent = DateTime::parse_from_rfc3339(transmission.time).map_err(|_| Rejection::InvalidSignature)?;
+        if !super::signature::within_tolerance(sent.timestamp(), request.received_at, self.tolerance_secs) {
+            return Err(Rejection::TimestampOutOfTolerance);
         }
+        let valid_for = delivery::valid_for(sent.timestamp(), self.tolerance_secs, request.received_at);
         // There are no secrets to rotate: the one certificate is "secret" 0.
-        Ok(SignatureMatch { secret_index: 0 })
+        Ok((SignatureMatch { secret_index: 0 }, Delivery::checksummed(&[transmission.id.as_bytes()], valid_for)))
     }
 
     /// `id|time|webhook_id|crc32`, the string PayPal signs.
@@ -281,7 +302,11 @@ impl Provider for PayPal {
     }
 
     fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        self.check(request)
+        self.check(request).map(|(matched, _)| matched)
+    }
+
+    fn verify_delivery(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Option<Delivery>), Rejection> {
+        self.check(request).map(|(matched, delivery)| (matched, Some(delivery)))
     }
 
     fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
@@ -451,7 +476,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tolerance_when_set_applies_both_ways_after_the_signature() {
+    fn the_tolerance_applies_both_ways_after_the_signature() {
         let source = testing::source(
             "paypal",
             &json!({"webhook_id": "WH-ID", "cert_path": CERT, "signing_key_path": KEY, "tolerance_secs": 300}),
@@ -464,10 +489,28 @@ mod tests {
         assert_eq!(verify(b"{}", 1_700_000_301), Err(Rejection::TimestampOutOfTolerance));
         assert_eq!(verify(b"{}", 1_699_999_699), Err(Rejection::TimestampOutOfTolerance));
         assert_eq!(verify(b"{ }", 1_600_000_000), Err(Rejection::InvalidSignature));
-        // By default there is no time check.
-        let untimed = pinned();
-        let request = testing::request(&untimed, &headers, b"{}", 1_800_000_000);
-        assert!(untimed.provider.verify(&request).is_ok());
+        // By default it is four days: PayPal's three days of retries and one to spare.
+        let default = pinned();
+        let at = |t| testing::request(&default, &headers, b"{}", t);
+        assert!(default.provider.verify(&at(1_700_000_000 + 4 * 86_400)).is_ok());
+        assert_eq!(default.provider.verify(&at(1_700_000_001 + 4 * 86_400)), Err(Rejection::TimestampOutOfTolerance));
+    }
+
+    #[test]
+    fn the_delivery_is_the_transmission_id_whatever_the_body() {
+        let source = pinned();
+        let signed = source.provider.sign(b"{}", time(1_700_000_000));
+        let mut headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let request = testing::request(&source, &headers, b"{}", 1_700_000_060);
+        let (_, delivery) = source.provider.verify_delivery(&request).unwrap();
+        let delivery = delivery.expect("PayPal names its deliveries");
+        let (genuine, other) = (delivery.guard("paypal", b"{}"), delivery.guard("paypal", b"{ }"));
+        assert_eq!(genuine.key, other.key, "one body per transmission id");
+        assert_ne!(genuine.body_hash, other.body_hash);
+        assert_eq!(genuine.ttl, std::time::Duration::from_secs(4 * 86_400 - 59));
+        headers[0].1 = "another-transmission";
+        let other_id = testing::request(&source, &headers, b"{}", 1_700_000_060);
+        assert_eq!(source.provider.verify_delivery(&other_id), Err(Rejection::InvalidSignature));
     }
 
     #[test]

@@ -7,12 +7,11 @@
 //! `[sources.mapping]` table. The delivery id (`webhook-id`) is the default
 //! provider event id and the signed timestamp the default occurrence time.
 
-use std::time::Duration;
-
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
 
 use super::{
+    delivery::{self, Delivery},
     mapping::{Defaults, Mapping},
     signature::{hmac_sha256, within_tolerance, SigningKeys},
     NormalizeError, Provider, Rejection, SignatureMatch,
@@ -73,7 +72,10 @@ fn v1_signatures(list: &str) -> Vec<Vec<u8>> {
 // ---- Verification ---------------------------------------------------------
 
 impl StandardWebhooks {
-    fn check(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+    /// The signature, then the time; the delivery is its id, its timestamp
+    /// and the body (what `v1` signs), whichever spelling carried them and
+    /// whatever else the signature list holds.
+    fn check(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Delivery), Rejection> {
         let signatures = header(&request.headers, "signature").ok_or(Rejection::MissingSignature)?;
         let id = header(&request.headers, "id").ok_or(Rejection::InvalidSignature)?;
         let timestamp: i64 =
@@ -86,7 +88,8 @@ impl StandardWebhooks {
         if !within_tolerance(timestamp, request.received_at, self.tolerance_secs) {
             return Err(Rejection::TimestampOutOfTolerance);
         }
-        Ok(matched)
+        let valid_for = delivery::valid_for(timestamp, self.tolerance_secs, request.received_at);
+        Ok((matched, Delivery::signed(&[id.as_bytes(), t.as_bytes()], valid_for)))
     }
 }
 
@@ -98,7 +101,11 @@ impl Provider for StandardWebhooks {
     }
 
     fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        self.check(request)
+        self.check(request).map(|(matched, _)| matched)
+    }
+
+    fn verify_delivery(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Option<Delivery>), Rejection> {
+        self.check(request).map(|(matched, delivery)| (matched, Some(delivery)))
     }
 
     fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
@@ -132,10 +139,6 @@ impl Provider for StandardWebhooks {
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
         serde_json::to_vec_pretty(&self.mapping.sample(at)).expect("a JSON value always serializes")
-    }
-
-    fn replay_window(&self) -> Option<Duration> {
-        Some(Duration::from_secs(self.tolerance_secs))
     }
 }
 
@@ -190,6 +193,20 @@ mod tests {
         for (headers, expected) in cases {
             assert_eq!(verify(headers, 1), Err(expected), "{headers:?}");
         }
+    }
+
+    #[test]
+    fn the_delivery_is_its_id_timestamp_and_body_whatever_the_list_or_spelling() {
+        let source = source(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
+        let signed = source.provider.sign(b"{}", DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        let headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let guard = |headers: &[(&str, &str)]| testing::guard(&source, headers, b"{}", 1_700_000_000);
+        let first = guard(&headers).expect("Standard Webhooks signs an id and a time");
+        let padded_list = format!("v1,AAAA {} v2,x", headers[2].1);
+        let padded = [headers[0], headers[1], ("webhook-signature", padded_list.as_str())];
+        assert_eq!(guard(&padded), Some(first.clone()));
+        let svix = [("svix-id", headers[0].1), ("svix-timestamp", headers[1].1), ("svix-signature", headers[2].1)];
+        assert_eq!(guard(&svix), Some(first));
     }
 
     #[test]

@@ -14,12 +14,11 @@
 //! `two_decimal_currencies` (default `["ISK"]`), because Stripe's docs are the
 //! only authority and they have changed before (UGX may need adding).
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::{
+    delivery::{self, Delivery},
     fields,
     signature::{within_tolerance, SigningKeys},
     NormalizeError, Provider, Rejection, SignatureMatch,
@@ -88,7 +87,9 @@ impl SignatureHeader {
 // ---- Verification ---------------------------------------------------------
 
 impl Stripe {
-    fn check(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+    /// The signature, then the time; the delivery is `t` and the body (what
+    /// `v1` signs), whichever `v1` matched and whatever else the header lists.
+    fn check(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Delivery), Rejection> {
         let header = request.headers.get(HEADER).ok_or(Rejection::MissingSignature)?;
         let parsed = SignatureHeader::parse(header).ok_or(Rejection::InvalidSignature)?;
         let t = parsed.timestamp.to_string();
@@ -101,7 +102,8 @@ impl Stripe {
         if !within_tolerance(parsed.timestamp, request.received_at, self.tolerance_secs) {
             return Err(Rejection::TimestampOutOfTolerance);
         }
-        Ok(matched)
+        let valid_for = delivery::valid_for(parsed.timestamp, self.tolerance_secs, request.received_at);
+        Ok((matched, Delivery::signed(&[t.as_bytes()], valid_for)))
     }
 }
 
@@ -245,7 +247,11 @@ impl Provider for Stripe {
     }
 
     fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        self.check(request)
+        self.check(request).map(|(matched, _)| matched)
+    }
+
+    fn verify_delivery(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Option<Delivery>), Rejection> {
+        self.check(request).map(|(matched, delivery)| (matched, Some(delivery)))
     }
 
     fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
@@ -276,10 +282,6 @@ impl Provider for Stripe {
             }}
         });
         serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
-    }
-
-    fn replay_window(&self) -> Option<Duration> {
-        Some(Duration::from_secs(self.tolerance_secs))
     }
 }
 
@@ -333,6 +335,22 @@ mod tests {
         assert_eq!(verify(Some(&header), "{}", 1_700_000_301), Err(Rejection::TimestampOutOfTolerance));
         assert_eq!(verify(Some(&header), "{}", 1_699_999_699), Err(Rejection::TimestampOutOfTolerance));
         assert_eq!(verify(Some(&header), "{ }", 1_690_000_000), Err(Rejection::InvalidSignature));
+    }
+
+    #[test]
+    fn the_delivery_is_t_and_the_body_whatever_else_the_header_lists() {
+        let source = stripe();
+        let header = source.provider.sign(b"{}", DateTime::from_timestamp(1_700_000_000, 0).unwrap())[0].1.clone();
+        let guard =
+            |header: &str, body: &[u8]| testing::guard(&source, &[("Stripe-Signature", header)], body, 1_700_000_010);
+        let first = guard(&header, b"{}").expect("Stripe signs a time");
+        for padded in [format!("{header},v0=00"), format!("{header},v1={}", "ab".repeat(32)), format!("v1=cd,{header}")]
+        {
+            assert_eq!(guard(&padded, b"{}"), Some(first.clone()), "{padded}");
+        }
+        let later = source.provider.sign(b"{}", DateTime::from_timestamp(1_700_000_001, 0).unwrap())[0].1.clone();
+        assert_ne!(guard(&later, b"{}").unwrap().key, first.key, "a new signature is a new delivery");
+        assert_eq!(first.ttl, std::time::Duration::from_secs(291), "until the tolerance runs out");
     }
 
     #[test]

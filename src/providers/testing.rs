@@ -35,6 +35,17 @@ pub fn request(source: &Source, headers: &[(&str, &str)], body: &[u8], received_
     }
 }
 
+/// The replay guard of a request that verifies (none: the provider names no
+/// delivery), as the ingress would compute it.
+///
+/// # Panics
+/// When the request does not verify.
+pub fn guard(source: &Source, headers: &[(&str, &str)], body: &[u8], received_at: i64) -> Option<super::Guard> {
+    let request = request(source, headers, body, received_at);
+    let verified = super::verify(source, request, RequestId::generate()).expect("the test request verifies");
+    verified.guard().cloned()
+}
+
 /// The arrival the processor would read for `request`.
 pub fn arrival(source: &Source, request: WebhookRequest) -> Arrival {
     Arrival {

@@ -20,16 +20,39 @@ use crate::{
     providers::VerifiedArrival,
 };
 
-/// The check-and-append script for timed providers' arrivals.
+/// The check-and-append script for arrivals with a replay guard.
 static STORE_ONCE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("store_once.lua")));
 
 /// What [`Store::append`] did.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Appended {
-    /// The arrival: new, or the one an exact replay repeats.
-    pub id: ArrivalId,
-    /// True when nothing was stored because the request is an exact replay.
-    pub replayed: bool,
+pub enum Appended {
+    /// Stored as a new arrival.
+    Stored(ArrivalId),
+    /// An exact replay of a delivery stored earlier, answered by that
+    /// arrival: nothing was stored.
+    Replayed(ArrivalId),
+    /// Another body under a delivery stored earlier: nothing was stored.
+    /// Only where a checksum rather than the signature covers the body
+    /// (PayPal's CRC-32) can this pass verification, and there it is a
+    /// forgery.
+    Conflict,
+}
+
+/// One reply of a pipeline, typed.
+fn parse<T: redis::FromRedisValue>(reply: Value) -> Result<T, StoreError> {
+    redis::from_redis_value(reply).map_err(|e| StoreError::Redis(e.into()))
+}
+
+/// The script's `{outcome, entry id}`. A replay's id is read from the guard
+/// key, so it is checked rather than trusted.
+fn guarded((outcome, id): (String, String)) -> Result<Appended, StoreError> {
+    let unexpected = |what| StoreError::Redis((redis::ErrorKind::UnexpectedReturnType, what).into());
+    match outcome.as_str() {
+        "stored" => Ok(Appended::Stored(entry_id(&id))),
+        "replayed" => ArrivalId::parse(&id).map(Appended::Replayed).map_err(|_| unexpected("replay guard value")),
+        "conflict" => Ok(Appended::Conflict),
+        _ => Err(unexpected("store_once.lua outcome")),
+    }
 }
 
 fn entry_id(id: &str) -> ArrivalId {
@@ -85,48 +108,67 @@ impl Store {
     /// not trim: only the processors' side knows which arrivals are still
     /// unacknowledged (see [`Store::maintain`]).
     ///
-    /// With `guard` (the request's fingerprint and its replay window), an
-    /// exact replay of a request stored within the window is not stored
-    /// again: the answer is the first arrival, marked `replayed`. Check and
-    /// append are one Lua step, so they cost one round trip and no two
-    /// identical requests can both pass.
+    /// An arrival with a [guard](VerifiedArrival::guard) is stored only if
+    /// its signed delivery was not stored before (`store_once.lua`): check
+    /// and append are one Lua step, so they cost one round trip and no two
+    /// copies can both pass.
     ///
-    /// With `wait_replicas`, also waits for that many replicas to hold it:
-    /// `WAIT` blocks the shared connection while it waits, so this trades
-    /// ingest rate for surviving the loss of the primary.
-    pub async fn append(
-        &self,
-        arrival: &VerifiedArrival,
-        guard: Option<(&str, Duration)>,
-    ) -> Result<Appended, StoreError> {
-        let fields = self.fields(arrival);
-        let appended = match guard {
-            None => {
-                let mut xadd = redis::cmd("XADD");
-                xadd.arg(self.keys.arrivals()).arg("*").arg(&fields);
-                let id: String = xadd.query_async(&mut self.connection()).await?;
-                Appended { id: entry_id(&id), replayed: false }
-            }
-            Some((fingerprint, window)) => {
-                let ttl_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-                let (stored, id): (u8, String) = STORE_ONCE
-                    .key(self.keys.arrivals())
-                    .key(self.keys.seen(fingerprint))
-                    .arg(ttl_ms)
-                    .arg(&fields)
-                    .invoke_async(&mut self.connection())
-                    .await?;
-                Appended { id: entry_id(&id), replayed: stored == 0 }
-            }
+    /// With `wait_replicas`, `WAIT` follows in the same pipeline, so it runs
+    /// on the connection that sent the append, right after it: it counts the
+    /// replicas that hold every write that connection made, the append
+    /// included (for a replay, the script's rewrite of the guard, which a
+    /// replica can only hold after the first copy). `WAIT` blocks the shared
+    /// connection while it waits: this trades ingest rate for surviving the
+    /// loss of the primary.
+    pub async fn append(&self, arrival: &VerifiedArrival) -> Result<Appended, StoreError> {
+        let mut replies = self.query_scripted(&self.append_pipeline(arrival)).await?.into_iter();
+        let appended = match (arrival.guard(), replies.next()) {
+            (Some(_), Some(reply)) => guarded(parse(reply)?)?,
+            (None, Some(reply)) => Appended::Stored(entry_id(&parse::<String>(reply)?)),
+            (_, None) => return Err(redis::RedisError::from((redis::ErrorKind::Client, "no reply to XADD")).into()),
         };
-        if let (Some((wanted, timeout_ms)), false) = (self.replication, appended.replayed) {
-            // WAIT covers every write sent on this connection before it.
-            let acked: u32 = redis::cmd("WAIT").arg(wanted).arg(timeout_ms).query_async(&mut self.connection()).await?;
-            if acked < wanted {
+        if let (Some((wanted, _)), Some(reply)) = (self.replication, replies.next()) {
+            let acked: u32 = parse(reply)?;
+            // A refused body was not stored: there is nothing to wait for.
+            if acked < wanted && appended != Appended::Conflict {
                 return Err(StoreError::NotReplicated { wanted, acked });
             }
         }
         Ok(appended)
+    }
+
+    /// The append (plain, or through the guard's script), then `WAIT` if
+    /// replicas are waited for.
+    fn append_pipeline(&self, arrival: &VerifiedArrival) -> redis::Pipeline {
+        let fields = self.fields(arrival);
+        let mut pipe = redis::pipe();
+        match arrival.guard() {
+            Some(guard) => {
+                let ttl_ms = u64::try_from(guard.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+                let mut invocation = STORE_ONCE.key(self.keys.arrivals());
+                invocation.key(self.keys.seen(&guard.key)).arg(ttl_ms).arg(&guard.body_hash[..]).arg(&fields);
+                pipe.invoke_script(&invocation)
+            }
+            None => pipe.cmd("XADD").arg(self.keys.arrivals()).arg("*").arg(&fields),
+        };
+        if let Some((wanted, timeout_ms)) = self.replication {
+            pipe.cmd("WAIT").arg(wanted).arg(timeout_ms);
+        }
+        pipe
+    }
+
+    /// Runs a pipeline that invokes [`STORE_ONCE`], loading the script first
+    /// if Redis does not know it yet (a new or restarted server): a pipeline
+    /// does not load scripts by itself.
+    async fn query_scripted(&self, pipe: &redis::Pipeline) -> Result<Vec<Value>, StoreError> {
+        let mut conn = self.connection();
+        match pipe.query_async(&mut conn).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                STORE_ONCE.load_async(&mut conn).await?;
+                Ok(pipe.query_async(&mut conn).await?)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// The entry's field/value pairs, the body sealed if encryption is on.

@@ -8,7 +8,7 @@
 //! | `{p}:dlq` | stream | dead letters |
 //! | `{p}:rejected` | capped stream | verification failures, for forensics |
 //! | `{p}:layout` | hash | the partitions, arrival shards and key version the data was written with |
-//! | `{p}:seen:{{p}:arrivals}:<sha256>` | string, TTL | arrival id of a timed request, to drop exact replays |
+//! | `{p}:seen:{{p}:arrivals}:<sha256>` | string, TTL | body hash and first arrival id of a signed delivery, to drop exact replays |
 //!
 //! `{p}` is `redis.key_prefix`. `{N}` is written with its braces: they are a
 //! Redis Cluster hash tag, so a payment's dedupe record and its output stream
@@ -62,11 +62,12 @@ impl Keys {
         &self.layout
     }
 
-    /// The replay guard of a request with this fingerprint (hex SHA-256).
-    /// Its hash tag is the arrivals stream's name, so on Redis Cluster it
-    /// shares the stream's slot and the check-and-append script can touch both.
-    pub fn seen(&self, fingerprint: &str) -> String {
-        format!("{}:seen:{{{}}}:{fingerprint}", self.prefix, self.arrivals)
+    /// The replay guard of a signed delivery (hex SHA-256 of its source and
+    /// signed identity, see `providers::Delivery`). Its hash tag is the
+    /// arrivals stream's name, so on Redis Cluster it shares the stream's
+    /// slot and the check-and-append script can touch both.
+    pub fn seen(&self, delivery: &str) -> String {
+        format!("{}:seen:{{{}}}:{delivery}", self.prefix, self.arrivals)
     }
 
     /// The dedupe record of `key`, in `partition`'s hash slot.

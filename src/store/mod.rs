@@ -64,6 +64,7 @@ pub struct Store {
     client: Client,
     conn: ConnectionManager,
     keys: Arc<Keys>,
+    /// How long acknowledged arrivals are kept (trimming).
     retention: Duration,
     /// `WAIT` after each append: (replicas, timeout ms), if configured.
     replication: Option<(u32, u64)>,
@@ -88,8 +89,8 @@ impl Store {
         let client = Client::open(redis.url.as_str())?;
         let conn = manager(&client, response_timeout)?;
         let replication = (redis.wait_replicas > 0).then_some((redis.wait_replicas, redis.wait_timeout_ms));
-        let retention = Duration::from_secs(config.processing.arrival_retention_secs);
         let keys = Arc::new(Keys::new(&redis.key_prefix));
+        let retention = Duration::from_secs(config.processing.arrival_retention_secs);
         let layout =
             Layout { partitions: redis.partitions, arrival_shards: std::num::NonZeroU32::MIN, keys: KEY_VERSION };
         Ok(Self { client, conn, keys, retention, replication, sealer: config.encryption.clone(), layout })

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::metrics::{
     ArrivalLabels, Metrics, Outcome, PublishedLabels, ReasonLabels, SecretIndex, SecretLabels, SourceLabels,
@@ -100,6 +100,27 @@ impl ProcessingOutcome {
             Self::DeadLettered => "dead_lettered",
             Self::Retry => "retry",
         }
+    }
+}
+
+/// A refused request's forensic record was not written: too many records
+/// were already waiting for Redis, or Redis failed or was too slow. The
+/// refusal itself was answered and counted.
+pub struct RejectionUnrecorded<'a> {
+    /// Source.
+    pub source: &'a SourceName,
+    /// Why it failed; none when it was dropped for lack of room.
+    pub cause: Option<&'a dyn std::error::Error>,
+}
+
+impl RejectionUnrecorded<'_> {
+    /// Logs (at debug: a flood of forgeries must not flood the log) and counts.
+    pub fn emit(&self, metrics: &Metrics) {
+        match self.cause {
+            Some(error) => debug!(source = %self.source, error = %error, "Rejection not recorded."),
+            None => debug!(source = %self.source, "Rejection not recorded; too many records in flight."),
+        }
+        metrics.rejections_unrecorded.inc();
     }
 }
 

@@ -25,7 +25,7 @@ use crate::domain::SourceName;
 pub enum Outcome {
     /// Verified and stored.
     Accepted,
-    /// An exact replay of a stored timed request: answered 200, not stored.
+    /// An exact replay of a stored signed delivery: answered 200, not stored.
     Replayed,
     /// Refused: no signature header.
     MissingSignature,
@@ -168,6 +168,9 @@ pub struct Metrics {
     /// `payhook_arrivals_lost_total`: pending arrivals found deleted from the
     /// stream before they were acknowledged.
     pub arrivals_lost: Counter,
+    /// `payhook_rejections_unrecorded_total`: refusals whose forensic record
+    /// was dropped (too many in flight) or failed.
+    pub rejections_unrecorded: Counter,
 }
 
 impl Metrics {
@@ -192,6 +195,7 @@ impl Metrics {
             backlog_oldest_age: Gauge::default(),
             dlq_size: Gauge::default(),
             arrivals_lost: Counter::default(),
+            rejections_unrecorded: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("arrivals", "Webhook requests by source and outcome", metrics.arrivals.clone());
@@ -234,6 +238,11 @@ impl Metrics {
             "arrivals_lost",
             "Pending arrivals deleted from the stream before they were acknowledged",
             metrics.arrivals_lost.clone(),
+        );
+        registry.register(
+            "rejections_unrecorded",
+            "Refused requests whose forensic record was dropped or failed",
+            metrics.rejections_unrecorded.clone(),
         );
         Self { registry, ..metrics }
     }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod faults;
+mod guard;
 mod harness;
 mod health;
 mod ingress;

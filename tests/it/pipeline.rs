@@ -46,7 +46,28 @@ async fn a_signed_payment_becomes_exactly_one_schema_valid_event() {
 }
 
 #[tokio::test]
-async fn fifty_concurrent_copies_of_one_delivery_give_one_event() {
+async fn fifty_concurrent_copies_of_one_delivery_give_one_arrival_and_one_event() {
+    let app = TestApp::spawn().await;
+    let body = json_bytes(&stripe_payment_intent("evt_storm", "pi_storm", 990, "eur"));
+    let signed = vec![(
+        "Stripe-Signature".to_owned(),
+        crate::harness::stripe_header(crate::harness::STRIPE_SECRET, chrono::Utc::now().timestamp(), &body),
+    )];
+    let sends = (0..50).map(|_| app.post("stripe", &body, &signed));
+    let answers = futures::future::join_all(sends).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "copies are answered 200 like any delivery: {statuses:?}");
+    let ids: std::collections::HashSet<_> = answers.iter().map(|r| &r.headers()["x-payhook-arrival-id"]).collect();
+    assert_eq!(ids.len(), 1, "every copy is answered with the one stored arrival");
+    app.wait_processed().await;
+    assert_eq!(app.redis.conn().await.xlen::<_, u64>("payhook:arrivals").await.unwrap(), 1);
+    let events = app.events(0).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["data"]["paymentId"], "pi_storm");
+}
+
+#[tokio::test]
+async fn fifty_deliveries_of_one_payment_signed_apart_give_one_event() {
     let app = TestApp::spawn().await;
     let body = json_bytes(&stripe_payment_intent("evt_storm", "pi_storm", 990, "eur"));
     let sends = (0..50).map(|_| app.post_stripe(&body));

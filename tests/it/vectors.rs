@@ -9,7 +9,7 @@ use crate::harness::{TestApp, TestConfig};
 /// Providers that sign a timestamp. The fixtures were signed when they were
 /// generated, so their sources get a wide tolerance here; time checks are
 /// covered by the unit tests with a pinned clock.
-const TIMED: [&str; 4] = ["stripe", "standard-webhooks", "paddle", "hmac"];
+const TIMED: [&str; 5] = ["stripe", "standard-webhooks", "paddle", "hmac", "paypal"];
 const CENTURY: i64 = 100 * 365 * 24 * 3600;
 
 struct Case {

@@ -1,6 +1,9 @@
 //! The real app, built from a real config on port 0 against a test's own Redis.
 
-use std::sync::Once;
+use std::{
+    collections::HashMap,
+    sync::{Mutex, Once, PoisonError},
+};
 
 use payhook::{
     app::{App, Role},
@@ -154,6 +157,9 @@ pub struct TestApp {
     pub admin: String,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
+    /// Per body sent by `post_stripe`: the time of its first signature, and
+    /// how many times it was signed.
+    stripe_signed: Mutex<HashMap<Vec<u8>, (i64, i64)>>,
 }
 
 impl TestApp {
@@ -171,7 +177,7 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         tokio::spawn(async move { app.run(token).await.expect("app runs") });
-        Self { redis, base, admin, http: reqwest::Client::new(), shutdown }
+        Self { redis, base, admin, http: reqwest::Client::new(), shutdown, stripe_signed: Mutex::default() }
     }
 
     pub async fn post(&self, source: &str, body: &[u8], headers: &[(String, String)]) -> reqwest::Response {
@@ -182,13 +188,20 @@ impl TestApp {
         request.send().await.expect("the gateway answers")
     }
 
-    /// POSTs `body` to the stripe source, signed now. Each call's header also
-    /// carries a random second `v1` (as during a secret rotation), so no two
-    /// calls are an exact replay of each other: like a provider's retries,
-    /// which are signed afresh.
+    /// POSTs `body` to the stripe source, signed afresh: each call with this
+    /// body is signed one second before the previous one, so no two calls
+    /// are one signed delivery, like a provider's retries. (Sending one
+    /// signed delivery twice is an exact replay: stored once.) Up to about
+    /// 250 calls per body stay within the default 300 s tolerance.
     pub async fn post_stripe(&self, body: &[u8]) -> reqwest::Response {
-        let signed = super::stripe_header(STRIPE_SECRET, chrono::Utc::now().timestamp(), body);
-        let header = format!("{signed},v1={}", uuid::Uuid::new_v4().simple());
+        let t = {
+            // A std mutex: held for a map lookup only, never across an await.
+            let mut signed = self.stripe_signed.lock().unwrap_or_else(PoisonError::into_inner);
+            let (first, calls) = signed.entry(body.to_vec()).or_insert((chrono::Utc::now().timestamp(), 0));
+            *calls += 1;
+            *first - (*calls - 1)
+        };
+        let header = super::stripe_header(STRIPE_SECRET, t, body);
         self.post("stripe", body, &[("Stripe-Signature".into(), header)]).await
     }
 

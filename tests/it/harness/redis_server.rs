@@ -20,6 +20,8 @@ pub struct RedisServer {
     dir: TempDir,
     /// AOF with fsync on every write, as production should run.
     aof: bool,
+    /// The primary's port, for a replica.
+    replica_of: Option<u16>,
 }
 
 impl RedisServer {
@@ -34,18 +36,38 @@ impl RedisServer {
         Self::start_with(true)
     }
 
+    /// Starts a replica of `primary` and waits until it has synchronised, so
+    /// `WAIT 1` on the primary can be satisfied.
+    pub async fn start_replica_of(primary: &RedisServer) -> Self {
+        let mut replica = Self::new(false, Some(primary.port));
+        replica.restart();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut conn = replica.conn().await;
+        loop {
+            let info: String = redis::cmd("INFO").arg("replication").query_async(&mut conn).await.unwrap_or_default();
+            if info.contains("master_link_status:up") {
+                return replica;
+            }
+            assert!(Instant::now() < deadline, "the replica did not synchronise: {info}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn start_with(aof: bool) -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let port = free_port();
-        let mut server = Self { child: None, port, dir, aof };
+        let mut server = Self::new(aof, None);
         server.restart();
         server
+    }
+
+    fn new(aof: bool, replica_of: Option<u16>) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        Self { child: None, port: free_port(), dir, aof, replica_of }
     }
 
     /// (Re)starts the server on the same port and directory.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the server before restarting it");
-        self.child = Some(spawn(self.port, self.dir.path(), self.aof));
+        self.child = Some(spawn(self.port, self.dir.path(), self.aof, self.replica_of));
         wait_until_listening(self.port);
     }
 
@@ -55,6 +77,23 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open and nothing is
+    /// answered, as with a Redis stalled by a slow disk or a long command.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a [paused](Self::pause) server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server is running").id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid}");
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -125,12 +164,14 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn(port: u16, dir: &Path, aof: bool) -> Child {
+fn spawn(port: u16, dir: &Path, aof: bool, replica_of: Option<u16>) -> Child {
     let persistence: &[&str] =
         if aof { &["--appendonly", "yes", "--appendfsync", "always"] } else { &["--appendonly", "no"] };
+    let replication = replica_of.map(|p| vec!["--replicaof".to_owned(), "127.0.0.1".to_owned(), p.to_string()]);
     Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
         .args(persistence)
+        .args(replication.unwrap_or_default())
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())

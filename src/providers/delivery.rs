@@ -1,0 +1,141 @@
+//! What names one signed delivery, for the exact-replay guard.
+//!
+//! A provider that signs a time or a delivery id tells, with each verified
+//! request, which delivery it is: a [`Delivery`] built only from the values
+//! its signature covers. Unsigned text (an extra `v0=` in `Stripe-Signature`,
+//! a padded Standard Webhooks signature list, an unsigned id header) takes no
+//! part in it, so a captured request cannot be made to look new.
+//!
+//! The guard key is SHA-256 of the source and that identity; its value holds
+//! the SHA-256 of the body and the first arrival id, and it lives exactly as
+//! long as a copy of the delivery could still verify. When the signature
+//! covers the body (every HMAC scheme), the body is part of the identity.
+//! PayPal signs only a CRC-32 of the body, which anyone can match, so there
+//! the transmission id alone names the delivery and a second body under it is
+//! refused as a forgery.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+/// The signed identity of one delivery. Only providers build one, from the
+/// parts their verification checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The signed values naming the delivery, each length-prefixed so that
+    /// no two lists of values encode alike.
+    signed: Vec<u8>,
+    /// How the body belongs to the delivery.
+    binding: Binding,
+    /// How much longer, from its arrival, a copy of the delivery would verify.
+    valid_for: Duration,
+}
+
+/// How a signature binds the body to the signed values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Binding {
+    /// A MAC covers the body: the body is part of the identity.
+    Signed,
+    /// Only a forgeable checksum covers it (PayPal's CRC-32): the signed
+    /// values alone name the delivery, and one body is allowed under them.
+    Checksum,
+}
+
+impl Delivery {
+    /// A delivery whose MAC covers `parts` (its time, its id, whatever else
+    /// the scheme signs besides the body) and the body.
+    pub fn signed(parts: &[&[u8]], valid_for: Duration) -> Self {
+        Self { signed: length_prefixed(parts), binding: Binding::Signed, valid_for }
+    }
+
+    /// A delivery named by `parts` whose body is covered only by a checksum
+    /// an attacker can match: one body per name.
+    pub fn checksummed(parts: &[&[u8]], valid_for: Duration) -> Self {
+        Self { signed: length_prefixed(parts), binding: Binding::Checksum, valid_for }
+    }
+
+    /// The guard of this delivery of `body` to `source`.
+    pub fn guard(&self, source: &str, body: &[u8]) -> Guard {
+        let body_hash: [u8; 32] = Sha256::digest(body).into();
+        let mut key = Sha256::new();
+        key.update(length_prefixed(&[source.as_bytes()]));
+        key.update(&self.signed);
+        if self.binding == Binding::Signed {
+            key.update(body_hash);
+        }
+        Guard { key: hex::encode(key.finalize()), body_hash, ttl: self.valid_for }
+    }
+}
+
+fn length_prefixed(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 8).sum());
+    for part in parts {
+        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+/// What the store needs to hold a delivery's replay guard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guard {
+    /// Hex SHA-256 naming the delivery (source and signed identity).
+    pub key: String,
+    /// SHA-256 of the body: the same delivery with another body is refused.
+    pub body_hash: [u8; 32],
+    /// How long the guard must live: until no copy would verify any more.
+    pub ttl: Duration,
+}
+
+/// How much longer than `received_at` a request signed at `signed_at` passes
+/// a `tolerance_secs` check (one more second: the check compares whole
+/// seconds). At least a millisecond, so a guard always expires by itself.
+pub fn valid_for(signed_at: i64, tolerance_secs: u64, received_at: DateTime<Utc>) -> Duration {
+    let last_ms = (i128::from(signed_at) + i128::from(tolerance_secs) + 1) * 1000;
+    let left_ms = last_ms - i128::from(received_at.timestamp_millis());
+    Duration::from_millis(u64::try_from(left_ms.max(1)).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_mac_bound_delivery_is_named_by_its_signed_values_and_body() {
+        let delivery = Delivery::signed(&[b"1700000000"], MINUTE);
+        let guard = delivery.guard("stripe", b"body");
+        assert_eq!(guard, delivery.guard("stripe", b"body"));
+        assert_ne!(guard.key, delivery.guard("stripe", b"other").key);
+        assert_ne!(guard.key, delivery.guard("stripe-2", b"body").key);
+        assert_ne!(guard.key, Delivery::signed(&[b"1700000001"], MINUTE).guard("stripe", b"body").key);
+        assert_eq!(guard.ttl, MINUTE);
+    }
+
+    #[test]
+    fn a_checksummed_delivery_is_named_without_its_body() {
+        let delivery = Delivery::checksummed(&[b"transmission-1"], MINUTE);
+        let (first, second) = (delivery.guard("paypal", b"genuine"), delivery.guard("paypal", b"forged"));
+        assert_eq!(first.key, second.key);
+        assert_ne!(first.body_hash, second.body_hash);
+    }
+
+    #[test]
+    fn parts_cannot_be_shifted_into_each_other() {
+        let (a, b) = (Delivery::signed(&[b"ab", b"c"], MINUTE), Delivery::signed(&[b"a", b"bc"], MINUTE));
+        assert_ne!(a.guard("s", b"").key, b.guard("s", b"").key);
+    }
+
+    #[test]
+    fn a_delivery_is_valid_until_its_signed_time_plus_the_tolerance() {
+        let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+        assert_eq!(valid_for(1_000, 300, at(1_000_000)), Duration::from_millis(301_000));
+        assert_eq!(valid_for(1_000, 300, at(1_250_500)), Duration::from_millis(50_500));
+        // Signed in the future (within tolerance): valid for longer.
+        assert_eq!(valid_for(1_100, 300, at(1_000_000)), Duration::from_millis(401_000));
+        assert_eq!(valid_for(1_000, 300, at(9_000_000)), Duration::from_millis(1));
+        assert_eq!(valid_for(i64::MAX, u64::MAX, at(0)), Duration::from_millis(u64::MAX));
+    }
+}
