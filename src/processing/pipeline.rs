@@ -24,7 +24,7 @@ use chrono::Utc;
 use crate::{
     config::Config,
     domain::{Arrival, ArrivalId, CloudEvent, Normalized, PaymentFacts, PaymentSucceededV1, SourceName, TraceContext},
-    providers::{NormalizeError, Source, SourceTable},
+    providers::{NormalizeError, Notification, Source, SourceTable},
     publish::{PublishError, Published, Publisher},
     store::{ArrivalEntry, DeadLetter, DlqReason, Store, StoreError},
     telemetry::{
@@ -210,6 +210,14 @@ impl Pipeline {
         };
         let mut settled = Vec::with_capacity(notifications.len());
         for notification in notifications {
+            let notification = match notification {
+                Ok(notification) => notification,
+                Err(error) => {
+                    settled
+                        .push(Settled::Failed(Failure { reason: normalize_reason(&error), error: error.to_string() }));
+                    continue;
+                }
+            };
             match self.settle(arrival, &source.payment_provider, notification, mode, attempt).await {
                 Ok(outcome) => settled.push(outcome),
                 Err(error) => match self.may_pass(arrival, attempt, DlqReason::PublishFailed, &error) {
@@ -227,7 +235,7 @@ impl Pipeline {
         &'a self,
         entry: &'a ArrivalEntry,
         attempt: Attempt,
-    ) -> Result<(&'a Arrival, &'a Source, Vec<Normalized>), Decision> {
+    ) -> Result<(&'a Arrival, &'a Source, Vec<Notification>), Decision> {
         let reject = |reason, error: String| Decision::Rejected(Failure { reason, error });
         let arrival = entry.arrival.as_ref().map_err(|field| {
             reject(DlqReason::MalformedArrival, format!("stream entry field {field} is missing or invalid"))

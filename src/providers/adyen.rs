@@ -78,7 +78,7 @@ use self::signed::{signed_items, SignedFields, SignedItem};
 use super::{
     fields,
     signature::{credential_eq, hmac_sha256, SigningKeys},
-    NormalizeError, Provider, Rejection, SignatureMatch,
+    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
 };
 use crate::{
     config::{ConfigError, SourceSettings},
@@ -237,7 +237,7 @@ impl Adyen {
 
 impl Adyen {
     /// One notification per item, in order.
-    fn notifications(&self, body: &[u8]) -> Result<Vec<Normalized>, NormalizeError> {
+    fn notifications(&self, body: &[u8]) -> Result<Vec<Notification>, NormalizeError> {
         let json = fields::parse(body)?;
         let livemode = self.livemode(&json)?;
         let count = match fields::get(&json, "/notificationItems") {
@@ -245,9 +245,11 @@ impl Adyen {
             Some(_) => return Err(NormalizeError::field("notificationItems", "is not a list")),
             None => return Err(NormalizeError::field("notificationItems", "is missing")),
         };
-        (0..count)
+        // Each item settles on its own: one that cannot be normalized does not
+        // hold back the payments beside it.
+        Ok((0..count)
             .map(|i| self.item(&json, &format!("/notificationItems/{i}/NotificationRequestItem"), livemode))
-            .collect()
+            .collect())
     }
 
     /// One item, read through pointers from the root so errors name the item.
@@ -352,7 +354,7 @@ impl Provider for Adyen {
         self.check_items(request)
     }
 
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
         self.notifications(&arrival.request.body)
     }
 

@@ -60,7 +60,7 @@ use secrecy::ExposeSecret;
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
-use super::{signature::SigningKeys, NormalizeError, Provider, Rejection, SignatureMatch};
+use super::{signature::SigningKeys, NormalizeError, Notification, Provider, Rejection, SignatureMatch};
 use crate::{
     config::{ConfigError, SourceSettings},
     domain::{Arrival, Currency, MinorUnits, Normalized, PaymentFacts, PaymentId, WebhookRequest},
@@ -306,8 +306,8 @@ impl Provider for Braintree {
         self.check(request)
     }
 
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
-        self.notification(arrival).map(|n| vec![n])
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
+        self.notification(arrival).map(|n| vec![Ok(n)])
     }
 
     // ---- Signing and sample -----------------------------------------------

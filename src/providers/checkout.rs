@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use super::{
     fields,
     signature::{credential_eq, hmac_sha256, SigningKeys},
-    NormalizeError, Provider, Rejection, SignatureMatch,
+    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
 };
 use crate::{
     config::{ConfigError, SourceSettings},
@@ -155,8 +155,8 @@ impl Provider for Checkout {
         self.check_signature(request, header)
     }
 
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
-        self.notification(&arrival.request.body).map(|n| vec![n])
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
+        self.notification(&arrival.request.body).map(|n| vec![Ok(n)])
     }
 
     // ---- Signing and sample -----------------------------------------------

@@ -32,11 +32,11 @@ use super::{
     delivery::{self, Delivery},
     mapping::{Defaults, Mapping},
     signature::{within_tolerance, Algorithm, SigningKeys},
-    NormalizeError, Provider, Rejection, SignatureMatch,
+    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
 };
 use crate::{
     config::{ConfigError, SourceSettings},
-    domain::{Arrival, Headers, Normalized, WebhookRequest},
+    domain::{Arrival, Headers, WebhookRequest},
 };
 
 /// A configured generic HMAC endpoint.
@@ -247,7 +247,7 @@ impl Provider for GenericHmac {
         self.check(request)
     }
 
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
         let headers = &arrival.request.headers;
         let signed_at = self
             .timestamp_header
@@ -260,7 +260,7 @@ impl Provider for GenericHmac {
             occurred_at: signed_at.unwrap_or(arrival.request.received_at),
             livemode: self.livemode,
         };
-        self.mapping.normalize(&arrival.request.body, defaults).map(|n| vec![n])
+        self.mapping.normalize(&arrival.request.body, defaults).map(|n| vec![Ok(n)])
     }
 
     // ---- Signing and sample -----------------------------------------------

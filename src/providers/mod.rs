@@ -76,8 +76,10 @@ pub trait Provider: Send + Sync + fmt::Debug {
 
     /// Turns a verified arrival into its notifications: payment facts, or
     /// "not a payment success". Most deliveries carry one notification; an
-    /// Adyen batch carries several. An error dead-letters the whole arrival.
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError>;
+    /// Adyen batch carries several, and each settles on its own: an item that
+    /// cannot be normalized is its own failure. An error of the whole (the
+    /// envelope is not JSON) fails every notification of the arrival.
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError>;
 
     /// The headers the provider would send with `body` at `at`, signed with the
     /// first secret (for `payhook sign` / `send` and tests).
@@ -106,6 +108,9 @@ pub trait Provider: Send + Sync + fmt::Debug {
         None
     }
 }
+
+/// One notification of a delivery, or why that one cannot become an event.
+pub type Notification = Result<Normalized, NormalizeError>;
 
 /// A verification key could not be fetched (network, or the provider's host).
 #[derive(Debug, thiserror::Error)]

@@ -46,7 +46,7 @@ use super::{
     delivery::{self, Delivery},
     fields,
     signature::{hmac_sha256, within_tolerance, SigningKeys},
-    NormalizeError, Provider, Rejection, SignatureMatch,
+    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
 };
 use crate::{
     config::{ConfigError, SourceSettings},
@@ -221,8 +221,8 @@ impl Provider for Paddle {
         self.check(request).map(|(matched, delivery)| (matched, Some(delivery)))
     }
 
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
-        self.notification(arrival).map(|n| vec![n])
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
+        self.notification(arrival).map(|n| vec![Ok(n)])
     }
 
     // ---- Signing and sample -----------------------------------------------

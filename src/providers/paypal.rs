@@ -87,7 +87,7 @@ use serde_json::json;
 use self::certificates::{CertFetcher, PayPalCert};
 use super::{
     delivery::{self, Delivery},
-    fields, KeyFetchError, NormalizeError, Provider, Rejection, SignatureMatch,
+    fields, KeyFetchError, NormalizeError, Notification, Provider, Rejection, SignatureMatch,
 };
 use crate::{
     config::{ConfigError, SourceSettings},
@@ -309,8 +309,8 @@ impl Provider for PayPal {
         self.check(request).map(|(matched, delivery)| (matched, Some(delivery)))
     }
 
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
-        self.notification(arrival).map(|n| vec![n])
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
+        self.notification(arrival).map(|n| vec![Ok(n)])
     }
 
     /// Fetches the certificate `PAYPAL-CERT-URL` names when the source uses

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use super::{
     fields,
     signature::{constant_time_eq, hmac_sha512, SigningKeys},
-    NormalizeError, Provider, Rejection, SignatureMatch,
+    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
 };
 use crate::{
     config::{ConfigError, SourceSettings},
@@ -124,8 +124,8 @@ impl Provider for Paystack {
         self.check(request)
     }
 
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
-        notification(&arrival.request.body).map(|n| vec![n])
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
+        notification(&arrival.request.body).map(|n| vec![Ok(n)])
     }
 
     // ---- Signing and sample -----------------------------------------------

@@ -33,7 +33,7 @@ use serde_json::{json, Value};
 use super::{
     fields,
     signature::{hmac_sha256, SigningKeys},
-    NormalizeError, Provider, Rejection, SignatureMatch,
+    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
 };
 use crate::{
     config::{ConfigError, SourceSettings},
@@ -135,8 +135,8 @@ impl Provider for Square {
         self.check(request)
     }
 
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
-        self.notification(arrival).map(|n| vec![n])
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
+        self.notification(arrival).map(|n| vec![Ok(n)])
     }
 
     // ---- Signing and sample -----------------------------------------------

@@ -14,11 +14,11 @@ use super::{
     delivery::{self, Delivery},
     mapping::{Defaults, Mapping},
     signature::{hmac_sha256, within_tolerance, SigningKeys},
-    NormalizeError, Provider, Rejection, SignatureMatch,
+    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
 };
 use crate::{
     config::{ConfigError, SourceSettings},
-    domain::{Arrival, Headers, Normalized, WebhookRequest},
+    domain::{Arrival, Headers, WebhookRequest},
 };
 
 const SPELLINGS: [&str; 2] = ["svix", "webhook"];
@@ -108,7 +108,7 @@ impl Provider for StandardWebhooks {
         self.check(request).map(|(matched, delivery)| (matched, Some(delivery)))
     }
 
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
         let headers = &arrival.request.headers;
         let signed_at =
             header(headers, "timestamp").and_then(|t| t.parse().ok()).and_then(|t| DateTime::from_timestamp(t, 0));
@@ -117,7 +117,7 @@ impl Provider for StandardWebhooks {
             occurred_at: signed_at.unwrap_or(arrival.request.received_at),
             livemode: self.livemode,
         };
-        self.mapping.normalize(&arrival.request.body, defaults).map(|n| vec![n])
+        self.mapping.normalize(&arrival.request.body, defaults).map(|n| vec![Ok(n)])
     }
 
     // ---- Signing and sample -----------------------------------------------

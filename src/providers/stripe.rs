@@ -21,7 +21,7 @@ use super::{
     delivery::{self, Delivery},
     fields,
     signature::{within_tolerance, SigningKeys},
-    NormalizeError, Provider, Rejection, SignatureMatch,
+    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
 };
 use crate::{
     config::{ConfigError, SourceSettings},
@@ -254,8 +254,8 @@ impl Provider for Stripe {
         self.check(request).map(|(matched, delivery)| (matched, Some(delivery)))
     }
 
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Normalized>, NormalizeError> {
-        self.notification(arrival).map(|n| vec![n])
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
+        self.notification(arrival).map(|n| vec![Ok(n)])
     }
 
     // ---- Signing and sample -----------------------------------------------

@@ -24,14 +24,18 @@ fn adyen_source() -> String {
 /// Adyen documents it: HMAC-SHA256 (key hex-decoded) of
 /// `psp:originalRef:merchantAccount:merchantRef:value:currency:eventCode:success`.
 fn adyen_item(psp: &str, value: u64) -> Value {
+    adyen_item_in(psp, value, "EUR")
+}
+
+fn adyen_item_in(psp: &str, value: u64, currency: &str) -> Value {
     use base64::{engine::general_purpose::STANDARD, Engine};
     use hmac::{Hmac, Mac};
-    let signed = format!("{psp}::TestMerchant:order_{psp}:{value}:EUR:AUTHORISATION:true");
+    let signed = format!("{psp}::TestMerchant:order_{psp}:{value}:{currency}:AUTHORISATION:true");
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&hex::decode(ADYEN_KEY).unwrap()).unwrap();
     mac.update(signed.as_bytes());
     let signature = STANDARD.encode(mac.finalize().into_bytes());
     json!({"NotificationRequestItem": {
-        "amount": {"currency": "EUR", "value": value}, "eventCode": "AUTHORISATION",
+        "amount": {"currency": currency, "value": value}, "eventCode": "AUTHORISATION",
         "eventDate": "2024-07-25T23:03:30+02:00", "merchantAccountCode": "TestMerchant",
         "merchantReference": format!("order_{psp}"), "paymentMethod": "visa", "pspReference": psp,
         "success": "true", "additionalData": {"hmacSignature": signature}
@@ -98,6 +102,22 @@ async fn one_conflicting_item_of_an_adyen_batch_dead_letters_alone_and_the_rest_
     }
     assert_eq!(app.events(0).await.len(), 2);
     assert_eq!(app.entries("payhook:dlq").await.len(), 1, "replay writes no dead letters");
+}
+
+#[tokio::test]
+async fn an_item_of_an_adyen_batch_that_cannot_be_normalized_dead_letters_alone() {
+    let knobs = TestConfig { extra_sources: adyen_source(), admin_token: Some(TOKEN), ..TestConfig::default() };
+    let app = TestApp::spawn_with(knobs).await;
+    let (p1, p2) = ("PSP3000000000003", "PSP4000000000004");
+    let batch = adyen_batch(vec![adyen_item_in(p1, 1000, "ZZZ"), adyen_item(p2, 700)]);
+    assert_eq!(app.post("adyen", &batch, &[]).await.status(), 200);
+    app.wait_processed().await;
+    let events = app.events(0).await;
+    assert_eq!(events.len(), 1, "P2 is published although P1 is not a currency");
+    assert_eq!(events[0]["data"]["paymentId"], p2);
+    let letters = admin_get(&app, "dlq").await;
+    assert_eq!(letters.as_array().map(Vec::len), Some(1), "{letters}");
+    assert_eq!((letters[0]["reason"].as_str(), letters[0]["item"].as_u64()), (Some("unsupported_currency"), Some(0)));
 }
 
 /// A gateway built in-process on an existing Redis, so a test can restart it
