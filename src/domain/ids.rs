@@ -122,6 +122,15 @@ impl SourceName {
     }
 }
 
+/// Lets a table keyed by source name be searched with a borrowed `&str`
+/// (the URL segment) without building a name first. Sound because a
+/// `SourceName` hashes and compares exactly as its text.
+impl std::borrow::Borrow<str> for SourceName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for SourceName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -4,7 +4,7 @@ use std::{future::Future, net::SocketAddr};
 
 use axum::{
     body::Body,
-    extract::{ConnectInfo, Path, Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{header::CONTENT_LENGTH, HeaderMap},
     response::{IntoResponse, Response},
     Extension, Json,
@@ -28,6 +28,9 @@ use crate::{
     },
 };
 
+/// The path prefix of `POST /webhooks/{source}`.
+const WEBHOOKS: &str = "/webhooks/";
+
 /// The response header naming the stored arrival.
 pub const ARRIVAL_ID: &str = "x-payhook-arrival-id";
 
@@ -35,11 +38,13 @@ pub const ARRIVAL_ID: &str = "x-payhook-arrival-id";
 /// delivery's trace.
 pub async fn receive(
     State(state): State<IngressState>,
-    Path(source): Path<String>,
     Extension(request_id): Extension<RequestId>,
     request: Request,
 ) -> Response {
-    let source = state.sources.get(&source);
+    // The source segment is borrowed from the URI rather than extracted into
+    // a `String`: the lookup needs no allocation.
+    let segment = request.uri().path().strip_prefix(WEBHOOKS).unwrap_or_default();
+    let source = state.sources.get(segment);
     let traceparent = request.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
     let span = spans::ingress(source.map(|s| &s.name), &request_id, traceparent);
     respond(&state, source, &request_id, request).instrument(span).await
@@ -48,7 +53,8 @@ pub async fn receive(
 /// Accepts or refuses the delivery, then logs, counts and answers.
 async fn respond(state: &IngressState, source: Option<&Source>, request_id: &RequestId, request: Request) -> Response {
     let started = Instant::now();
-    let remote_addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
+    // Kept as an address: it is written out only for a refusal's record.
+    let remote_addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     match accept(state, source, request_id, request, started).await {
         Ok(Accepted { arrival_id, matched, replayed }) => {
             let name = &source.expect("only a known source can be accepted").name;

@@ -42,7 +42,7 @@ pub struct Refusal {
     /// The contract code, e.g. `invalid_signature`.
     pub reason: &'static str,
     /// Peer address.
-    pub remote_addr: Option<String>,
+    pub remote_addr: Option<std::net::SocketAddr>,
     /// Body length in bytes.
     pub body_len: usize,
 }
@@ -63,7 +63,7 @@ impl RejectionRecorder {
                 source: refusal.source.as_str(),
                 reason: refusal.reason,
                 received_at,
-                remote_addr: refusal.remote_addr.unwrap_or_default(),
+                remote_addr: refusal.remote_addr.map(|a| a.to_string()).unwrap_or_default(),
                 body_len: refusal.body_len,
             };
             let written = tokio::time::timeout(deadline, store.record_rejection(&rejected)).await;

@@ -326,8 +326,7 @@ impl SourceTable {
 
     /// The source named `name` (raw URL segment; anything unknown is `None`).
     pub fn get(&self, name: &str) -> Option<&Source> {
-        let name = SourceName::parse(name).ok()?;
-        self.0.get(&name)
+        self.0.get(name)
     }
 
     /// Number of sources.

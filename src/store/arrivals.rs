@@ -140,17 +140,25 @@ impl Store {
     /// The append (plain, or through the guard's script), then `WAIT` if
     /// replicas are waited for.
     fn append_pipeline(&self, arrival: &VerifiedArrival) -> redis::Pipeline {
-        let fields = self.fields(arrival);
         let mut pipe = redis::pipe();
         match arrival.guard() {
             Some(guard) => {
+                // EVALSHA written out rather than through a `ScriptInvocation`,
+                // which would copy every argument, the body included, once more.
                 let ttl_ms = u64::try_from(guard.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-                let mut invocation = STORE_ONCE.key(self.keys.arrivals());
-                invocation.key(self.keys.seen(&guard.key)).arg(ttl_ms).arg(&guard.body_hash[..]).arg(&fields);
-                pipe.invoke_script(&invocation)
+                pipe.cmd("EVALSHA")
+                    .arg(STORE_ONCE.get_hash())
+                    .arg(2)
+                    .arg(self.keys.arrivals())
+                    .arg(self.keys.seen(&guard.key))
+                    .arg(ttl_ms)
+                    .arg(&guard.body_hash[..]);
             }
-            None => pipe.cmd("XADD").arg(self.keys.arrivals()).arg("*").arg(&fields),
+            None => {
+                pipe.cmd("XADD").arg(self.keys.arrivals()).arg("*");
+            }
         };
+        self.add_fields(&mut pipe, arrival);
         if let Some((wanted, timeout_ms)) = self.replication {
             pipe.cmd("WAIT").arg(wanted).arg(timeout_ms);
         }
@@ -171,30 +179,33 @@ impl Store {
         }
     }
 
-    /// The entry's field/value pairs, the body sealed if encryption is on.
-    fn fields(&self, arrival: &VerifiedArrival) -> Vec<Vec<u8>> {
+    /// Adds the entry's field/value pairs to the command `pipe` is writing,
+    /// the body sealed if encryption is on. Values are written straight into
+    /// the command: the body is copied once, into the request to Redis.
+    fn add_fields(&self, pipe: &mut redis::Pipeline, arrival: &VerifiedArrival) {
         let request = arrival.request();
         let headers = serde_json::to_vec(&request.headers).expect("a string map always serializes");
         let received_at = request.received_at.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let mut fields: Vec<Vec<u8>> = [
-            ("source", arrival.source().as_str().as_bytes().to_vec()),
-            ("provider", arrival.provider().as_bytes().to_vec()),
-            ("received_at", received_at.as_bytes().to_vec()),
-            ("headers", headers),
-            ("request_id", arrival.request_id().as_str().as_bytes().to_vec()),
-        ]
-        .into_iter()
-        .flat_map(|(name, value)| [name.as_bytes().to_vec(), value])
-        .collect();
+        pipe.arg("source")
+            .arg(arrival.source().as_str())
+            .arg("provider")
+            .arg(arrival.provider())
+            .arg("received_at")
+            .arg(&received_at)
+            .arg("headers")
+            .arg(headers)
+            .arg("request_id")
+            .arg(arrival.request_id().as_str());
         match &self.sealer {
-            None => fields.extend([b"body".to_vec(), request.body.to_vec()]),
+            None => {
+                pipe.arg("body").arg(&request.body[..]);
+            }
             Some(sealer) => {
                 let aad = associated(arrival.source().as_str(), arrival.provider(), &received_at);
                 let (key_id, sealed) = sealer.seal(&aad, &request.body);
-                fields.extend([b"body".to_vec(), sealed, b"key_id".to_vec(), key_id.as_bytes().to_vec()]);
+                pipe.arg("body").arg(sealed).arg("key_id").arg(key_id);
             }
         }
-        fields
     }
 
     /// Records a rejected request in the capped `{p}:rejected` stream.
