@@ -145,19 +145,18 @@ def check(r, ok_file, sent, answered, non2xx):
     lost = len(acknowledged - published)
     unacknowledged = len(published - acknowledged)
     may_be_stored = (sent - answered) + non2xx
-    dead = r("XLEN", DLQ)
-    detail = f"{len(delivered):,} events = {len(acknowledged):,} 2xx"
-    if unacknowledged:
-        detail += f" + {unacknowledged} in flight at stop"
+    unanswered = "in flight at stop" + (" or answered non-2xx" if non2xx else "")
     if duplicates == 0 and lost == 0 and unacknowledged <= may_be_stored:
-        print(f"PASS ({detail})")
+        extra = f" + {unacknowledged} {unanswered}" if unacknowledged else ""
+        print(f"PASS ({len(delivered):,} events = {len(acknowledged):,} 2xx{extra})")
         return 0
     problems = [f"{lost} 2xx without an event"] if lost else []
     problems += [f"{duplicates} duplicate events"] if duplicates else []
     if unacknowledged > may_be_stored:
-        problems.append(f"{unacknowledged} events for deliveries never sent or answered")
+        problems.append(f"{unacknowledged} events without a 2xx, but only {may_be_stored} requests {unanswered}")
+    dead = r("XLEN", DLQ)
     problems += [f"{dead} dead letters"] if dead else []
-    print(f"FAIL ({detail.replace(' = ', ', ')}: {', '.join(problems)})")
+    print(f"FAIL ({len(delivered):,} events for {len(acknowledged):,} 2xx: {'; '.join(problems)})")
     return 1
 
 
