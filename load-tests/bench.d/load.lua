@@ -40,7 +40,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
--- Thread state. Globals are the ones done() reads with thread:get.
+-- Thread state. The globals are what done() reads with thread:get.
 local file, record_bytes
 sent, twoxx, ok_count, ok = 0, 0, 0, {}
 
@@ -74,10 +74,10 @@ end
 function response(status, headers)
   if status >= 200 and status < 300 then
     twoxx = twoxx + 1
-    local id = headers["x-request-id"]
-    if id then
+    local request_id = headers["x-request-id"]
+    if request_id then
       ok_count = ok_count + 1
-      ok[ok_count] = id
+      ok[ok_count] = request_id
     end
   end
 end
