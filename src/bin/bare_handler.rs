@@ -9,7 +9,7 @@
 //! `payhook serve`, so the difference is payhook's own work.
 //!
 //! ```text
-//! cargo run --release --example bare_handler -- 18080   # listens on 127.0.0.1:18080
+//! cargo run --release --features bench --bin bare_handler -- 18080   # listens on 127.0.0.1:18080
 //! ```
 //!
 //! It listens on loopback only and runs until it is killed.
