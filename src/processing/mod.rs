@@ -19,6 +19,7 @@
 mod replay;
 mod retry;
 mod step;
+mod story;
 
 use std::{sync::Arc, time::Duration};
 
@@ -27,6 +28,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 pub use replay::{ReplayRange, ReplayReport};
 pub use retry::Backoff;
 pub use step::{BatchOutcome, Processor};
+pub use story::{
+    ArrivalDetails, ArrivalStory, InvalidQuery, MatchedBy, Moment, Notification, PaymentStory, Story, StoryQuery,
+};
 
 use crate::{
     config::Config,

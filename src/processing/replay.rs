@@ -13,7 +13,7 @@ use super::Processor;
 use crate::{
     domain::{Arrival, Normalized, Partition},
     publish::Published,
-    store::{ArrivalEntry, StoreError, StoredDeadLetter},
+    store::{Announcement, ArrivalEntry, StoreError, StoredDeadLetter, Via},
     telemetry::events::Processed,
 };
 
@@ -94,7 +94,7 @@ impl Processor {
             for entry in &page {
                 if self.matches(entry, range.source.as_deref()) {
                     report.matched += 1;
-                    report.add(&self.redo(entry, range.dry_run).await?);
+                    report.add(&self.redo(entry, range.dry_run, Via::Replay).await?);
                 }
             }
             if page.len() < PAGE {
@@ -120,7 +120,7 @@ impl Processor {
                 report.missing += 1;
                 continue;
             };
-            let redo = self.redo(&entry, false).await?;
+            let redo = self.redo(&entry, false, Via::Redrive).await?;
             report.add(&redo);
             if redo.failure.is_none() {
                 self.store.remove_dead_letter(&letter.id).await?;
@@ -149,8 +149,9 @@ impl Processor {
         })
     }
 
-    /// Verifies, normalizes and (unless `dry_run`) publishes one stored arrival.
-    async fn redo(&self, entry: &ArrivalEntry, dry_run: bool) -> Result<Redo, StoreError> {
+    /// Verifies, normalizes and (unless `dry_run`) publishes one stored
+    /// arrival; the payment's story records it as done `via` replay or redrive.
+    async fn redo(&self, entry: &ArrivalEntry, dry_run: bool, via: Via) -> Result<Redo, StoreError> {
         let Ok(arrival) = &entry.arrival else { return Ok(failed("malformed_arrival")) };
         let Some(source) = self.sources.get(arrival.source.as_str()) else { return Ok(failed("unknown_source")) };
         if let Some(fetch) = source.provider.prefetch(&arrival.request) {
@@ -179,7 +180,7 @@ impl Processor {
                             Published::New { entry_id: String::new() }
                         }
                     } else {
-                        self.publish_event(arrival, &source.payment_provider, &facts, &key).await?
+                        self.publish_event(arrival, &source.payment_provider, &facts, &key, via).await?
                     };
                     match outcome {
                         Published::New { .. } => redo.published += 1,
@@ -198,9 +199,11 @@ impl Processor {
         provider: &str,
         facts: &crate::domain::PaymentFacts,
         key: &crate::domain::IdempotencyKey,
+        via: Via,
     ) -> Result<Published, StoreError> {
         let event = self.event(arrival, provider, facts);
-        let published = self.publisher.publish(&event, key, &facts.fingerprint(provider)).await?;
+        let announcement = Announcement::of(arrival, facts, via);
+        let published = self.publisher.publish(&event, key, &facts.fingerprint(provider), &announcement).await?;
         let provider_event_id = facts.provider_event_id.as_deref();
         match &published {
             Published::New { .. } => {

@@ -12,7 +12,7 @@ use crate::{
     domain::{Arrival, CloudEvent, Normalized, PaymentFacts, PaymentSucceededV1, TraceContext},
     providers::SourceTable,
     publish::{Published, Publisher},
-    store::{ArrivalEntry, DeadLetter, Store, StoreError},
+    store::{Announcement, ArrivalEntry, DeadLetter, Store, StoreError, Via},
     telemetry::{
         events::{DeadLettered, Processed},
         metrics::SourceLabels,
@@ -236,7 +236,8 @@ impl Processor {
         let key = facts.idempotency_key(provider);
         let event = self.event(arrival, provider, facts);
         let provider_event_id = facts.provider_event_id.as_deref();
-        match self.publisher.publish(&event, &key, &facts.fingerprint(provider)).await {
+        let announcement = Announcement::of(arrival, facts, Via::Live);
+        match self.publisher.publish(&event, &key, &facts.fingerprint(provider), &announcement).await {
             Ok(Published::New { .. }) => {
                 let (event_id, event_type) = (event.id(), event.event_type());
                 Processed::Published { key: &key, event_id, event_type, provider_event_id }.emit(
@@ -255,6 +256,10 @@ impl Processor {
                 error: format!("{key} was published as event {event_id} with other amount, currency or livemode"),
             },
             Err(error) if entry.deliveries >= self.max_attempts => {
+                // Best effort: Redis just refused the publish; the dead letter itself is what counts.
+                if let Err(e) = self.publisher.record_dead_letter(&key, &announcement, "publish_failed").await {
+                    tracing::warn!(arrival_id = %arrival.id, error = %e, "Dead letter not recorded in the payment's story.");
+                }
                 Step::Dead { reason: "publish_failed", error: error.to_string() }
             }
             Err(error) => {

@@ -7,7 +7,11 @@
 //! would leave a window in which two processors both publish; the script
 //! closes it.
 //!
-//! Touches: `{p}:idem:{N}:<key>`, `{p}:events:payment.succeeded.v1:{N}`.
+//! The same step appends to the payment's story (`crate::store::payments`),
+//! so what an operator reads there is exactly what was published.
+//!
+//! Touches: `{p}:idem:{N}:<key>`, `{p}:events:payment.succeeded.v1:{N}`,
+//! `{p}:story:{N}:<key>`, `{p}:pevent:{N}:<provider event id>`.
 
 use std::{num::NonZeroU32, sync::Arc};
 
@@ -16,7 +20,7 @@ use redis::Script;
 
 use crate::{
     domain::{CloudEvent, Fingerprint, IdempotencyKey, Partition, PaymentSucceededV1},
-    store::{Store, StoreError},
+    store::{payments::STORY_CAP, Announcement, Store, StoreError},
 };
 
 /// What publishing an event did.
@@ -69,20 +73,21 @@ impl Publisher {
         self.partitions
     }
 
-    /// Dedupes and publishes `event`.
+    /// Dedupes and publishes `event`, and records the outcome in the
+    /// payment's story as announced by `announcement`.
     pub async fn publish(
         &self,
         event: &CloudEvent<PaymentSucceededV1>,
         key: &IdempotencyKey,
         fingerprint: &Fingerprint,
+        announcement: &Announcement<'_>,
     ) -> Result<Published, StoreError> {
         let partition = Partition::of(key, self.partitions);
-        let keys = self.store.keys();
         let json = serde_json::to_string(event).expect("events always serialize");
+        let entry = serde_json::to_string(announcement).expect("announcements always serialize");
         let (status, value): (String, String) = self
-            .script
-            .key(keys.idempotency(partition, key))
-            .key(keys.events(partition))
+            .invocation(partition, key, announcement.provider_event_id)
+            .arg("publish")
             .arg(fingerprint.as_str())
             .arg(event.id())
             .arg(event.event_type())
@@ -90,6 +95,8 @@ impl Publisher {
             .arg(json)
             .arg(self.ttl_secs)
             .arg(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true))
+            .arg(STORY_CAP)
+            .arg(entry)
             .invoke_async(&mut self.store.connection())
             .await?;
         Ok(match status.as_str() {
@@ -97,5 +104,44 @@ impl Publisher {
             "duplicate" => Published::Duplicate { event_id: value },
             _ => Published::Conflict { event_id: value },
         })
+    }
+
+    /// Records in the payment's story that `announcement` of `key` was
+    /// dead-lettered for `reason`.
+    pub async fn record_dead_letter(
+        &self,
+        key: &IdempotencyKey,
+        announcement: &Announcement<'_>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let partition = Partition::of(key, self.partitions);
+        let entry = serde_json::to_string(&announcement.dead_lettered(reason)).expect("entries always serialize");
+        let _: (String, String) = self
+            .invocation(partition, key, announcement.provider_event_id)
+            .arg("dead_letter")
+            .arg(key.as_str())
+            .arg(entry)
+            .arg(self.ttl_secs)
+            .arg(STORY_CAP)
+            .invoke_async(&mut self.store.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// The script with the keys of `key`'s partition: dedupe record, stream,
+    /// story, and the provider event's index when it has an id.
+    fn invocation(
+        &self,
+        partition: Partition,
+        key: &IdempotencyKey,
+        provider_event_id: Option<&str>,
+    ) -> redis::ScriptInvocation<'_> {
+        let keys = self.store.keys();
+        let mut invocation = self.script.prepare_invoke();
+        invocation.key(keys.idempotency(partition, key)).key(keys.events(partition)).key(keys.story(partition, key));
+        if let Some(id) = provider_event_id {
+            invocation.key(keys.provider_event(partition, id));
+        }
+        invocation
     }
 }

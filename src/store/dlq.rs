@@ -68,7 +68,7 @@ pub struct StoredDeadLetter {
 }
 
 impl StoredDeadLetter {
-    fn from_entry(entry: redis::streams::StreamId) -> Self {
+    pub(super) fn from_entry(entry: redis::streams::StreamId) -> Self {
         let field = |name: &str| entry.get::<String>(name).unwrap_or_default();
         Self {
             arrival_id: field("arrival_id"),

@@ -8,14 +8,17 @@
 //! shared one.
 //!
 //! Touches: `{p}:arrivals` (append, read, claim, ack), `{p}:dlq`,
-//! `{p}:rejected`, `{p}:layout`. Publishing lives in `crate::publish`.
+//! `{p}:rejected`, `{p}:layout`; reads `{p}:story:{N}:*` and `{p}:pevent:{N}:*`
+//! (see [`payments`]). Publishing lives in `crate::publish`.
 
 mod arrivals;
+mod dead_letter_search;
 mod dlq;
 mod durability;
 mod history;
 pub mod keys;
 mod layout;
+pub mod payments;
 mod retry;
 pub mod sealing;
 mod stats;
@@ -25,12 +28,14 @@ use std::{sync::Arc, time::Duration};
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, Client};
 
 pub use arrivals::{Appended, ArrivalEntry, Rejected};
+pub use dead_letter_search::{DeadLetterFilter, DeadLetterPage};
 pub use dlq::{DeadLetter, StoredDeadLetter};
 pub use durability::Durability;
 pub use keys::Keys;
 pub use layout::{Layout, LayoutMismatch, KEY_VERSION};
+pub use payments::{Announcement, PaymentRecord, Progress, StoryEntry, StoryOutcome, Via};
 pub use retry::RETRY_CONSUMER;
-pub use stats::{Rates, Stats};
+pub use stats::{Rates, Stats, Totals};
 
 use crate::config::Config;
 
