@@ -316,11 +316,13 @@
     const pad = { left: 48, right: 12, top: 10, bottom: 22 };
     const [w, h] = [width - pad.left - pad.right, height - pad.top - pad.bottom];
     const points = rates();
+    // The window grows with the samples, from one minute up to ten.
     const end = samples.length ? samples.at(-1).t : Date.now();
-    const begin = end - CHART_WINDOW_MS;
+    const span = Math.min(CHART_WINDOW_MS, Math.max(60_000, samples.length ? end - samples[0].t : 0));
+    const begin = end - span;
     const peak = Math.max(1, ...points.flatMap((p) => SERIES.map((s) => p[s.key])));
     const top = niceCeiling(peak);
-    const x = (t) => pad.left + ((t - begin) / CHART_WINDOW_MS) * w;
+    const x = (t) => pad.left + ((t - begin) / span) * w;
     const y = (v) => pad.top + h - (v / top) * h;
     ctx.font = '11px system-ui, sans-serif';
     ctx.fillStyle = '#5b6570';
@@ -335,9 +337,9 @@
       ctx.fillText(formatRate(v), pad.left - 6, y(v) + 4);
     }
     ctx.textAlign = 'center';
-    for (const [minutes, label] of [[10, '-10 min'], [5, '-5 min'], [0, 'now']]) {
-      ctx.fillText(label, x(end - minutes * 60000), height - 6);
-    }
+    for (const back of [span, span / 2]) ctx.fillText('-' + duration(back / 1000), x(end - back), height - 6);
+    ctx.textAlign = 'right';
+    ctx.fillText('now', pad.left + w, height - 6);
     if (points.length === 0) {
       ctx.fillText('collecting…', pad.left + w / 2, pad.top + h / 2);
     }
@@ -392,11 +394,8 @@
       return;
     }
     const { payments, arrival, dead_letter_search_truncated: truncated } = reply.body;
-    story.replaceChildren(
-      ...(arrival ? [arrivalPanel(arrival)] : []),
-      ...payments.map(paymentPanel),
-      truncated ? el('p', { class: 'hint' }, 'The DLQ is long: only part of it was searched for these arrivals.') : null,
-    );
+    story.replaceChildren(...(arrival ? [arrivalPanel(arrival)] : []), ...payments.map(paymentPanel));
+    if (truncated) story.append(el('p', { class: 'hint' }, 'The DLQ is long: only part of it was searched for these arrivals.'));
   }
 
   function verdict(payment) {
@@ -747,7 +746,11 @@
     $('search-form').addEventListener('submit', (event) => {
       event.preventDefault();
       const query = $('search').value.trim();
-      if (query) location.hash = '#payments/' + encodeURIComponent(query);
+      const hash = '#payments/' + encodeURIComponent(query);
+      if (!query) return;
+      // The same search again changes no hash: run it directly.
+      if (location.hash === hash) findPayment(query);
+      else location.hash = hash;
     });
     $('dlq-filter').addEventListener('submit', (event) => {
       event.preventDefault();
