@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::Processor;
 use crate::{
-    domain::{rfc3339, ArrivalId, IdempotencyKey, Normalized, Partition, PaymentId},
+    domain::{rfc3339, ArrivalId, EventId, IdempotencyKey, Normalized, Partition, PaymentId},
     providers::SourceTable,
     store::{
         payments::{received_at, Publication},
@@ -139,7 +139,7 @@ pub struct Moment {
     pub provider_event_id: Option<String>,
     /// The provider's type of the notification.
     pub provider_event_type: Option<String>,
-    /// The event published (now or before).
+    /// The payment's event (published now, or before).
     pub event_id: Option<String>,
     /// The stream entry (when published now).
     pub entry_id: Option<String>,
@@ -343,11 +343,13 @@ fn empty_record(key: &IdempotencyKey, partition: Partition) -> PaymentRecord {
 /// order. A recorded dead letter still in the DLQ shows as the letter.
 fn timeline(matched_by: Vec<MatchedBy>, record: PaymentRecord, letters: &[StoredDeadLetter]) -> PaymentStory {
     let capped = record.entries.len() >= crate::store::payments::STORY_CAP;
+    // Every event of a key has the id derived from it (the dedupe record holds the same).
+    let event_id = parse_key(&record.idempotency_key).map(|key| EventId::for_key(&key).to_string());
     let mut moments: Vec<Moment> = Vec::new();
     let in_dlq =
         |e: &StoryEntry| letters.iter().any(|l| l.arrival_id == e.arrival_id && Some(&l.reason) == e.reason.as_ref());
     for entry in record.entries.iter().filter(|e| !(e.outcome == StoryOutcome::DeadLettered && in_dlq(e))) {
-        moments.push(moment(entry.clone()));
+        moments.push(moment(entry.clone(), event_id.as_deref()));
     }
     for letter in letters.iter().filter(|l| record.entries.iter().any(|e| e.arrival_id == l.arrival_id)) {
         let announced = record.entries.iter().find(|e| e.arrival_id == letter.arrival_id);
@@ -380,7 +382,8 @@ fn timeline(matched_by: Vec<MatchedBy>, record: PaymentRecord, letters: &[Stored
     }
 }
 
-fn moment(entry: StoryEntry) -> Moment {
+fn moment(entry: StoryEntry, event_id: Option<&str>) -> Moment {
+    let names_event = entry.outcome != StoryOutcome::DeadLettered;
     Moment {
         received_at: arrival_time(&entry.arrival_id),
         at: entry.at,
@@ -390,7 +393,7 @@ fn moment(entry: StoryEntry) -> Moment {
         source: entry.source,
         provider_event_id: entry.provider_event_id,
         provider_event_type: Some(entry.provider_event_type),
-        event_id: entry.event_id,
+        event_id: event_id.filter(|_| names_event).map(str::to_owned),
         entry_id: entry.entry_id,
         reason: entry.reason,
         dead_letter: None,

@@ -3,9 +3,13 @@
 --
 -- KEYS[1]  {p}:idem:{N}:<idempotency key>     dedupe record (JSON), TTL
 -- KEYS[2]  {p}:events:payment.succeeded.v1:{N}  output stream
--- KEYS[3]  {p}:story:{N}:<idempotency key>    the payment's story: a capped list of JSON entries
--- KEYS[4]  {p}:pevent:{N}:<provider event id>  (optional) set of the idempotency keys that
---          provider event announced, so a search by provider event id finds the payment
+-- KEYS[3]  {p}:story:{N}:<idempotency key>    the payment's story: a capped list of entries
+-- KEYS[4]  {p}:pevent:{N}:<provider event id>  (optional) the idempotency key that provider
+--          event announced, so a search by provider event id finds the payment
+--
+-- A story entry is a JSON array (see `store::payments` for its fields):
+-- [at ms, outcome, via, arrival id, source, provider event type,
+--  provider event id or null, stream entry id / dead-letter reason or null]
 --
 -- ARGV[1] is the action.
 --
@@ -18,14 +22,16 @@
 --   ARGV[7]  TTL of the dedupe record, seconds
 --   ARGV[8]  now, RFC 3339 (published-at)
 --   ARGV[9]  most entries the story keeps
---   ARGV[10] the story entry's fixed part as JSON (arrival, source, provider event, via,
---            partition); the script adds `at`, `outcome`, `event_id` and `entry_id`
+--   ARGV[10] the entry's middle, a JSON array: [via, arrival id, source, provider event
+--            type, provider event id or null]; the script adds the time and outcome before
+--            it and the stream entry id (or null) after it
+--   ARGV[11] now, milliseconds since the epoch
 --   Returns {"published", <stream entry id>}, {"duplicate", <event id>} or
 --   {"conflict", <event id>}.
 --
 -- 'dead_letter': record that an announcement of this payment was dead-lettered.
 --   ARGV[2]  idempotency key
---   ARGV[3]  the whole story entry as JSON
+--   ARGV[3]  the whole story entry
 --   ARGV[4]  TTL, seconds, if the payment has no dedupe record yet
 --   ARGV[5]  most entries the story keeps
 --   Returns {"recorded", ""}.
@@ -46,7 +52,7 @@ local function lifetime_ms(ttl_secs)
   return tonumber(ttl_secs) * 1000
 end
 
--- Appends an entry (JSON text). Past the cap, the second entry is dropped: the first (how
+-- Appends an entry. Past the cap, the second entry is dropped: the first (how
 -- the payment was first published or refused) and the newest stay.
 local function remember(entry, key, cap, ttl_ms)
   local length = redis.call('RPUSH', story, entry)
@@ -56,8 +62,7 @@ local function remember(entry, key, cap, ttl_ms)
   end
   redis.call('PEXPIRE', story, ttl_ms)
   if pevent then
-    redis.call('SADD', pevent, key)
-    redis.call('PEXPIRE', pevent, ttl_ms)
+    redis.call('SET', pevent, key, 'PX', ttl_ms)
   end
 end
 
@@ -67,20 +72,21 @@ if ARGV[1] == 'dead_letter' then
 end
 
 local fingerprint, event_id, key, ttl, now, cap = ARGV[2], ARGV[3], ARGV[5], ARGV[7], ARGV[8], ARGV[9]
-local entry = cjson.decode(ARGV[10])
-entry['at'] = now
+local middle = string.sub(ARGV[10], 2, -2)
+-- The middle is serialized JSON, the outcome a fixed word and the entry id a
+-- stream id: splicing them keeps the entry valid JSON without decoding it.
+local function entry(outcome, detail)
+  return '[' .. ARGV[11] .. ',"' .. outcome .. '",' .. middle .. ',' .. detail .. ']'
+end
 
 local existing = redis.call('GET', idem)
 if existing then
   local record = cjson.decode(existing)
-  entry['event_id'] = record['event_id']
   if record['fingerprint'] == fingerprint then
-    entry['outcome'] = 'duplicate'
-    remember(cjson.encode(entry), key, cap, lifetime_ms(ttl))
+    remember(entry('duplicate', 'null'), key, cap, lifetime_ms(ttl))
     return {'duplicate', record['event_id']}
   end
-  entry['outcome'] = 'conflict'
-  remember(cjson.encode(entry), key, cap, lifetime_ms(ttl))
+  remember(entry('conflict', 'null'), key, cap, lifetime_ms(ttl))
   return {'conflict', record['event_id']}
 end
 local stream_entry = redis.call('XADD', events, '*',
@@ -88,8 +94,5 @@ local stream_entry = redis.call('XADD', events, '*',
 redis.call('SET', idem, cjson.encode({
   fingerprint = fingerprint, event_id = event_id, published_at = now, entry_id = stream_entry,
 }), 'EX', ttl)
-entry['outcome'] = 'published'
-entry['event_id'] = event_id
-entry['entry_id'] = stream_entry
-remember(cjson.encode(entry), key, cap, tonumber(ttl) * 1000)
+remember(entry('published', '"' .. stream_entry .. '"'), key, cap, tonumber(ttl) * 1000)
 return {'published', stream_entry}

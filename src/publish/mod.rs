@@ -84,7 +84,7 @@ impl Publisher {
     ) -> Result<Published, StoreError> {
         let partition = Partition::of(key, self.partitions);
         let json = serde_json::to_string(event).expect("events always serialize");
-        let entry = serde_json::to_string(announcement).expect("announcements always serialize");
+        let now = Utc::now();
         let (status, value): (String, String) = self
             .invocation(partition, key, announcement.provider_event_id)
             .arg("publish")
@@ -94,9 +94,10 @@ impl Publisher {
             .arg(key.as_str())
             .arg(json)
             .arg(self.ttl_secs)
-            .arg(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true))
+            .arg(now.to_rfc3339_opts(SecondsFormat::Millis, true))
             .arg(STORY_CAP)
-            .arg(entry)
+            .arg(announcement.middle())
+            .arg(now.timestamp_millis())
             .invoke_async(&mut self.store.connection())
             .await?;
         Ok(match status.as_str() {
@@ -115,12 +116,11 @@ impl Publisher {
         reason: &str,
     ) -> Result<(), StoreError> {
         let partition = Partition::of(key, self.partitions);
-        let entry = serde_json::to_string(&announcement.dead_lettered(reason)).expect("entries always serialize");
         let _: (String, String) = self
             .invocation(partition, key, announcement.provider_event_id)
             .arg("dead_letter")
             .arg(key.as_str())
-            .arg(entry)
+            .arg(announcement.dead_lettered(reason))
             .arg(self.ttl_secs)
             .arg(STORY_CAP)
             .invoke_async(&mut self.store.connection())

@@ -10,7 +10,7 @@
 //! | `{p}:layout` | hash | the partitions, arrival shards and key version the data was written with |
 //! | `{p}:seen:{{p}:arrivals}:<sha256>` | string, TTL | arrival id of a timed request, to drop exact replays |
 //! | `{p}:story:{N}:{key}` | capped list of JSON, TTL of the dedupe record | a payment's story: each announcement's outcome |
-//! | `{p}:pevent:{N}:<provider event id>` | set, same TTL | the idempotency keys a provider event announced |
+//! | `{p}:pevent:{N}:<provider event id>` | string, same TTL | the idempotency key a provider event announced |
 //!
 //! `{p}` is `redis.key_prefix`. `{N}` is written with its braces: they are a
 //! Redis Cluster hash tag, so a payment's dedupe record and its output stream
@@ -81,7 +81,7 @@ impl Keys {
         format!("{}:story:{{{}}}:{key}", self.prefix, partition.index())
     }
 
-    /// The idempotency keys announced by the provider event `event_id`, in
+    /// The idempotency key announced by the provider event `event_id`, in
     /// `partition` (that of the keys it holds, so the publish script can
     /// write it in the same slot).
     pub fn provider_event(&self, partition: Partition, event_id: &str) -> String {

@@ -14,17 +14,20 @@
 //! - by idempotency key: the key itself;
 //! - by bare payment id: `<provider>:<id>` for each configured provider (no
 //!   index needed);
-//! - by provider event id: `{p}:pevent:{N}:<provider event id>`, a set of the
-//!   idempotency keys that provider event announced, written by the same
-//!   script with the same TTL, in the payment's own partition (so a search
-//!   looks in every partition);
+//! - by provider event id: `{p}:pevent:{N}:<provider event id>`, a string
+//!   holding the idempotency key that provider event announced, written by
+//!   the same script with the same TTL, in the payment's own partition (so a
+//!   search looks in every partition);
 //! - by arrival id: the arrival is read and normalized again
 //!   (`crate::processing`), and its dead letters are found in `{p}:dlq`.
 //!
-//! Memory per payment (Redis 7, measured with `MEMORY USAGE` on real keys of
-//! a Stripe payment announced by two provider events): see the README's
-//! console section; roughly 430 bytes for the story and 130 per provider
-//! event id indexed.
+//! Cost (Redis 7.0, `MEMORY USAGE` on real keys after 2,000 Stripe payments
+//! each announced by two provider events, `scripts/story-memory`): the story
+//! 424 bytes (about 120 more per further announcement, so at most about 4 KB
+//! at the cap), each provider event id's index 120 bytes; with the keyspace's
+//! own overhead, `used_memory` grows by about 790 bytes per such payment
+//! (the dedupe record alone is 312). The publish script does three more
+//! writes in the same round trip.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use redis::streams::StreamRangeReply;
@@ -93,8 +96,15 @@ impl StoryOutcome {
     }
 }
 
-/// One entry of a story, as stored (JSON).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One entry of a story.
+///
+/// Stored as a JSON array, which is about half the size of an object with
+/// named fields: `[at (ms since the epoch), outcome, via, arrival id,
+/// source, provider event type, provider event id or null, detail or null]`,
+/// where the detail is the stream entry id of a published event or the reason
+/// of a dead letter. The event id is not stored: it is derived from the
+/// idempotency key, and the dedupe record holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StoryEntry {
     /// When it happened (RFC 3339, ms).
     pub at: String,
@@ -107,31 +117,42 @@ pub struct StoryEntry {
     /// Its source.
     pub source: String,
     /// The provider's id of the notification, if it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_event_id: Option<String>,
     /// The provider's type of the notification.
     pub provider_event_type: String,
-    /// The event published for the payment (now or before).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event_id: Option<String>,
     /// The entry in the partition stream (when published now).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_id: Option<String>,
     /// The dead letter's reason (when dead-lettered).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
+/// The stored form of a [`StoryEntry`].
+type Stored = (i64, StoryOutcome, Via, String, String, String, Option<String>, Option<String>);
+
+impl StoryEntry {
+    /// Reads an entry as the publish script stores it; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (at, outcome, via, arrival_id, source, provider_event_type, provider_event_id, detail): Stored =
+            serde_json::from_str(text).ok()?;
+        let at = DateTime::from_timestamp_millis(at)?.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let (entry_id, reason) = match outcome {
+            StoryOutcome::Published => (detail, None),
+            StoryOutcome::DeadLettered => (None, detail),
+            StoryOutcome::Duplicate | StoryOutcome::Conflict => (None, None),
+        };
+        Some(Self { at, outcome, via, arrival_id, source, provider_event_id, provider_event_type, entry_id, reason })
+    }
+}
+
 /// What the caller knows of an announcement; the publish script adds the
-/// time, the outcome and the event.
-#[derive(Clone, Debug, Serialize)]
+/// time, the outcome and the stream entry.
+#[derive(Clone, Debug)]
 pub struct Announcement<'a> {
     /// The arrival.
     pub arrival_id: &'a str,
     /// Its source.
     pub source: &'a str,
     /// The provider's id of the notification.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_event_id: Option<&'a str>,
     /// The provider's type of the notification.
     pub provider_event_type: &'a str,
@@ -151,20 +172,26 @@ impl<'a> Announcement<'a> {
         }
     }
 
-    /// The entry saying it was dead-lettered for `reason` now.
-    pub fn dead_lettered(&self, reason: &str) -> StoryEntry {
-        StoryEntry {
-            at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-            outcome: StoryOutcome::DeadLettered,
-            via: self.via,
-            arrival_id: self.arrival_id.to_owned(),
-            source: self.source.to_owned(),
-            provider_event_id: self.provider_event_id.map(str::to_owned),
-            provider_event_type: self.provider_event_type.to_owned(),
-            event_id: None,
-            entry_id: None,
-            reason: Some(reason.to_owned()),
-        }
+    /// The middle of its stored entry, which the script completes:
+    /// `[via, arrival id, source, provider event type, provider event id]`.
+    pub fn middle(&self) -> String {
+        let middle = (self.via, self.arrival_id, self.source, self.provider_event_type, self.provider_event_id);
+        serde_json::to_string(&middle).expect("strings always serialize")
+    }
+
+    /// The stored entry saying it was dead-lettered for `reason` now.
+    pub fn dead_lettered(&self, reason: &str) -> String {
+        let entry = (
+            Utc::now().timestamp_millis(),
+            StoryOutcome::DeadLettered,
+            self.via,
+            self.arrival_id,
+            self.source,
+            self.provider_event_type,
+            self.provider_event_id,
+            Some(reason),
+        );
+        serde_json::to_string(&entry).expect("strings always serialize")
     }
 }
 
@@ -241,7 +268,7 @@ impl Store {
         if record.is_none() && raw.is_empty() {
             return Ok(None);
         }
-        let entries: Vec<StoryEntry> = raw.iter().filter_map(|e| serde_json::from_str(e).ok()).collect();
+        let entries: Vec<StoryEntry> = raw.iter().filter_map(|e| StoryEntry::parse(e)).collect();
         Ok(Some(PaymentRecord {
             idempotency_key: key.as_str().to_owned(),
             partition: partition.index(),
@@ -262,8 +289,8 @@ impl Store {
         let mut keys = Vec::new();
         for n in 0..partitions.get() {
             let index = self.keys.provider_event(Partition::from_index(n), event_id);
-            let members: Vec<String> = redis::cmd("SMEMBERS").arg(index).query_async(&mut self.connection()).await?;
-            keys.extend(members);
+            let key: Option<String> = redis::cmd("GET").arg(index).query_async(&mut self.connection()).await?;
+            keys.extend(key);
         }
         Ok(keys)
     }
@@ -355,29 +382,39 @@ pub fn received_at(id: &ArrivalId) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_entry_reads_back_what_the_script_writes() {
-        let json = r#"{"at":"2026-06-02T09:30:00.000Z","outcome":"published","via":"live","arrival_id":"1-0",
-            "source":"stripe","provider_event_id":"evt_1","provider_event_type":"payment_intent.succeeded",
-            "event_id":"e","entry_id":"2-0"}"#;
-        let entry: StoryEntry = serde_json::from_str(json).unwrap();
-        assert_eq!((entry.outcome, entry.via, entry.reason), (StoryOutcome::Published, Via::Live, None));
-    }
-
-    #[test]
-    fn an_announcement_leaves_what_the_script_adds_to_it() {
-        let a = Announcement {
+    fn announcement(via: Via) -> Announcement<'static> {
+        Announcement {
             arrival_id: "1-0",
             source: "stripe",
             provider_event_id: None,
             provider_event_type: "charge.succeeded",
-            via: Via::Redrive,
-        };
-        let json = serde_json::to_string(&a).unwrap();
-        assert_eq!(
-            json,
-            r#"{"arrival_id":"1-0","source":"stripe","provider_event_type":"charge.succeeded","via":"redrive"}"#
-        );
+            via,
+        }
+    }
+
+    #[test]
+    fn an_entry_reads_back_what_the_script_writes() {
+        let middle = announcement(Via::Live).middle();
+        assert_eq!(middle, r#"["live","1-0","stripe","charge.succeeded",null]"#);
+        // What the script splices around the middle.
+        let stored = format!(r#"[1780392600000,"published",{},"2-0"]"#, &middle[1..middle.len() - 1]);
+        let entry = StoryEntry::parse(&stored).unwrap();
+        assert_eq!((entry.outcome, entry.via, entry.reason), (StoryOutcome::Published, Via::Live, None));
+        assert_eq!((entry.at.as_str(), entry.entry_id.as_deref()), ("2026-06-02T09:30:00.000Z", Some("2-0")));
+    }
+
+    #[test]
+    fn a_dead_letter_entry_carries_its_reason() {
+        let entry = StoryEntry::parse(&announcement(Via::Redrive).dead_lettered("publish_failed")).unwrap();
+        assert_eq!((entry.outcome, entry.via), (StoryOutcome::DeadLettered, Via::Redrive));
+        assert_eq!((entry.reason.as_deref(), entry.entry_id), (Some("publish_failed"), None));
+    }
+
+    #[test]
+    fn text_payhook_did_not_write_is_no_entry() {
+        for text in ["", "{}", "[1]", r#"[1,"eaten","live","1-0","s","t",null,null]"#] {
+            assert_eq!(StoryEntry::parse(text), None, "{text}");
+        }
     }
 
     #[test]

@@ -190,6 +190,27 @@ async fn a_dead_letter_redriven_after_a_config_fix_and_a_replay_join_the_story()
 }
 
 #[tokio::test]
+async fn a_payment_dead_lettered_because_publishing_failed_is_in_its_story() {
+    // Arrange: the output stream is a key of the wrong type, so every publish fails.
+    let app = TestApp::spawn_with(with_token(TestConfig { max_attempts: 1, ..Default::default() })).await;
+    let _: () = app.redis.conn().await.set("payhook:events:payment.succeeded.v1:{0}", "not a stream").await.unwrap();
+    let arrival = pay(&app, "evt_pf", "pi_publish_failed", 100).await;
+    app.wait_processed().await;
+
+    // Act
+    let (status, story) = get(&app, "/admin/payments/evt_pf").await;
+
+    // Assert
+    assert_eq!(status, 200, "found by its provider event id");
+    let payment = &story["payments"][0];
+    assert_eq!(payment["published"], Value::Null);
+    assert_eq!(outcomes(payment), [("dead_lettered", "live")], "one row: the letter still in the DLQ");
+    let moment = &payment["timeline"][0];
+    assert_eq!((moment["arrival_id"].as_str(), moment["reason"].as_str()), (Some(&*arrival), Some("publish_failed")));
+    assert_eq!(moment["dead_letter"]["reason"], "publish_failed");
+}
+
+#[tokio::test]
 async fn the_story_is_capped_and_lives_as_long_as_the_dedupe_record() {
     let app = TestApp::spawn_with(with_token(TestConfig::default())).await;
     for i in 0..40 {
