@@ -82,7 +82,7 @@ impl Keys {
     }
 
     /// The idempotency key announced by the provider event `event_id`, in
-    /// `partition` (that of the keys it holds, so the publish script can
+    /// `partition` (that of the key it holds, so the publish script can
     /// write it in the same slot).
     pub fn provider_event(&self, partition: Partition, event_id: &str) -> String {
         format!("{}:pevent:{{{}}}:{event_id}", self.prefix, partition.index())

@@ -254,10 +254,14 @@ test('the overview counts move after signed webhooks arrive', async ({ page, env
   await page.waitForFunction(() => Number(document.getElementById('rate-arrivals').textContent) > 0, null, { timeout: WAIT });
   const verdict = await page.locator('#durability-verdict').textContent();
   assert(verdict.length > 1 && verdict !== '–', 'a durability verdict');
-  // A few more samples so the chart has a line to show.
-  for (let i = 0; i < 4; i++) {
-    await env.stripePayment(`evt_chart_${i}`, `pi_chart_${i}`);
-    await sleep(1200);
+  if (screenshots) {
+    // Half a minute of uneven traffic, so the pictured chart has a shape.
+    for (let tick = 0; tick < 30; tick++) {
+      const burst = [2, 5, 9, 6, 3, 8][tick % 6];
+      await Promise.all([...Array(burst).keys()].map((i) => env.stripePayment(`evt_chart_${tick}_${i}`, `pi_chart_${tick}_${i}`)));
+      if (tick % 7 === 3) await env.stripePayment(`evt_forged_${tick}`, 'pi_forged', 2000, 'whsec_wrong');
+      await sleep(1000);
+    }
   }
   await shot(page, 'overview');
 });

@@ -15,9 +15,11 @@
   const CHART_WINDOW_MS = 10 * 60 * 1000;
   const DLQ_PAGE = 25;
   const SERIES = [
-    { key: 'arrivals', label: 'arrivals / s', color: '#1f77b4', css: 'arrivals' },
-    { key: 'events', label: 'events / s', color: '#2ca02c', css: 'events' },
-    { key: 'dead_letters', label: 'dead letters / s', color: '#d62728', css: 'dead-letters' },
+    // Arrivals drawn wider underneath: when every arrival becomes an event,
+    // both lines stay visible.
+    { key: 'arrivals', label: 'arrivals / s', color: '#1f77b4', css: 'arrivals', width: 5 },
+    { key: 'events', label: 'events / s', color: '#2ca02c', css: 'events', width: 2 },
+    { key: 'dead_letters', label: 'dead letters / s', color: '#d62728', css: 'dead-letters', width: 2 },
   ];
 
   const $ = (id) => document.getElementById(id);
@@ -67,7 +69,7 @@
     if (secs === undefined || secs === null) return '–';
     const s = Math.max(0, Math.round(secs));
     if (s < 60) return `${s}s`;
-    if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+    if (s < 3600) return s % 60 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${s / 60}m`;
     if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
     return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
   }
@@ -343,8 +345,8 @@
     if (points.length === 0) {
       ctx.fillText('collecting…', pad.left + w / 2, pad.top + h / 2);
     }
-    ctx.lineWidth = 2;
     for (const s of SERIES) {
+      ctx.lineWidth = s.width;
       ctx.strokeStyle = s.color;
       ctx.beginPath();
       points.forEach((p, i) => (i ? ctx.lineTo(x(p.t), y(p[s.key])) : ctx.moveTo(x(p.t), y(p[s.key]))));
