@@ -21,7 +21,7 @@
 //! - [`store`]: the Redis streams, and the only code that knows their fields.
 //! - [`processing`]: workers turning arrivals into events.
 //! - [`publish`]: exactly-once output (dedupe + publish script).
-//! - [`admin`]: metrics and health on the operator listener.
+//! - [`admin`]: metrics, health, the admin API and the operator console.
 //! - [`telemetry`]: logs and metrics, one type per observable event.
 //! - [`app`]: wiring; [`server`]: connection limits; [`shutdown`]: signals.
 

@@ -1,12 +1,18 @@
 //! The operator listener: `/metrics` (Prometheus text), `/healthz`,
-//! `/readyz`, and the bearer-protected `/admin/*` API.
+//! `/readyz`, the bearer-protected `/admin/*` API, and `/console`, the web
+//! page that drives it. Every answer carries strict security headers
+//! (`console::security_headers`).
 //!
 //! It is a separate listener so that it can be bound to a private interface
 //! while the webhook listener faces the internet, and so that a flood of
 //! webhooks cannot starve a scrape.
 
 pub mod api;
+pub mod console;
+pub mod dead_letters;
 pub mod health;
+pub mod overview;
+pub mod payments;
 
 use std::sync::Arc;
 
@@ -47,11 +53,12 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready));
+    // Without a token there is no console either: it could do nothing.
     let router = match state.token {
         None => open,
-        Some(_) => open.nest("/admin", admin_api(state.clone())),
+        Some(_) => open.nest("/admin", admin_api(state.clone())).merge(console::routes()),
     };
-    router.with_state(state)
+    router.layer(middleware::map_response(console::security_headers)).with_state(state)
 }
 
 fn admin_api(state: AdminState) -> Router<AdminState> {
@@ -60,7 +67,11 @@ fn admin_api(state: AdminState) -> Router<AdminState> {
         .route("/replay", post(api::replay))
         .route("/dlq", get(api::dlq))
         .route("/dlq/redrive", post(api::redrive))
+        .route("/dlq/search", get(dead_letters::search))
+        .route("/dlq/{id}", get(dead_letters::letter))
         .route("/stats", get(api::stats))
+        .route("/overview", get(overview::overview))
+        .route("/payments/{id}", get(payments::story))
         .layer(middleware::from_fn_with_state(state, api::authorize))
 }
 

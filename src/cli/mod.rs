@@ -2,6 +2,7 @@
 
 mod check_config;
 mod dlq;
+mod payment;
 mod replay;
 mod send;
 mod serve;
@@ -84,6 +85,19 @@ enum Command {
         action: DlqAction,
         /// Config file.
         #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// A payment's story (arrivals, event, duplicates, conflicts, dead letters,
+    /// replays, redrives) by payment id, idempotency key, provider event id or
+    /// arrival id.
+    Payment {
+        /// The id.
+        id: String,
+        /// Print the story as JSON (as `GET /admin/payments/{id}` answers).
+        #[arg(long)]
+        json: bool,
+        /// Config file.
+        #[arg(long)]
         config: Option<PathBuf>,
     },
     /// Backlog, lag, oldest pending age and DLQ size.
@@ -193,6 +207,7 @@ impl Cli {
                     DlqAction::Redrive { ids, all } => dlq::redrive(&config, &ids, all).await,
                 }
             }
+            Command::Payment { id, json, config } => payment::run(&load(config, &env)?, &id, json).await,
             Command::Stats { config } => stats::run(&load(config, &env)?).await,
             Command::Send { source, body, sample: _, url, config } => {
                 send::run(&load(config, &env)?, &source, body.as_deref(), url).await

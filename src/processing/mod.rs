@@ -28,6 +28,7 @@ mod pipeline;
 mod replay;
 mod retry;
 mod step;
+mod story;
 
 use std::{sync::Arc, time::Duration};
 
@@ -38,6 +39,9 @@ pub use pipeline::Pipeline;
 pub use replay::{ReplayRange, ReplayReport};
 pub use retry::Backoff;
 pub use step::{BatchOutcome, Processor};
+pub use story::{
+    ArrivalDetails, ArrivalStory, InvalidQuery, MatchedBy, Moment, Notification, PaymentStory, Story, StoryQuery,
+};
 
 use crate::{
     config::Config,

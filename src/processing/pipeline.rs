@@ -26,7 +26,7 @@ use crate::{
     domain::{Arrival, ArrivalId, CloudEvent, Normalized, PaymentFacts, PaymentSucceededV1, SourceName, TraceContext},
     providers::{NormalizeError, Notification, Source, SourceTable},
     publish::{PublishError, Published, Publisher},
-    store::{ArrivalEntry, DeadLetter, DlqReason, Store, StoreError},
+    store::{Announcement, ArrivalEntry, DeadLetter, DlqReason, Store, StoreError, Via},
     telemetry::{
         events::{Processed, ProcessingOutcome},
         metrics::SourceLabels,
@@ -53,8 +53,9 @@ pub(super) enum Attempt {
         /// Whether this delivery reached `max_attempts`.
         last: bool,
     },
-    /// A replay or redrive: not a delivery, and never retried.
-    Operator,
+    /// A replay or redrive (which one, for the payment's story): not a
+    /// delivery, and never retried.
+    Operator(Via),
 }
 
 impl Attempt {
@@ -66,7 +67,15 @@ impl Attempt {
     fn number(self) -> u32 {
         match self {
             Self::Delivery { number, .. } => number,
-            Self::Operator => 0,
+            Self::Operator(_) => 0,
+        }
+    }
+
+    /// What processed the arrival, as the payment's story says.
+    fn via(self) -> Via {
+        match self {
+            Self::Delivery { .. } => Via::Live,
+            Self::Operator(via) => via,
         }
     }
 }
@@ -201,6 +210,11 @@ impl Pipeline {
         self.publisher.partitions()
     }
 
+    /// The configured sources.
+    pub fn sources(&self) -> &SourceTable {
+        &self.sources
+    }
+
     /// Decides what happens to `entry`: the one function behind live
     /// processing, retries, replay and redrive.
     pub(super) async fn decide(&self, entry: &ArrivalEntry, mode: Mode, attempt: Attempt) -> Decision {
@@ -333,7 +347,19 @@ impl Pipeline {
     ) -> Result<Published, PublishError> {
         let key = facts.idempotency_key(provider);
         let event = self.event(arrival, provider, facts);
-        let published = self.publisher.publish(&event, &key, &facts.fingerprint(provider)).await?;
+        let announcement = Announcement::of(arrival, facts, attempt.via());
+        let published = match self.publisher.publish(&event, &key, &facts.fingerprint(provider), &announcement).await {
+            Err(error) if !attempt.may_retry() => {
+                // Best effort: Redis just refused the publish; the dead letter
+                // itself is what counts.
+                let recorded = self.publisher.record_dead_letter(&key, &announcement, "publish_failed").await;
+                if let Err(e) = recorded {
+                    tracing::warn!(arrival_id = %arrival.id, error = %e, "Dead letter not recorded in the payment's story.");
+                }
+                return Err(error);
+            }
+            other => other?,
+        };
         let provider_event_id = facts.provider_event_id.as_deref();
         let said = match &published {
             Published::New { .. } => {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::pipeline::{Attempt, Decision, Mode, Pipeline, Settled};
 use crate::{
     domain::ArrivalId,
-    store::{ArrivalEntry, DeadLetter, DlqReason, StoreError, StoredDeadLetter},
+    store::{ArrivalEntry, DeadLetter, DlqReason, StoreError, StoredDeadLetter, Via},
     telemetry::events::DeadLettered,
 };
 
@@ -102,7 +102,7 @@ impl Pipeline {
             for entry in &page {
                 if matches(entry, range.source.as_deref()) {
                     report.matched += 1;
-                    report.add(&self.decide(entry, mode, Attempt::Operator).await);
+                    report.add(&self.decide(entry, mode, Attempt::Operator(Via::Replay)).await);
                 }
             }
             if page.len() < PAGE {
@@ -131,7 +131,7 @@ impl Pipeline {
             };
             if !decided.contains_key(&letter.arrival_id) {
                 let decision = match self.store.arrival(&letter.arrival_id).await? {
-                    Some(entry) => Some(self.decide(&entry, Mode::Publish, Attempt::Operator).await),
+                    Some(entry) => Some(self.decide(&entry, Mode::Publish, Attempt::Operator(Via::Redrive)).await),
                     None => None,
                 };
                 if let Some(decision) = &decision {

@@ -8,9 +8,12 @@
 //! closes it.
 //!
 //! A dry run asks [`Publisher::check`] instead: it reads the dedupe record
-//! and compares it as the script does, and publishes nothing.
+//! and compares it as the script does, and publishes nothing. Publishing
+//! also appends to the payment's story (`crate::store::payments`), in the
+//! same step, so what an operator reads there is exactly what was published.
 //!
-//! Touches: `{p}:idem:{N}:<key>`, `{p}:events:payment.succeeded.v1:{N}`.
+//! Touches: `{p}:idem:{N}:<key>`, `{p}:events:payment.succeeded.v1:{N}`,
+//! `{p}:story:{N}:<key>`, `{p}:pevent:{N}:<provider event id>`.
 
 use std::{num::NonZeroU32, sync::Arc};
 
@@ -19,7 +22,7 @@ use redis::Script;
 
 use crate::{
     domain::{CloudEvent, Fingerprint, IdempotencyKey, Partition, PaymentSucceededV1},
-    store::{Store, StoreError},
+    store::{payments::STORY_CAP, Announcement, Store, StoreError},
 };
 
 /// What publishing an event did.
@@ -98,27 +101,31 @@ impl Publisher {
         self.partitions
     }
 
-    /// Dedupes and publishes `event`.
+    /// Dedupes and publishes `event`, and records the outcome in the
+    /// payment's story as announced by `announcement`.
     pub async fn publish(
         &self,
         event: &CloudEvent<PaymentSucceededV1>,
         key: &IdempotencyKey,
         fingerprint: &Fingerprint,
+        announcement: &Announcement<'_>,
     ) -> Result<Published, PublishError> {
         let partition = Partition::of(key, self.partitions);
-        let keys = self.store.keys();
         let json = serde_json::to_string(event).expect("events always serialize");
+        let now = Utc::now();
         let (status, value): (String, String) = self
-            .script
-            .key(keys.idempotency(partition, key))
-            .key(keys.events(partition))
+            .invocation(partition, key, announcement.provider_event_id)
+            .arg("publish")
             .arg(fingerprint.as_str())
             .arg(event.id())
             .arg(event.event_type())
             .arg(key.as_str())
             .arg(json)
             .arg(self.ttl_secs)
-            .arg(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true))
+            .arg(now.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .arg(STORY_CAP)
+            .arg(announcement.middle())
+            .arg(now.timestamp_millis())
             .invoke_async(&mut self.store.connection())
             .await
             .map_err(StoreError::from)?;
@@ -152,5 +159,43 @@ impl Publisher {
         } else {
             Published::Conflict { event_id }
         }))
+    }
+
+    /// Records in the payment's story that `announcement` of `key` was
+    /// dead-lettered for `reason`.
+    pub async fn record_dead_letter(
+        &self,
+        key: &IdempotencyKey,
+        announcement: &Announcement<'_>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let partition = Partition::of(key, self.partitions);
+        let _: (String, String) = self
+            .invocation(partition, key, announcement.provider_event_id)
+            .arg("dead_letter")
+            .arg(key.as_str())
+            .arg(announcement.dead_lettered(reason))
+            .arg(self.ttl_secs)
+            .arg(STORY_CAP)
+            .invoke_async(&mut self.store.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// The script with the keys of `key`'s partition: dedupe record, stream,
+    /// story, and the provider event's index when it has an id.
+    fn invocation(
+        &self,
+        partition: Partition,
+        key: &IdempotencyKey,
+        provider_event_id: Option<&str>,
+    ) -> redis::ScriptInvocation<'_> {
+        let keys = self.store.keys();
+        let mut invocation = self.script.prepare_invoke();
+        invocation.key(keys.idempotency(partition, key)).key(keys.events(partition)).key(keys.story(partition, key));
+        if let Some(id) = provider_event_id {
+            invocation.key(keys.provider_event(partition, id));
+        }
+        invocation
     }
 }

@@ -181,8 +181,42 @@ pub struct StoredDeadLetter {
 }
 
 impl StoredDeadLetter {
-    fn from_entry(entry: StreamId) -> Self {
+    pub(super) fn from_entry(entry: StreamId) -> Self {
         Self { letter: DeadLetter::from_entry(&entry), id: entry.id }
+    }
+
+    /// The failed arrival's id as text; empty for an unreadable letter.
+    pub fn arrival_id(&self) -> &str {
+        self.letter.as_ref().map_or("", |l| l.arrival_id.as_str())
+    }
+
+    /// The source's name; empty when unknown or unreadable.
+    pub fn source(&self) -> &str {
+        self.letter.as_ref().ok().and_then(|l| l.source.as_ref()).map_or("", SourceName::as_str)
+    }
+
+    /// The reason's machine word; empty for an unreadable letter.
+    pub fn reason(&self) -> &'static str {
+        self.letter.as_ref().map_or("", |l| l.reason.as_str())
+    }
+
+    /// Deliveries before it was dead-lettered; 0 for an unreadable letter.
+    pub fn attempts(&self) -> u32 {
+        self.letter.as_ref().map_or(0, |l| l.attempts)
+    }
+
+    /// The error text (never payload contents); for an unreadable letter,
+    /// which field cannot be read.
+    pub fn error(&self) -> String {
+        match &self.letter {
+            Ok(letter) => letter.error.clone(),
+            Err(field) => format!("the letter's field {field} cannot be read"),
+        }
+    }
+
+    /// When it was dead-lettered (RFC 3339, ms); empty for an unreadable letter.
+    pub fn failed_at(&self) -> String {
+        self.letter.as_ref().map(|l| l.failed_at.to_rfc3339_opts(SecondsFormat::Millis, true)).unwrap_or_default()
     }
 }
 

@@ -9,6 +9,8 @@
 //! | `{p}:rejected` | capped stream | verification failures, for forensics |
 //! | `{p}:layout` | hash | the partitions, arrival shards and key version the data was written with |
 //! | `{p}:seen:{{p}:arrivals}:<sha256>` | string, TTL | body hash and first arrival id of a signed delivery, to drop exact replays |
+//! | `{p}:story:{N}:{key}` | capped list of JSON, TTL of the dedupe record | a payment's story: each announcement's outcome |
+//! | `{p}:pevent:{N}:<provider event id>` | string, same TTL | the idempotency key a provider event announced |
 //!
 //! `{p}` is `redis.key_prefix`. `{N}` is written with its braces: they are a
 //! Redis Cluster hash tag, so a payment's dedupe record and its output stream
@@ -75,6 +77,18 @@ impl Keys {
         format!("{}:idem:{{{}}}:{key}", self.prefix, partition.index())
     }
 
+    /// The story of `key` (see `store::payments`), in its dedupe record's slot.
+    pub fn story(&self, partition: Partition, key: &IdempotencyKey) -> String {
+        format!("{}:story:{{{}}}:{key}", self.prefix, partition.index())
+    }
+
+    /// The idempotency key announced by the provider event `event_id`, in
+    /// `partition` (that of the key it holds, so the publish script can
+    /// write it in the same slot).
+    pub fn provider_event(&self, partition: Partition, event_id: &str) -> String {
+        format!("{}:pevent:{{{}}}:{event_id}", self.prefix, partition.index())
+    }
+
     /// The output stream of `partition`.
     pub fn events(&self, partition: Partition) -> String {
         format!("{}:events:{EVENT_TYPE}:{{{}}}", self.prefix, partition.index())
@@ -96,6 +110,8 @@ mod tests {
         assert_eq!(keys.arrivals(), "payhook:arrivals");
         assert_eq!(keys.idempotency(p, &key), "payhook:idem:{0}:stripe:pi_1");
         assert_eq!(keys.events(p), "payhook:events:payment.succeeded.v1:{0}");
+        assert_eq!(keys.story(p, &key), "payhook:story:{0}:stripe:pi_1");
+        assert_eq!(keys.provider_event(p, "evt_1"), "payhook:pevent:{0}:evt_1");
         // Hash tag = the arrivals key's whole name: the same Cluster slot.
         assert_eq!(keys.seen("ab12"), "payhook:seen:{payhook:arrivals}:ab12");
     }

@@ -8,15 +8,18 @@
 //! shared one.
 //!
 //! Touches: `{p}:arrivals` (append, read, claim, ack, trim), `{p}:dlq`,
-//! `{p}:rejected`, `{p}:layout`. Publishing lives in `crate::publish`.
+//! `{p}:rejected`, `{p}:layout`; reads `{p}:story:{N}:*` and `{p}:pevent:{N}:*`
+//! (see [`payments`]). Publishing lives in `crate::publish`.
 
 mod arrivals;
+mod dead_letter_search;
 mod dlq;
 mod durability;
 mod history;
 pub mod keys;
 mod layout;
 mod maintenance;
+pub mod payments;
 mod retry;
 pub mod sealing;
 mod stats;
@@ -26,13 +29,15 @@ use std::{sync::Arc, time::Duration};
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, Client};
 
 pub use arrivals::{Appended, ArrivalEntry, Claimed, Rejected};
+pub use dead_letter_search::{DeadLetterFilter, DeadLetterPage};
 pub use dlq::{DeadLetter, DlqReason, StoredDeadLetter, UnknownReason};
 pub use durability::Durability;
 pub use keys::Keys;
 pub use layout::{Layout, LayoutMismatch, KEY_VERSION};
 pub use maintenance::Maintained;
+pub use payments::{Announcement, PaymentRecord, Progress, StoryEntry, StoryOutcome, Via};
 pub use retry::RETRY_CONSUMER;
-pub use stats::{Rates, Stats};
+pub use stats::{Rates, Stats, Totals};
 
 use crate::config::Config;
 

@@ -16,6 +16,17 @@ pub struct Rates {
     pub dead_letters_per_sec: f64,
 }
 
+/// Entries ever added to each kind of stream (Redis's `entries-added`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Arrivals stored.
+    pub arrivals: u64,
+    /// Events published, all partitions.
+    pub events: u64,
+    /// Dead letters written.
+    pub dead_letters: u64,
+}
+
 /// Backlog, lag and dead letters.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
@@ -74,6 +85,20 @@ impl Store {
             arrivals_per_sec: per_sec(0..1),
             dead_letters_per_sec: per_sec(1..2),
             events_per_sec: per_sec(2..keys.len()),
+        })
+    }
+
+    /// How many entries were ever added to the arrivals, events (all
+    /// partitions) and DLQ streams: a caller that reads it twice gets rates
+    /// without waiting here (the console polls it).
+    pub async fn totals(&self, partitions: std::num::NonZeroU32) -> Result<Totals, StoreError> {
+        let events: Vec<String> =
+            (0..partitions.get()).map(|n| self.keys.events(crate::domain::Partition::from_index(n))).collect();
+        let fixed = self.entries_added(&[self.keys.arrivals().to_owned(), self.keys.dlq().to_owned()]).await?;
+        Ok(Totals {
+            arrivals: fixed[0],
+            dead_letters: fixed[1],
+            events: self.entries_added(&events).await?.iter().sum(),
         })
     }
 
