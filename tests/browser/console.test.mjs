@@ -348,8 +348,12 @@ test('markup in a payment id, a source or a reason stays inert text', async ({ p
   }
   await env.processed();
   // A value in Redis written by anyone else must be just as inert.
-  env.redisCli('XADD', 'payhook:dlq', '*', 'arrival_id', '1-0', 'source', '<script>window.__xss=3</script>',
-    'reason', '"><img src=x onerror="window.__xss=4">', 'error', '<b>bold</b>', 'attempts', '1',
+  const markup = '<script>window.__xss=3</script><b>bold</b>"><img src=x onerror="window.__xss=4">';
+  env.redisCli('XADD', 'payhook:dlq', '*', 'arrival_id', '1-0', 'source', 'stripe', 'reason', 'schema_violation',
+    'error', markup, 'attempts', '1', 'failed_at', new Date().toISOString());
+  // One payhook did not write: its source is not a source name, so it shows as unreadable.
+  env.redisCli('XADD', 'payhook:dlq', '*', 'arrival_id', '2-0', 'source', '<script>window.__xss=5</script>',
+    'reason', '"><img src=x onerror="window.__xss=6">', 'error', '<b>bold</b>', 'attempts', '1',
     'failed_at', new Date().toISOString());
   for (const [id, shown] of [[script, script], [image, image]]) {
     await search(page, id);
@@ -362,9 +366,11 @@ test('markup in a payment id, a source or a reason stays inert text', async ({ p
   await page.click('#nav a[data-view="dead-letters"]');
   await page.fill('#dlq-reason', '');
   await page.click('#dlq-filter button[type=submit]');
-  const injected = page.locator('#dlq-table tr.letter', { hasText: '<script>window.__xss=3</script>' });
+  const injected = page.locator('#dlq-table tr.letter', { hasText: 'window.__xss=3' });
   await injected.waitFor({ timeout: WAIT });
-  assert((await injected.locator('td.reason').textContent()) === '"><img src=x onerror="window.__xss=4">', 'reason as text');
+  assert((await injected.locator('td.error-text').textContent()) === markup, 'error text as text');
+  const unreadable = page.locator('#dlq-table tr.letter', { hasText: 'unreadable' });
+  await unreadable.waitFor({ timeout: WAIT });
   const executed = await page.evaluate(() => ({
     xss: window.__xss,
     images: document.querySelectorAll('main img').length,

@@ -537,6 +537,22 @@
 
   function letterRow(l) {
     const result = dlq.results.get(l.id);
+    if (l.malformed_field) {
+      // An entry payhook did not write: only its id and the field at fault.
+      return el(
+        'tr',
+        { class: 'letter unreadable', 'data-id': l.id },
+        el('td', {}, el('input', { type: 'checkbox', class: 'pick', 'aria-label': 'select', onchange: updateSelection })),
+        el('td', {}, ''),
+        el('td', { class: 'source' }, ''),
+        el('td', { class: 'reason' }, ''),
+        el('td', {}, ''),
+        el('td', {}, ''),
+        el('td', { class: 'error-text' }, `unreadable letter: field ${l.malformed_field}`),
+        el('td', { class: 'result ' + (result ? result.css : '') }, result ? result.text : ''),
+        el('td', {}, ''),
+      );
+    }
     return el(
       'tr',
       { class: 'letter', 'data-id': l.id },
