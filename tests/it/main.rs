@@ -7,6 +7,7 @@ mod guard;
 mod harness;
 mod health;
 mod ingress;
+mod layers;
 mod limits;
 mod maintenance;
 mod operations;
