@@ -2,6 +2,7 @@
 //! the real app on loopback.
 
 mod cli;
+mod config;
 mod faults;
 mod guard;
 mod harness;
