@@ -1,7 +1,13 @@
 //! Wiring: build the listeners and workers from a [`Config`], then run them.
 //!
 //! Building and running are separate so that a test can build an app on
-//! port 0, read the bound addresses, and then run it.
+//! port 0, read the bound addresses, and then run it. The config's runtime
+//! objects (sources, sealer, admin token) come from [`Runtime::build`], the
+//! one place the command line builds them too.
+
+mod runtime;
+
+pub use runtime::{BuildError, Runtime};
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -15,7 +21,7 @@ use crate::{
     domain::EVENT_TYPE,
     ingress::{self, IngressState, Limits},
     processing::{self, Maintenance, Pipeline, Processor},
-    server,
+    server::{self, ConnectionLimits},
     store::{Store, StoreError},
     telemetry::Metrics,
 };
@@ -46,6 +52,9 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+    /// The config does not build (a source, the sealing keys, the admin token).
+    #[error(transparent)]
+    Build(#[from] BuildError),
     /// The Redis client could not be created.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -54,7 +63,7 @@ pub enum AppError {
 /// A built, not yet running, gateway.
 pub struct App {
     store: Store,
-    limits: crate::server::ConnectionLimits,
+    limits: ConnectionLimits,
     ingress: Option<(TcpListener, Router)>,
     admin: (TcpListener, Router),
     processors: Vec<Processor>,
@@ -66,51 +75,38 @@ pub struct App {
 impl AppError {
     /// Whether the cause is the configuration (exit code 2), not the runtime.
     pub fn is_config(&self) -> bool {
-        matches!(self, Self::Store(StoreError::Layout(_)))
+        matches!(self, Self::Build(_) | Self::Store(StoreError::Layout(_)))
     }
 }
 
 impl App {
-    /// Binds the listeners (port 0 allowed) and prepares the workers of `role`.
+    /// Builds `config`'s [`Runtime`], binds the listeners (port 0 allowed)
+    /// and prepares the workers of `role`.
     pub async fn build(config: Config, role: Role) -> Result<Self, AppError> {
-        let store = Store::open(&config, config.server.request_timeout())?;
+        let runtime = Runtime::build(&config)?;
+        let store = runtime.store(&config)?;
         check_layout(&store).await?;
         let metrics = Arc::new(Metrics::new());
         let event_type = format!("{}{EVENT_TYPE}", config.processing.event_type_prefix);
-        for source in config.sources.iter() {
+        for source in runtime.sources.iter() {
             metrics.init_source(&source.name, &event_type);
         }
         let ingress = match role {
             Role::Processor => None,
-            Role::All | Role::Ingress => {
-                let limits = Limits {
-                    max_body_bytes: config.server.max_body_bytes,
-                    request_timeout: config.server.request_timeout(),
-                    max_concurrent: config.server.max_concurrent_requests,
-                };
-                let state = IngressState {
-                    sources: config.sources.clone(),
-                    store: store.clone(),
-                    metrics: metrics.clone(),
-                    limits,
-                    rate_limits: Arc::new(ingress::RateLimits::new(&config.sources)),
-                    rejections: ingress::RejectionRecorder::default(),
-                };
-                Some((bind(config.server.listen).await?, ingress::router(state)))
-            }
+            Role::All | Role::Ingress => Some(webhook_listener(&config, &runtime, &store, &metrics).await?),
         };
         let processors = match role {
             Role::Ingress => Vec::new(),
             Role::All | Role::Processor => (0..config.processing.workers.get())
-                .map(|i| Processor::new(&config, &store, metrics.clone(), i))
+                .map(|i| Processor::new(&config, &runtime.sources, &store, metrics.clone(), i))
                 .collect::<Result<_, _>>()?,
         };
         let maintenance = (!processors.is_empty()).then(|| Maintenance::new(&config, &store));
-        let pipeline = Pipeline::new(&config, &store, metrics.clone());
-        let token = config.admin_token.clone().map(Arc::new);
-        let admin_state = AdminState { store: store.clone(), metrics: metrics.clone(), pipeline, token };
+        let pipeline = Pipeline::new(&config, &runtime.sources, &store, metrics.clone());
+        let admin_state =
+            AdminState { store: store.clone(), metrics: metrics.clone(), pipeline, token: runtime.admin_token };
         let admin = (bind(config.server.admin_listen).await?, admin::router(admin_state));
-        let limits = config.server.connection_limits();
+        let limits = ConnectionLimits::from(&config.server);
         Ok(Self { store, limits, ingress, admin, processors, maintenance, metrics })
     }
 
@@ -204,6 +200,29 @@ async fn report_durability(store: Store, shutdown: CancellationToken) {
             },
         }
     }
+}
+
+/// The webhook listener and its router.
+async fn webhook_listener(
+    config: &Config,
+    runtime: &Runtime,
+    store: &Store,
+    metrics: &Arc<Metrics>,
+) -> Result<(TcpListener, Router), AppError> {
+    let limits = Limits {
+        max_body_bytes: config.server.max_body_bytes,
+        request_timeout: config.server.request_timeout(),
+        max_concurrent: config.server.max_concurrent_requests,
+    };
+    let state = IngressState {
+        sources: runtime.sources.clone(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        limits,
+        rate_limits: Arc::new(ingress::RateLimits::new(&runtime.sources)),
+        rejections: ingress::RejectionRecorder::default(),
+    };
+    Ok((bind(config.server.listen).await?, ingress::router(state)))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {

@@ -14,7 +14,7 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the TOML config, validated into typed values.
+//! - [`config`]: the TOML config as plain, validated data.
 //! - [`domain`]: meaning-carrying types (`ArrivalId`, `MinorUnits`, the event).
 //! - [`providers`]: signature schemes and normalizers, one file per provider.
 //! - [`ingress`]: the provider-facing HTTP listener.
@@ -23,7 +23,14 @@
 //! - [`publish`]: exactly-once output (dedupe + publish script).
 //! - [`admin`]: metrics, health, the admin API and the operator console.
 //! - [`telemetry`]: logs and metrics, one type per observable event.
-//! - [`app`]: wiring; [`server`]: connection limits; [`shutdown`]: signals.
+//! - [`app`]: wiring, and building the config's runtime objects (the sources
+//!   with their providers, the sealer, the admin token); [`server`]:
+//!   connection limits; [`shutdown`]: signals.
+//!
+//! The modules are layers, lowest first: domain, config, providers, store,
+//! publish, telemetry, processing, admin, ingress, server, shutdown, app.
+//! Each uses only layers below it, so there are no import cycles
+//! (`tests/it/layers.rs` checks every `crate::` path).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::config::ServerConfig;
+
 /// Per-connection limits.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
@@ -24,6 +26,16 @@ pub struct ConnectionLimits {
     pub max_headers: usize,
     /// Most bytes buffered for a request head (hyper's minimum is 8192).
     pub max_head_bytes: usize,
+}
+
+impl From<&ServerConfig> for ConnectionLimits {
+    fn from(server: &ServerConfig) -> Self {
+        Self {
+            header_read_timeout: server.header_read_timeout(),
+            max_headers: server.max_headers,
+            max_head_bytes: server.max_header_bytes,
+        }
+    }
 }
 
 /// How long in-flight requests get to finish after shutdown begins.

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use payhook::{
-    app::Role,
+    app::{BuildError, Role, Runtime},
     config::{Config, Env},
     processing::ReplayRange,
     telemetry::LogFormat,
@@ -167,10 +167,21 @@ impl Failure {
         Self::classified(anyhow::Error::new(error).context(doing), config)
     }
 
-    /// The gateway could not start.
+    /// The gateway could not start. A config that does not build is
+    /// reported as `check-config` reports it, naming the key.
     fn starting(error: payhook::app::AppError) -> Self {
-        let config = error.is_config();
-        Self::classified(anyhow::Error::new(error).context("starting the gateway"), config)
+        match error {
+            payhook::app::AppError::Build(error) => Self::building(error),
+            error => {
+                let config = error.is_config();
+                Self::classified(anyhow::Error::new(error).context("starting the gateway"), config)
+            }
+        }
+    }
+
+    /// The config does not build: exit 2.
+    fn building(error: BuildError) -> Self {
+        Self::Config(anyhow::Error::new(error))
     }
 
     fn classified(error: anyhow::Error, config: bool) -> Self {
@@ -221,9 +232,14 @@ fn load(flag: Option<PathBuf>, env: &Env) -> Result<Config, Failure> {
     Config::load(&path, env).map_err(|e| Failure::Config(anyhow::Error::new(e)))
 }
 
+/// What `config` builds, or a config failure naming the key at fault.
+fn build(config: &Config) -> Result<Runtime, Failure> {
+    Runtime::build(config).map_err(Failure::building)
+}
+
 /// The configured source `name`, or a config failure naming it.
-fn source<'c>(config: &'c Config, name: &str) -> Result<&'c payhook::providers::Source, Failure> {
-    config
+fn source<'r>(runtime: &'r Runtime, name: &str) -> Result<&'r payhook::providers::Source, Failure> {
+    runtime
         .sources
         .get(name)
         .ok_or_else(|| Failure::Config(anyhow::anyhow!("--source: no source named {name:?} in the config")))

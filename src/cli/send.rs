@@ -10,7 +10,8 @@ use payhook::{config::Config, providers};
 use super::Failure;
 
 pub async fn run(config: &Config, source: &str, body: Option<&Path>, url: Option<String>) -> Result<(), Failure> {
-    let configured = super::source(config, source)?;
+    let runtime = super::build(config)?;
+    let configured = super::source(&runtime, source)?;
     let body = match body {
         Some(path) => {
             let bytes = std::fs::read(path).with_context(|| format!("--body: cannot read {}", path.display()));

@@ -10,7 +10,8 @@ use payhook::{config::Config, providers};
 use super::Failure;
 
 pub fn run(config: &Config, source: &str, body: &Path) -> Result<(), Failure> {
-    let source = super::source(config, source)?;
+    let runtime = super::build(config)?;
+    let source = super::source(&runtime, source)?;
     let body = std::fs::read(body)
         .with_context(|| format!("--body: cannot read {}", body.display()))
         .map_err(Failure::Config)?;

@@ -15,10 +15,10 @@ pub struct Tools {
 
 impl Tools {
     pub fn open(config: &Config) -> Result<Self, Failure> {
-        let store =
-            Store::open(config, config.server.request_timeout()).context("opening Redis").map_err(Failure::Runtime)?;
+        let runtime = super::build(config)?;
+        let store = runtime.store(config).context("opening Redis").map_err(Failure::Runtime)?;
         let metrics = Arc::new(Metrics::new());
-        let pipeline = Pipeline::new(config, &store, metrics.clone());
+        let pipeline = Pipeline::new(config, &runtime.sources, &store, metrics.clone());
         Ok(Self { store, pipeline, metrics })
     }
 

@@ -1,12 +1,12 @@
 //! `[telemetry]`: OpenTelemetry span export, off unless an endpoint is set.
 
 use reqwest::Url;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 
 /// `[telemetry]` as written in the file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub(super) struct RawTelemetry {
     otlp_endpoint: String,
@@ -19,8 +19,9 @@ impl Default for RawTelemetry {
     }
 }
 
-/// `[telemetry]`, validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `[telemetry]`, validated; written back as the file has it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "RawTelemetry")]
 pub struct TelemetryConfig {
     /// The OTLP/HTTP collector's base URL (spans go to `<endpoint>/v1/traces`);
     /// `None`: no export, and no exporter is built.
@@ -48,6 +49,13 @@ impl TryFrom<RawTelemetry> for TelemetryConfig {
             text => Some(endpoint(text)?),
         };
         Ok(Self { otlp_endpoint, service_name: raw.service_name })
+    }
+}
+
+impl From<TelemetryConfig> for RawTelemetry {
+    fn from(config: TelemetryConfig) -> Self {
+        let otlp_endpoint = config.otlp_endpoint.map(String::from).unwrap_or_default();
+        Self { otlp_endpoint, service_name: config.service_name }
     }
 }
 

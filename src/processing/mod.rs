@@ -45,6 +45,7 @@ pub use story::{
 
 use crate::{
     config::Config,
+    providers::SourceTable,
     store::{Store, StoreError},
     telemetry::Metrics,
 };
@@ -56,12 +57,18 @@ const ROUND_BACKOFF: Backoff = Backoff { base: Duration::from_millis(250), max: 
 
 impl Processor {
     /// Worker `index` of this process, on its own Redis connection.
-    pub fn new(config: &Config, store: &Store, metrics: Arc<Metrics>, index: usize) -> Result<Self, StoreError> {
+    pub fn new(
+        config: &Config,
+        sources: &SourceTable,
+        store: &Store,
+        metrics: Arc<Metrics>,
+        index: usize,
+    ) -> Result<Self, StoreError> {
         // The response timeout must outlast a blocking read.
         let store = store.dedicated(BLOCK + config.server.request_timeout())?;
         let processing = &config.processing;
         Ok(Self {
-            pipeline: Pipeline::new(config, &store, metrics),
+            pipeline: Pipeline::new(config, sources, &store, metrics),
             store,
             consumer: consumer_name(index),
             batch_size: processing.batch_size.get(),

@@ -188,13 +188,13 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// The pipeline of `config`, publishing through `store`'s connection.
-    pub fn new(config: &Config, store: &Store, metrics: Arc<Metrics>) -> Self {
+    /// The pipeline of `config` for `sources`, publishing through `store`'s connection.
+    pub fn new(config: &Config, sources: &SourceTable, store: &Store, metrics: Arc<Metrics>) -> Self {
         let processing = &config.processing;
         Self {
             publisher: Publisher::new(store.clone(), config.redis.partitions, processing.idempotency_ttl_secs),
             store: store.clone(),
-            sources: config.sources.clone(),
+            sources: sources.clone(),
             metrics,
             event_type: format!("{}{}", processing.event_type_prefix, crate::domain::EVENT_TYPE),
         }

@@ -166,7 +166,11 @@ currency = "/data/currency"
 /// The configured sources, parsed once for every property.
 fn sources() -> &'static SourceTable {
     static SOURCE_TABLE: OnceLock<SourceTable> = OnceLock::new();
-    SOURCE_TABLE.get_or_init(|| Config::parse(SOURCES, &Env::default()).expect("SOURCES is a valid config").sources)
+    SOURCE_TABLE.get_or_init(|| {
+        let config = Config::parse(SOURCES, &Env::default()).expect("SOURCES is a valid config");
+        let sources = config.source_settings().map(Source::configure).collect::<Result<_, _>>();
+        SourceTable::new(sources.expect("every source of SOURCES builds")).expect("SOURCES names each source once")
+    })
 }
 
 fn source(name: &str) -> &'static Source {

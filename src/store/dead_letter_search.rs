@@ -48,7 +48,7 @@ impl Store {
         count: usize,
     ) -> Result<DeadLetterPage, StoreError> {
         let mut end = before.map_or_else(|| "+".to_owned(), |id| format!("({id}"));
-        let (mut letters, mut scanned) = (Vec::new(), 0);
+        let (mut letters, mut scanned) = (Vec::<StoredDeadLetter>::new(), 0);
         loop {
             let reply: StreamRangeReply = redis::cmd("XREVRANGE")
                 .arg(self.keys.dlq())
@@ -62,19 +62,18 @@ impl Store {
             let Some(last) = reply.ids.last().map(|e| e.id.clone()) else {
                 return Ok(DeadLetterPage { letters, next: None });
             };
-            let read = reply.ids.len();
-            for (i, letter) in reply.ids.into_iter().map(StoredDeadLetter::from_entry).enumerate() {
+            scanned += reply.ids.len();
+            for letter in reply.ids.into_iter().map(StoredDeadLetter::from_entry) {
                 if !filter.accepts(&letter) {
                     continue;
                 }
-                let id = letter.id.clone();
-                letters.push(letter);
                 if letters.len() == count {
-                    let more = full || i + 1 < read;
-                    return Ok(DeadLetterPage { letters, next: more.then_some(id) });
+                    // One more match exists: the page ends at the last one shown.
+                    let next = letters.last().map(|l| l.id.clone());
+                    return Ok(DeadLetterPage { letters, next });
                 }
+                letters.push(letter);
             }
-            scanned += read;
             if !full {
                 return Ok(DeadLetterPage { letters, next: None });
             }

@@ -39,6 +39,7 @@ pub use payments::{Announcement, PaymentRecord, Progress, StoryEntry, StoryOutco
 pub use retry::RETRY_CONSUMER;
 pub use stats::{Rates, Stats, Totals};
 
+use self::sealing::Sealer;
 use crate::config::Config;
 
 /// A Redis failure, or an entry that is not what payhook writes.
@@ -74,7 +75,7 @@ pub struct Store {
     /// `WAIT` after each append: (replicas, timeout ms), if configured.
     replication: Option<(u32, u64)>,
     /// Encryption of bodies at rest, if configured.
-    sealer: Option<Arc<sealing::Sealer>>,
+    sealer: Option<Arc<Sealer>>,
     /// The key layout the config asks for.
     layout: Layout,
 }
@@ -86,10 +87,11 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// A store for `config`. Connects lazily, so the gateway starts (and
-    /// answers 503) while Redis is down, and recovers when it returns.
-    /// `response_timeout` bounds every command.
-    pub fn open(config: &Config, response_timeout: Duration) -> Result<Self, StoreError> {
+    /// A store for `config`, sealing bodies with `sealer` when there is one.
+    /// Connects lazily, so the gateway starts (and answers 503) while Redis
+    /// is down, and recovers when it returns. `response_timeout` bounds
+    /// every command.
+    pub fn open(config: &Config, sealer: Option<Arc<Sealer>>, response_timeout: Duration) -> Result<Self, StoreError> {
         let redis = &config.redis;
         let client = Client::open(redis.url.as_str())?;
         let conn = manager(&client, response_timeout)?;
@@ -98,7 +100,7 @@ impl Store {
         let retention = Duration::from_secs(config.processing.arrival_retention_secs);
         let layout =
             Layout { partitions: redis.partitions, arrival_shards: std::num::NonZeroU32::MIN, keys: KEY_VERSION };
-        Ok(Self { client, conn, keys, retention, replication, sealer: config.encryption.clone(), layout })
+        Ok(Self { client, conn, keys, retention, replication, sealer, layout })
     }
 
     /// A store with its own connection, for a processor's blocking reads.

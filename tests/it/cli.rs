@@ -2,7 +2,7 @@
 
 use std::{process::Command, time::Duration};
 
-use crate::harness::{stripe_header, Gateway, RedisServer, TestConfig, STRIPE_SECRET};
+use crate::harness::{config, offline_config, stripe_header, toml, Gateway, RedisServer, STRIPE_SECRET};
 
 fn payhook() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_payhook"));
@@ -19,13 +19,16 @@ fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
 #[test]
 fn check_config_exits_0_on_a_valid_config_and_2_naming_the_key_otherwise() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write_config(&dir, &TestConfig::default().toml("redis://127.0.0.1:1"));
+    let good = write_config(&dir, &toml(&offline_config()));
     let ok = payhook().arg("check-config").arg("--config").arg(&good).output().unwrap();
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("2 source(s)"));
 
-    let typo = TestConfig::default().toml("redis://127.0.0.1:1").replace("tolerance_secs", "tolerence_secs");
-    let bad = write_config(&dir, &typo);
+    let mut typo = offline_config();
+    let stripe = &mut typo.sources[0].settings;
+    let tolerance = stripe.remove("tolerance_secs").unwrap();
+    stripe.insert("tolerence_secs".into(), tolerance);
+    let bad = write_config(&dir, &toml(&typo));
     let out = payhook().arg("check-config").arg("--config").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -72,7 +75,7 @@ fn the_shipped_configs_are_valid() {
 #[test]
 fn sign_prints_a_header_that_the_documented_scheme_reproduces() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&dir, &TestConfig::default().toml("redis://127.0.0.1:1"));
+    let config = write_config(&dir, &toml(&offline_config()));
     let body_path = dir.path().join("body.json");
     std::fs::write(&body_path, b"{\"id\":\"evt_sign\"}\n").unwrap();
     let out = payhook()
@@ -101,7 +104,7 @@ fn sign_prints_a_header_that_the_documented_scheme_reproduces() {
 async fn send_sample_against_serve_leaves_exactly_one_schema_valid_event() {
     // Arrange: the real binary, serving a real config, against a real Redis.
     let redis = RedisServer::start();
-    let mut gateway = Gateway::start(&redis, TestConfig::default()).await;
+    let mut gateway = Gateway::start(config(&redis)).await;
 
     // Act
     let sent =

@@ -2,17 +2,20 @@
 //! record behind it, the overview, the dead-letter search, the page and its
 //! security headers, and `payhook payment`.
 
-use std::{process::Command, time::Duration};
+use std::process::Command;
 
 use chrono::Utc;
-use payhook::config::Config;
+use payhook::{
+    app::{Role, Runtime},
+    config::{Config, SourceConfig},
+};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::harness::{
-    standard_webhooks_headers, stripe_header, stripe_payment_intent, RedisServer, TestApp, TestConfig, STRIPE_SECRET,
-    SW_SECRET,
+    config, offline_config, source, standard_webhooks_headers, stripe_header, stripe_payment_intent, toml,
+    with_admin_token, RedisServer, TestApp, STRIPE_SECRET, SW_SECRET,
 };
 
 const TOKEN: &str = "console-token-for-tests";
@@ -21,8 +24,13 @@ fn body(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap()
 }
 
-fn with_token(knobs: TestConfig) -> TestConfig {
-    TestConfig { admin_token: Some(TOKEN), ..knobs }
+/// A gateway of `role` with the admin API on, and `edit` applied to its config.
+async fn with_token(role: Role, edit: impl FnOnce(&mut Config)) -> TestApp {
+    TestApp::spawn_with(role, |c| {
+        with_admin_token(c, TOKEN);
+        edit(c);
+    })
+    .await
 }
 
 /// Posts a signed Stripe payment and returns its arrival id.
@@ -48,21 +56,20 @@ fn outcomes(payment: &Value) -> Vec<(&str, &str)> {
 
 /// A source whose mapping reads the currency from `pointer`: with a wrong
 /// pointer its payments are dead-lettered until the config is fixed.
-fn shop(pointer: &str) -> String {
-    format!(
-        r#"
-        [[sources]]
-        name = "shop"
-        provider = "standard-webhooks"
-        secrets = ["{SW_SECRET}"]
-        [sources.mapping]
-        event_type = "/type"
-        succeeded_types = ["payment.succeeded"]
-        event_id = "/id"
-        payment_id = "/data/payment_id"
-        amount = "/data/total_amount"
-        currency = "{pointer}"
-        "#
+fn shop(pointer: &str) -> SourceConfig {
+    source(
+        "shop",
+        "standard-webhooks",
+        toml::toml! {
+            secrets = [SW_SECRET]
+            [mapping]
+            event_type = "/type"
+            succeeded_types = ["payment.succeeded"]
+            event_id = "/id"
+            payment_id = "/data/payment_id"
+            amount = "/data/total_amount"
+            currency = pointer
+        },
     )
 }
 
@@ -78,7 +85,7 @@ async fn post_shop(app: &TestApp, id: &str, payment: &str) -> String {
 #[tokio::test]
 async fn a_payments_story_is_found_by_payment_id_key_provider_event_id_and_arrival_id() {
     // Arrange: one payment announced twice (two provider events), processed.
-    let app = TestApp::spawn_with(with_token(TestConfig::default())).await;
+    let app = with_token(Role::All, |_| {}).await;
     let first = pay(&app, "evt_story_a", "pi_story", 2000).await;
     app.wait_processed().await;
     let second = pay(&app, "evt_story_b", "pi_story", 2000).await;
@@ -125,7 +132,7 @@ async fn a_payments_story_is_found_by_payment_id_key_provider_event_id_and_arriv
 
 #[tokio::test]
 async fn a_conflict_its_dead_letter_and_a_redrive_are_in_the_story() {
-    let app = TestApp::spawn_with(with_token(TestConfig::default())).await;
+    let app = with_token(Role::All, |_| {}).await;
     pay(&app, "evt_c1", "pi_conflict", 100).await;
     app.wait_processed().await;
     let changed = pay(&app, "evt_c2", "pi_conflict", 999).await;
@@ -156,9 +163,7 @@ async fn a_conflict_its_dead_letter_and_a_redrive_are_in_the_story() {
 #[tokio::test]
 async fn a_dead_letter_redriven_after_a_config_fix_and_a_replay_join_the_story() {
     // Arrange: the shop's currency pointer is wrong: its payment is dead-lettered.
-    let app =
-        TestApp::spawn_with(with_token(TestConfig { extra_sources: shop("/data/curency"), ..Default::default() }))
-            .await;
+    let app = with_token(Role::All, |c| c.sources.push(shop("/data/curency"))).await;
     let arrival = post_shop(&app, "msg_fix", "pay_fix").await;
     app.wait_processed().await;
     let (_, broken) = get(&app, &format!("/admin/payments/{arrival}")).await;
@@ -168,10 +173,11 @@ async fn a_dead_letter_redriven_after_a_config_fix_and_a_replay_join_the_story()
     assert_eq!(unknown, 404, "the payment id cannot be known before the fix");
 
     // Act: a gateway with the fixed config redrives it, then a replay runs.
-    let fixed = with_token(TestConfig { extra_sources: shop("/data/currency"), ..Default::default() });
-    let config = Config::parse(&fixed.toml(&app.redis.url()), &fixed.env()).unwrap();
-    let store = payhook::store::Store::open(&config, Duration::from_secs(5)).unwrap();
-    let processor = payhook::processing::Pipeline::new(&config, &store, Default::default());
+    let mut fixed = config(&app.redis);
+    fixed.sources.push(shop("/data/currency"));
+    let runtime = Runtime::build(&fixed).unwrap();
+    let store = runtime.store(&fixed).unwrap();
+    let processor = payhook::processing::Pipeline::new(&fixed, &runtime.sources, &store, Default::default());
     let report = processor.redrive(&store.dead_letters(10).await.unwrap()).await.unwrap();
     let since = Utc::now() - chrono::Duration::minutes(5);
     let range = payhook::processing::ReplayRange { since, until: None, source: Some("shop".into()), dry_run: false };
@@ -192,7 +198,7 @@ async fn a_dead_letter_redriven_after_a_config_fix_and_a_replay_join_the_story()
 #[tokio::test]
 async fn a_payment_dead_lettered_because_publishing_failed_is_in_its_story() {
     // Arrange: the output stream is a key of the wrong type, so every publish fails.
-    let app = TestApp::spawn_with(with_token(TestConfig { max_attempts: 1, ..Default::default() })).await;
+    let app = with_token(Role::All, |c| c.processing.max_attempts = std::num::NonZeroU32::MIN).await;
     let _: () = app.redis.conn().await.set("payhook:events:payment.succeeded.v1:{0}", "not a stream").await.unwrap();
     let arrival = pay(&app, "evt_pf", "pi_publish_failed", 100).await;
     app.wait_processed().await;
@@ -212,7 +218,7 @@ async fn a_payment_dead_lettered_because_publishing_failed_is_in_its_story() {
 
 #[tokio::test]
 async fn the_story_is_capped_and_lives_as_long_as_the_dedupe_record() {
-    let app = TestApp::spawn_with(with_token(TestConfig::default())).await;
+    let app = with_token(Role::All, |_| {}).await;
     for i in 0..40 {
         pay(&app, &format!("evt_cap{i}"), "pi_cap", 100).await;
     }
@@ -237,7 +243,7 @@ async fn the_story_is_capped_and_lives_as_long_as_the_dedupe_record() {
 
 #[tokio::test]
 async fn the_overview_counts_per_source_and_reason_and_reads_the_streams() {
-    let app = TestApp::spawn_with(with_token(TestConfig::default())).await;
+    let app = with_token(Role::All, |_| {}).await;
     pay(&app, "evt_ov", "pi_ov", 100).await;
     let forged = body(&stripe_payment_intent("evt_f", "pi_f", 100, "eur"));
     let header = stripe_header("whsec_not_the_secret", Utc::now().timestamp(), &forged);
@@ -260,7 +266,7 @@ async fn the_overview_counts_per_source_and_reason_and_reads_the_streams() {
 
 #[tokio::test]
 async fn dead_letters_are_searched_by_reason_and_source_newest_first_in_pages() {
-    let app = TestApp::spawn_with(with_token(TestConfig { extra_sources: shop("/x"), ..Default::default() })).await;
+    let app = with_token(Role::All, |c| c.sources.push(shop("/x"))).await;
     let shop_arrival = post_shop(&app, "msg_d1", "pay_d1").await;
     post_shop(&app, "msg_d2", "pay_d2").await;
     assert_eq!(app.post_stripe(b"not json").await.status(), 200);
@@ -291,9 +297,9 @@ async fn dead_letters_are_searched_by_reason_and_source_newest_first_in_pages() 
 
 #[tokio::test]
 async fn the_console_is_served_with_a_strict_policy_only_when_the_token_is_set() {
-    let off = TestApp::spawn_with(TestConfig::ingress()).await;
+    let off = TestApp::ingress().await;
     assert_eq!(off.http.get(format!("{}/console", off.admin)).send().await.unwrap().status(), 404);
-    let app = TestApp::spawn_with(with_token(TestConfig::ingress())).await;
+    let app = with_token(Role::Ingress, |_| {}).await;
 
     let page = app.http.get(format!("{}/console", app.admin)).send().await.unwrap();
     let headers = page.headers().clone();
@@ -327,12 +333,12 @@ async fn the_console_is_served_with_a_strict_policy_only_when_the_token_is_set()
 
 #[tokio::test]
 async fn payhook_payment_prints_the_story_and_exits_0_1_or_2() {
-    let app = TestApp::spawn_with(with_token(TestConfig::default())).await;
+    let app = with_token(Role::All, |_| {}).await;
     let arrival = pay(&app, "evt_cli", "pi_cli", 100).await;
     app.wait_processed().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("payhook.toml");
-    std::fs::write(&config, TestConfig::default().toml(&app.redis.url())).unwrap();
+    std::fs::write(&config, toml(&crate::harness::config(&app.redis))).unwrap();
     let payment = |id: &str, json: bool| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_payhook"));
         command.env_remove("PAYHOOK_REDIS_URL").args(["payment", id, "--config"]).arg(&config);
@@ -349,7 +355,9 @@ async fn payhook_payment_prints_the_story_and_exits_0_1_or_2() {
     let mut down = RedisServer::start();
     let down_url = down.url();
     down.kill();
-    std::fs::write(&config, TestConfig::default().toml(&down_url)).unwrap();
+    let mut offline = offline_config();
+    offline.redis.url = down_url;
+    std::fs::write(&config, toml(&offline)).unwrap();
     let unreachable = payment("pi_cli", false);
 
     assert_eq!(found.status.code(), Some(0), "{}", String::from_utf8_lossy(&found.stderr));

@@ -3,7 +3,9 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use crate::harness::{stripe_payment_intent, Gateway, Load, RedisServer, Sent, TestApp, TestConfig};
+use payhook::app::Role;
+
+use crate::harness::{config, stripe_payment_intent, Gateway, Load, RedisServer, Sent, TestApp};
 
 /// Published events per payment id, across `partitions`.
 async fn published(redis: &RedisServer, partitions: u32) -> HashMap<String, usize> {
@@ -35,7 +37,9 @@ fn assert_exactly_once(outcomes: &[Sent], counts: &HashMap<String, usize>) -> (u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_gateway_under_load_loses_no_acknowledged_payment() {
     let redis = RedisServer::start_aof();
-    let mut gateway = Gateway::start(&redis, TestConfig { visibility_timeout_secs: 1, ..TestConfig::default() }).await;
+    let mut reclaiming = config(&redis);
+    reclaiming.processing.visibility_timeout_secs = 1;
+    let mut gateway = Gateway::start(reclaiming).await;
     let load = Load::start(gateway.base.clone(), 8, Duration::from_millis(2), "k9");
     load.until_sent(300).await;
 
@@ -56,8 +60,10 @@ async fn kill_9_of_the_gateway_under_load_loses_no_acknowledged_payment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_sigkill_mid_load_gets_503s_never_2xx_and_loses_nothing_acknowledged() {
-    let mut app =
-        TestApp::spawn_with(TestConfig { aof: true, request_timeout_ms: 1_000, ..TestConfig::default() }).await;
+    let redis = RedisServer::start_aof();
+    let mut config = config(&redis);
+    config.server.request_timeout_ms = 1_000;
+    let mut app = TestApp::spawn_on(redis, config, Role::All).await;
     let load = Load::start(app.base.clone(), 8, Duration::from_millis(2), "rk");
     load.until_sent(300).await;
 
@@ -80,7 +86,7 @@ async fn redis_sigkill_mid_load_gets_503s_never_2xx_and_loses_nothing_acknowledg
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_finishes_in_flight_requests_and_loses_nothing() {
     let redis = RedisServer::start_aof();
-    let mut gateway = Gateway::start(&redis, TestConfig::default()).await;
+    let mut gateway = Gateway::start(config(&redis)).await;
     let load = Load::start(gateway.base.clone(), 8, Duration::from_millis(2), "st");
     load.until_sent(300).await;
 
@@ -99,7 +105,7 @@ async fn sigterm_under_load_finishes_in_flight_requests_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_storm_under_load_gives_one_event_and_a_conflict_goes_to_the_dlq() {
-    let app = TestApp::spawn_with(TestConfig { partitions: 4, ..TestConfig::default() }).await;
+    let app = TestApp::spawn_with(Role::All, |c| c.redis.partitions = std::num::NonZeroU32::new(4).unwrap()).await;
     let load = Load::start(app.base.clone(), 4, Duration::from_millis(2), "ds");
     let storm = serde_json::to_vec(&stripe_payment_intent("evt_storm", "pi_storm", 4200, "eur")).unwrap();
     let copies = (0..200).map(|_| app.post_stripe(&storm));

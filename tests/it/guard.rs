@@ -13,39 +13,41 @@ use chrono::{SecondsFormat, Utc};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
+use payhook::{app::Role, config::Config};
+
 use crate::harness::{
-    metric, standard_webhooks_headers, stripe_header, stripe_payment_intent, RedisServer, TestApp, TestConfig,
+    metric, source, standard_webhooks_headers, stripe_header, stripe_payment_intent, RedisServer, TestApp,
     STRIPE_SECRET, SW_SECRET,
 };
 
 const PAYPAL_WEBHOOK_ID: &str = "1JE4291016473214C";
 
-/// A PayPal source verifying with the test certificate, and a generic HMAC
-/// source that signs a time but not its delivery-id header.
-const SOURCES: &str = r#"
-[[sources]]
-name = "paypal"
-provider = "paypal"
-webhook_id = "1JE4291016473214C"
-cert_path = "tests/fixtures/vectors/paypal-cert.pem"
-[[sources]]
-name = "generic"
-provider = "hmac"
-secrets = ["generic_secret"]
-header = "X-Signature"
-timestamp_header = "X-Timestamp"
-id_header = "X-Delivery"
-signed_content = "{timestamp}.{body}"
-[sources.mapping]
-event_type = "/type"
-succeeded_types = ["payment.succeeded"]
-payment_id = "/data/id"
-amount = "/data/amount"
-currency = "/data/currency"
-"#;
-
-fn ingress_with_sources() -> TestConfig {
-    TestConfig { extra_sources: SOURCES.into(), ..TestConfig::ingress() }
+/// A gateway with a PayPal source verifying with the test certificate, and
+/// a generic HMAC source that signs a time but not its delivery-id header.
+async fn ingress_with_sources() -> TestApp {
+    let paypal = source(
+        "paypal",
+        "paypal",
+        toml::toml! { webhook_id = PAYPAL_WEBHOOK_ID cert_path = "tests/fixtures/vectors/paypal-cert.pem" },
+    );
+    let generic = source(
+        "generic",
+        "hmac",
+        toml::toml! {
+            secrets = ["generic_secret"]
+            header = "X-Signature"
+            timestamp_header = "X-Timestamp"
+            id_header = "X-Delivery"
+            signed_content = "{timestamp}.{body}"
+            [mapping]
+            event_type = "/type"
+            succeeded_types = ["payment.succeeded"]
+            payment_id = "/data/id"
+            amount = "/data/amount"
+            currency = "/data/currency"
+        },
+    );
+    TestApp::spawn_with(Role::Ingress, |c| c.sources.extend([paypal, generic])).await
 }
 
 fn json_bytes(value: &Value) -> Vec<u8> {
@@ -143,7 +145,7 @@ fn crc32_collision(body: &[u8], wanted: u32) -> Vec<u8> {
 #[tokio::test]
 async fn a_paypal_transmission_id_is_accepted_for_one_body_only() {
     // Arrange: a genuine delivery and its captured headers.
-    let app = TestApp::spawn_with(ingress_with_sources()).await;
+    let app = ingress_with_sources().await;
     let genuine = paypal_capture("CAPTURE1", "10.00");
     let time = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
     let headers = paypal_headers("8e4a7a90-0f1b-11ef-9d5e-d3f2c1a0b001", &time, &genuine);
@@ -170,7 +172,7 @@ async fn a_paypal_transmission_id_is_accepted_for_one_body_only() {
 
 #[tokio::test]
 async fn a_paypal_transmission_time_outside_the_default_tolerance_is_refused() {
-    let app = TestApp::spawn_with(ingress_with_sources()).await;
+    let app = ingress_with_sources().await;
     let body = paypal_capture("CAPTURE2", "10.00");
     let old = (Utc::now() - chrono::Duration::days(5)).to_rfc3339_opts(SecondsFormat::Secs, true);
     let response =
@@ -196,7 +198,7 @@ async fn wait_for_rejections(app: &TestApp, count: usize) -> Vec<redis::streams:
 
 #[tokio::test]
 async fn unsigned_additions_to_a_stripe_signature_do_not_make_a_copy_new() {
-    let app = TestApp::spawn_with(TestConfig::ingress()).await;
+    let app = TestApp::ingress().await;
     let body = json_bytes(&stripe_payment_intent("evt_g1", "pi_g1", 100, "eur"));
     let signed = stripe_header(STRIPE_SECRET, Utc::now().timestamp(), &body);
     let first = app.post("stripe", &body, &[("Stripe-Signature".into(), signed.clone())]).await;
@@ -218,7 +220,7 @@ async fn unsigned_additions_to_a_stripe_signature_do_not_make_a_copy_new() {
 
 #[tokio::test]
 async fn a_padded_standard_webhooks_signature_list_does_not_make_a_copy_new() {
-    let app = TestApp::spawn_with(TestConfig::ingress()).await;
+    let app = TestApp::ingress().await;
     let body = json_bytes(&json!({"type": "payment.succeeded", "data": {"payment_id": "pay_g2", "total_amount": 100,
                                   "currency": "EUR"}}));
     let headers = standard_webhooks_headers("webhook", SW_SECRET, "msg_g2", Utc::now().timestamp(), &body);
@@ -245,7 +247,7 @@ async fn a_padded_standard_webhooks_signature_list_does_not_make_a_copy_new() {
 
 #[tokio::test]
 async fn an_unsigned_delivery_id_header_does_not_make_a_generic_hmac_copy_new() {
-    let app = TestApp::spawn_with(ingress_with_sources()).await;
+    let app = ingress_with_sources().await;
     let body =
         json_bytes(&json!({"type": "payment.succeeded", "data": {"id": "g3", "amount": 100, "currency": "EUR"}}));
     let t = Utc::now().timestamp().to_string();
@@ -271,7 +273,12 @@ async fn an_unsigned_delivery_id_header_does_not_make_a_generic_hmac_copy_new() 
 
 #[tokio::test]
 async fn the_guard_forgets_a_delivery_once_it_could_no_longer_verify() {
-    let app = TestApp::spawn_with(TestConfig { tolerance_secs: 60, ..TestConfig::ingress() }).await;
+    let app = TestApp::spawn_with(Role::Ingress, |c| {
+        for source in &mut c.sources {
+            source.settings.insert("tolerance_secs".into(), 60.into());
+        }
+    })
+    .await;
     let body = json_bytes(&stripe_payment_intent("evt_g4", "pi_g4", 100, "eur"));
     let header = stripe_header(STRIPE_SECRET, Utc::now().timestamp() - 30, &body);
     assert_eq!(app.post("stripe", &body, &[("Stripe-Signature".into(), header)]).await.status(), 200);
@@ -284,13 +291,14 @@ async fn the_guard_forgets_a_delivery_once_it_could_no_longer_verify() {
 
 // ---- Item 7: WAIT travels with the append, and replays wait too -----------
 
-fn waiting_for_one_replica() -> TestConfig {
-    TestConfig { extra_redis: "wait_replicas = 1\nwait_timeout_ms = 200".into(), ..TestConfig::ingress() }
+fn waiting_for_one_replica(config: &mut Config) {
+    config.redis.wait_replicas = 1;
+    config.redis.wait_timeout_ms = 200;
 }
 
 #[tokio::test]
 async fn without_a_replica_a_retry_of_an_unreplicated_delivery_is_not_answered_2xx() {
-    let app = TestApp::spawn_with(waiting_for_one_replica()).await;
+    let app = TestApp::spawn_with(Role::Ingress, waiting_for_one_replica).await;
     let body = json_bytes(&stripe_payment_intent("evt_w1", "pi_w1", 100, "eur"));
     let header = vec![("Stripe-Signature".to_owned(), stripe_header(STRIPE_SECRET, Utc::now().timestamp(), &body))];
     let first = app.post("stripe", &body, &header).await;
@@ -304,8 +312,12 @@ async fn without_a_replica_a_retry_of_an_unreplicated_delivery_is_not_answered_2
 #[tokio::test]
 async fn with_a_replica_a_delivery_and_its_exact_replay_are_both_answered_200() {
     // Arrange: a timed source (guarded) and an untimed one (plain append).
-    let untimed = "[[sources]]\nname = \"shop\"\nprovider = \"shopify\"\nsecrets = [\"shopify_secret\"]\n";
-    let app = TestApp::spawn_with(TestConfig { extra_sources: untimed.into(), ..waiting_for_one_replica() }).await;
+    let untimed = source("shop", "shopify", toml::toml! { secrets = ["shopify_secret"] });
+    let app = TestApp::spawn_with(Role::Ingress, |c| {
+        waiting_for_one_replica(c);
+        c.sources.push(untimed);
+    })
+    .await;
     let replica = RedisServer::start_replica_of(&app.redis).await;
     let body = json_bytes(&stripe_payment_intent("evt_w2", "pi_w2", 100, "eur"));
     let header = vec![("Stripe-Signature".to_owned(), stripe_header(STRIPE_SECRET, Utc::now().timestamp(), &body))];
@@ -334,10 +346,9 @@ async fn with_a_replica_a_delivery_and_its_exact_replay_are_both_answered_200() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_requests_are_refused_at_once_while_redis_is_frozen_and_hold_no_slots() {
     // Arrange: two slots, a deadline far beyond what the test needs.
-    let app = TestApp::spawn_with(TestConfig {
-        extra_server: "max_concurrent_requests = 2".into(),
-        request_timeout_ms: 10_000,
-        ..TestConfig::ingress()
+    let app = TestApp::spawn_with(Role::Ingress, |c| {
+        c.server.max_concurrent_requests = 2;
+        c.server.request_timeout_ms = 10_000;
     })
     .await;
     let body = json_bytes(&stripe_payment_intent("evt_f1", "pi_f1", 100, "eur"));
@@ -368,10 +379,9 @@ async fn forged_requests_are_refused_at_once_while_redis_is_frozen_and_hold_no_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejection_records_beyond_the_bound_are_dropped_and_counted() {
-    let app = TestApp::spawn_with(TestConfig {
-        extra_server: "max_concurrent_requests = 1000".into(),
-        request_timeout_ms: 20_000,
-        ..TestConfig::ingress()
+    let app = TestApp::spawn_with(Role::Ingress, |c| {
+        c.server.max_concurrent_requests = 1000;
+        c.server.request_timeout_ms = 20_000;
     })
     .await;
     let body = b"{}".to_vec();

@@ -1,6 +1,8 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
-use crate::harness::{metric, TestApp, TestConfig};
+use payhook::app::Role;
+
+use crate::harness::{config, metric, source, RedisServer, TestApp};
 
 #[tokio::test]
 async fn readiness_follows_redis_and_liveness_does_not() {
@@ -53,13 +55,15 @@ async fn metrics_count_arrivals_and_publications() {
 
 #[tokio::test]
 async fn readiness_says_how_durable_redis_is() {
-    let volatile = TestApp::spawn_with(TestConfig::ingress()).await;
+    let volatile = TestApp::ingress().await;
     let body: serde_json::Value =
         volatile.http.get(format!("{}/readyz", volatile.admin)).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["durability"]["appendonly"], "no");
     assert_eq!(body["durability"]["can_lose_acknowledged"], true);
 
-    let durable = TestApp::spawn_with(TestConfig { aof: true, ..TestConfig::ingress() }).await;
+    let redis = RedisServer::start_aof();
+    let config = config(&redis);
+    let durable = TestApp::spawn_on(redis, config, Role::Ingress).await;
     let body: serde_json::Value =
         durable.http.get(format!("{}/readyz", durable.admin)).send().await.unwrap().json().await.unwrap();
     assert_eq!(
@@ -71,9 +75,9 @@ async fn readiness_says_how_durable_redis_is() {
 
 #[tokio::test]
 async fn waiting_for_replicas_that_do_not_exist_answers_503_not_2xx() {
-    let app = TestApp::spawn_with(TestConfig {
-        extra_redis: "wait_replicas = 1\nwait_timeout_ms = 100".into(),
-        ..TestConfig::ingress()
+    let app = TestApp::spawn_with(Role::Ingress, |c| {
+        c.redis.wait_replicas = 1;
+        c.redis.wait_timeout_ms = 100;
     })
     .await;
     let body = serde_json::to_vec(&crate::harness::stripe_payment_intent("evt_w", "pi_w", 100, "eur")).unwrap();
@@ -90,11 +94,9 @@ async fn secret_matches_tell_which_secret_of_a_rotation_verified() {
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("old-secret");
     std::fs::write(&old, "whsec_old_secret\n").unwrap();
-    let rotating = format!(
-        "[[sources]]\nname = \"rotating\"\nprovider = \"stripe\"\nsecrets = [\"whsec_new_secret\"]\nsecrets_file = [{:?}]\n",
-        old.to_str().unwrap()
-    );
-    let app = TestApp::spawn_with(TestConfig { extra_sources: rotating, ..TestConfig::ingress() }).await;
+    let old = old.to_str().unwrap();
+    let rotating = source("rotating", "stripe", toml::toml! { secrets = ["whsec_new_secret"] secrets_file = [old] });
+    let app = TestApp::spawn_with(Role::Ingress, |c| c.sources.push(rotating)).await;
     let body = serde_json::to_vec(&crate::harness::stripe_payment_intent("evt_rot", "pi_rot", 100, "eur")).unwrap();
     for (secret, t) in [("whsec_old_secret", 0), ("whsec_old_secret", 1), ("whsec_new_secret", 2)] {
         let header = crate::harness::stripe_header(secret, chrono::Utc::now().timestamp() - t, &body);

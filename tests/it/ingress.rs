@@ -3,7 +3,9 @@
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
-use crate::harness::{metric, stripe_header, stripe_payment_intent, TestApp, TestConfig, STRIPE_SECRET};
+use payhook::app::Role;
+
+use crate::harness::{metric, stripe_header, stripe_payment_intent, TestApp, STRIPE_SECRET};
 
 type Headers = Vec<(String, String)>;
 
@@ -51,7 +53,7 @@ fn body() -> Vec<u8> {
 #[tokio::test]
 async fn a_verified_delivery_is_stored_and_answered_with_its_arrival_id() {
     // Arrange
-    let app = TestApp::spawn_with(TestConfig::ingress()).await;
+    let app = TestApp::ingress().await;
     // Act
     let response = app.post_stripe(&body()).await;
     // Assert
@@ -67,7 +69,7 @@ async fn a_verified_delivery_is_stored_and_answered_with_its_arrival_id() {
 
 #[tokio::test]
 async fn the_stored_body_is_byte_identical_to_what_was_sent() {
-    let app = TestApp::spawn_with(TestConfig::ingress()).await;
+    let app = TestApp::ingress().await;
     // Odd spacing, key order, escapes, non-ASCII and a trailing newline: all
     // must survive, since signatures are over these exact bytes.
     let body = "{ \"type\":\"payment_intent.succeeded\" ,\n\t\"id\":\"evt_ü\\u00e9\", \"data\":{\"object\":{}}, \"z\":1.50}\r\n";
@@ -89,7 +91,7 @@ async fn the_stored_body_is_byte_identical_to_what_was_sent() {
 
 #[tokio::test]
 async fn the_callers_request_id_is_echoed() {
-    let app = TestApp::spawn_with(TestConfig::ingress()).await;
+    let app = TestApp::ingress().await;
     let body = body();
     let header = stripe_header(STRIPE_SECRET, chrono::Utc::now().timestamp(), &body);
     let headers = [("Stripe-Signature".into(), header), ("x-request-id".into(), "req-test-42".into())];
@@ -101,7 +103,7 @@ async fn the_callers_request_id_is_echoed() {
 
 #[tokio::test]
 async fn every_rejection_row_answers_as_the_contract_says_and_stores_nothing() {
-    let app = TestApp::spawn_with(TestConfig { max_body_bytes: 4096, ..TestConfig::ingress() }).await;
+    let app = TestApp::spawn_with(Role::Ingress, |c| c.server.max_body_bytes = 4096).await;
     let body = body();
     let now = chrono::Utc::now().timestamp();
     let sig = |secret: &str, t: i64, b: &[u8]| vec![("Stripe-Signature".to_owned(), stripe_header(secret, t, b))];
@@ -171,7 +173,7 @@ async fn every_rejection_row_answers_as_the_contract_says_and_stores_nothing() {
 
 #[tokio::test]
 async fn a_body_without_content_length_is_cut_off_at_the_limit() {
-    let app = TestApp::spawn_with(TestConfig { max_body_bytes: 1024, ..TestConfig::ingress() }).await;
+    let app = TestApp::spawn_with(Role::Ingress, |c| c.server.max_body_bytes = 1024).await;
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..8).map(|_| Ok(vec![b'x'; 512])).collect();
     let stream = futures::stream::iter(chunks);
     let response = app
@@ -188,14 +190,14 @@ async fn a_body_without_content_length_is_cut_off_at_the_limit() {
 
 #[tokio::test]
 async fn only_post_is_allowed_on_webhook_routes() {
-    let app = TestApp::spawn_with(TestConfig::ingress()).await;
+    let app = TestApp::ingress().await;
     let response = app.http.get(format!("{}/webhooks/stripe", app.base)).send().await.unwrap();
     assert_eq!(response.status(), 405);
 }
 
 #[tokio::test]
 async fn redis_down_means_503_with_retry_after_never_2xx() {
-    let mut app = TestApp::spawn_with(TestConfig { request_timeout_ms: 1_000, ..TestConfig::ingress() }).await;
+    let mut app = TestApp::spawn_with(Role::Ingress, |c| c.server.request_timeout_ms = 1_000).await;
     assert_eq!(app.post_stripe(&body()).await.status(), 200);
     app.redis.kill();
     let started = std::time::Instant::now();

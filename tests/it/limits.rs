@@ -3,12 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use payhook::app::Role;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
 
-use crate::harness::{metric, stripe_payment_intent, TestApp, TestConfig};
+use crate::harness::{metric, source, stripe_payment_intent, TestApp, STRIPE_SECRET};
 
 fn addr(base: &str) -> String {
     base.trim_start_matches("http://").to_owned()
@@ -29,11 +30,7 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
 
 #[tokio::test]
 async fn a_slowloris_client_is_cut_off_and_does_not_starve_others() {
-    let app = TestApp::spawn_with(TestConfig {
-        extra_server: "header_read_timeout_ms = 500".into(),
-        ..TestConfig::ingress()
-    })
-    .await;
+    let app = TestApp::spawn_with(Role::Ingress, |c| c.server.header_read_timeout_ms = 500).await;
     let mut slow = Vec::new();
     for _ in 0..50 {
         let mut stream = TcpStream::connect(addr(&app.base)).await.unwrap();
@@ -65,8 +62,7 @@ async fn a_slowloris_client_is_cut_off_and_does_not_starve_others() {
 
 #[tokio::test]
 async fn oversized_or_overfull_heads_are_refused_and_nothing_is_stored() {
-    let app =
-        TestApp::spawn_with(TestConfig { extra_server: "max_headers = 16".into(), ..TestConfig::ingress() }).await;
+    let app = TestApp::spawn_with(Role::Ingress, |c| c.server.max_headers = 16).await;
     let body = serde_json::to_vec(&stripe_payment_intent("evt_h", "pi_h", 100, "eur")).unwrap();
     let mut many = app.http.post(format!("{}/webhooks/stripe", app.base)).body(body.clone());
     for i in 0..40 {
@@ -82,10 +78,9 @@ async fn oversized_or_overfull_heads_are_refused_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn a_flood_beyond_the_concurrency_limit_is_shed_with_503_and_every_200_is_stored() {
-    let app = TestApp::spawn_with(TestConfig {
-        extra_server: "max_concurrent_requests = 4".into(),
-        request_timeout_ms: 2_000,
-        ..TestConfig::ingress()
+    let app = TestApp::spawn_with(Role::Ingress, |c| {
+        c.server.max_concurrent_requests = 4;
+        c.server.request_timeout_ms = 2_000;
     })
     .await;
     // Four requests hold every slot by sending their bodies slowly.
@@ -117,7 +112,7 @@ async fn a_flood_beyond_the_concurrency_limit_is_shed_with_503_and_every_200_is_
 
 #[tokio::test]
 async fn an_exact_replay_is_answered_but_not_stored_while_a_fresh_signature_is() {
-    let app = TestApp::spawn_with(TestConfig::ingress()).await;
+    let app = TestApp::ingress().await;
     let body = serde_json::to_vec(&stripe_payment_intent("evt_r", "pi_r", 100, "eur")).unwrap();
     let now = chrono::Utc::now().timestamp();
     let captured =
@@ -143,8 +138,8 @@ async fn an_exact_replay_is_answered_but_not_stored_while_a_fresh_signature_is()
 
 #[tokio::test]
 async fn a_rate_limited_source_answers_429_with_retry_after_and_others_are_unaffected() {
-    let limited = "[[sources]]\nname = \"limited\"\nprovider = \"stripe\"\nsecrets = [\"whsec_test_secret\"]\nrate_limit_per_sec = 5\n";
-    let app = TestApp::spawn_with(TestConfig { extra_sources: limited.into(), ..TestConfig::ingress() }).await;
+    let limited = source("limited", "stripe", toml::toml! { secrets = [STRIPE_SECRET] rate_limit_per_sec = 5 });
+    let app = TestApp::spawn_with(Role::Ingress, |c| c.sources.push(limited)).await;
     // Twenty deliveries at once: about one second of burst (5) gets through.
     let sends = (0..20).map(|i| {
         let body = serde_json::to_vec(&stripe_payment_intent(&format!("evt_rl{i}"), &format!("pi_rl{i}"), 100, "eur"))

@@ -2,12 +2,14 @@
 //! the real app on loopback.
 
 mod cli;
+mod config;
 mod console;
 mod faults;
 mod guard;
 mod harness;
 mod health;
 mod ingress;
+mod layers;
 mod limits;
 mod maintenance;
 mod operations;

@@ -8,51 +8,22 @@ use std::{
     time::{Duration, Instant},
 };
 
-use payhook::{
-    app::{App, Role},
-    config::Config,
-};
+use payhook::{app::Role, config::Config};
 use redis::{aio::MultiplexedConnection, streams::StreamInfoConsumersReply, AsyncCommands};
-use tokio_util::sync::CancellationToken;
 
-use crate::harness::{metric, stripe_payment_intent, Gateway, Load, RedisServer, Sent, TestApp, TestConfig};
+use crate::harness::{config, metric, stripe_payment_intent, Gateway, Load, RedisServer, Running, Sent, TestApp};
 
 const ARRIVALS: &str = "payhook:arrivals";
 const EVENTS: &str = "payhook:events:payment.succeeded.v1:{0}";
 const GROUP: &str = "processors";
 
 /// A short retention, with a retry schedule that fits inside it.
-fn short_retention() -> TestConfig {
-    TestConfig {
-        retry_base_ms: 100,
-        extra_processing: "arrival_retention_secs = 2\nretry_max_ms = 400".into(),
-        ..TestConfig::default()
-    }
+fn short_retention(config: &mut Config) {
+    config.processing.retry_base_ms = 100;
+    config.processing.arrival_retention_secs = 2;
+    config.processing.retry_max_ms = 400;
 }
 const RETENTION: Duration = Duration::from_secs(2);
-
-/// An app of `knobs.role`, in this process, against an existing Redis;
-/// it stops when dropped.
-struct Running {
-    shutdown: CancellationToken,
-}
-
-impl Running {
-    async fn start(redis: &RedisServer, knobs: TestConfig) -> Self {
-        let config = Config::parse(&knobs.toml(&redis.url()), &knobs.env()).expect("test config is valid");
-        let app = App::build(config, knobs.role).await.expect("app builds");
-        let shutdown = CancellationToken::new();
-        let token = shutdown.clone();
-        tokio::spawn(async move { app.run(token).await.expect("app runs") });
-        Self { shutdown }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
 
 fn payment(id: &str) -> Vec<u8> {
     serde_json::to_vec(&stripe_payment_intent(&format!("evt_{id}"), id, 1000, "eur")).unwrap()
@@ -119,7 +90,7 @@ async fn new_consumers(conn: &mut MultiplexedConnection, known: &HashSet<String>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_stored_while_every_processor_is_down_past_retention_are_all_published() {
     // Arrange: only the ingress runs, with a short retention.
-    let ingress = TestApp::spawn_with(TestConfig { role: Role::Ingress, ..short_retention() }).await;
+    let ingress = TestApp::spawn_with(Role::Ingress, short_retention).await;
     let load = Load::start(ingress.base.clone(), 4, Duration::from_millis(2), "down");
     load.until_sent(300).await;
 
@@ -128,7 +99,9 @@ async fn payments_stored_while_every_processor_is_down_past_retention_are_all_pu
     tokio::time::sleep(RETENTION + Duration::from_millis(500)).await;
     load.until_sent(load.sent.load(Ordering::Relaxed) + 100).await;
     let outcomes = load.stop().await;
-    let _processors = Running::start(&ingress.redis, TestConfig { role: Role::Processor, ..short_retention() }).await;
+    let mut processing = config(&ingress.redis);
+    short_retention(&mut processing);
+    let _processors = Running::start(processing, Role::Processor).await;
     let acknowledged = acknowledged(&outcomes);
     wait_published(&ingress.redis, acknowledged.len()).await;
 
@@ -148,14 +121,19 @@ async fn payments_stored_while_every_processor_is_down_past_retention_are_all_pu
 async fn an_arrival_held_by_a_crashed_processor_outlives_the_retention_and_is_published() {
     // Arrange: a processor read a payment and died; it stays pending until
     // the visibility timeout, longer than the retention.
-    let knobs = || TestConfig { visibility_timeout_secs: 4, ..short_retention() };
-    let ingress = TestApp::spawn_with(TestConfig { role: Role::Ingress, ..knobs() }).await;
+    let visible_past_retention = |c: &mut Config| {
+        short_retention(c);
+        c.processing.visibility_timeout_secs = 4;
+    };
+    let ingress = TestApp::spawn_with(Role::Ingress, visible_past_retention).await;
     assert_eq!(ingress.post_stripe(&payment("pi_held")).await.status(), 200);
     let mut conn = ingress.redis.conn().await;
     crashed_processor_reads(&mut conn, "crashed").await;
 
     // Act: processors run (and trim) while payments keep arriving past the retention.
-    let _processors = Running::start(&ingress.redis, TestConfig { role: Role::Processor, ..knobs() }).await;
+    let mut processing = config(&ingress.redis);
+    visible_past_retention(&mut processing);
+    let _processors = Running::start(processing, Role::Processor).await;
     let load = Load::start(ingress.base.clone(), 2, Duration::from_millis(2), "live");
     tokio::time::sleep(RETENTION + Duration::from_secs(1)).await;
     let outcomes = load.stop().await;
@@ -172,7 +150,7 @@ async fn an_arrival_held_by_a_crashed_processor_outlives_the_retention_and_is_pu
 #[tokio::test]
 async fn the_backlog_age_counts_arrivals_no_processor_has_read() {
     // Arrange: no processor has ever run.
-    let app = TestApp::spawn_with(TestConfig::ingress()).await;
+    let app = TestApp::ingress().await;
     assert_eq!(app.post_stripe(&payment("pi_waiting")).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(1_100)).await;
 
@@ -201,8 +179,9 @@ async fn a_reclaimed_arrival_that_no_longer_exists_is_logged_and_counted_as_lost
     let _: u64 = conn.xdel(ARRIVALS, &[&id]).await.unwrap();
 
     // Act: a gateway reclaims it after the visibility timeout.
-    let gateway =
-        Gateway::start_logged(&redis, TestConfig { visibility_timeout_secs: 1, ..TestConfig::default() }).await;
+    let mut reclaiming = config(&redis);
+    reclaiming.processing.visibility_timeout_secs = 1;
+    let gateway = Gateway::start_logged(reclaiming).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut lost = 0.0;
     while lost < 1.0 && Instant::now() < deadline {
@@ -239,9 +218,12 @@ async fn a_parked_arrival_waits_for_its_backoff_even_past_the_visibility_timeout
     // Arrange: a visibility timeout much shorter than the backoff, and a key
     // of the wrong type where events go, so every publish fails inside Redis.
     let base = Duration::from_secs(4);
-    let knobs =
-        TestConfig { visibility_timeout_secs: 1, retry_base_ms: 4_000, max_attempts: 5, ..TestConfig::default() };
-    let app = TestApp::spawn_with(knobs).await;
+    let app = TestApp::spawn_with(Role::All, |c| {
+        c.processing.visibility_timeout_secs = 1;
+        c.processing.retry_base_ms = 4_000;
+        c.processing.max_attempts = std::num::NonZeroU32::new(5).unwrap();
+    })
+    .await;
     let mut conn = app.redis.conn().await;
     let _: () = conn.set(EVENTS, "not a stream").await.unwrap();
     assert_eq!(app.post_stripe(&payment("pi_backoff")).await.status(), 200);
@@ -278,14 +260,12 @@ async fn consumers_of_stopped_gateways_are_removed_but_retry_and_consumers_holdi
         .await
         .unwrap();
     let kept: HashSet<String> = consumers(&mut conn).await;
-    let knobs = || TestConfig {
-        visibility_timeout_secs: 600,
-        extra_processing: "idle_consumer_secs = 3".into(),
-        ..TestConfig::default()
-    };
+    let mut config = config(&redis);
+    config.processing.visibility_timeout_secs = 600;
+    config.processing.idle_consumer_secs = 3;
 
     // Act: the gateway is restarted twice on the same Redis.
-    let mut gateway = Gateway::start(&redis, knobs()).await;
+    let mut gateway = Gateway::start(config).await;
     let mut seen = kept.clone();
     let mut current = HashSet::new();
     for run in 0..3 {

@@ -3,12 +3,16 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use payhook::config::{Config, Env};
+use payhook::{
+    app::{Role, Runtime},
+    config::SourceConfig,
+};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
 use crate::harness::{
-    standard_webhooks_headers, stripe_header, stripe_payment_intent, TestApp, TestConfig, STRIPE_SECRET, SW_SECRET,
+    config, source, standard_webhooks_headers, stripe_header, stripe_payment_intent, with_admin_token, TestApp,
+    STRIPE_SECRET, SW_SECRET,
 };
 
 const TOKEN: &str = "admin-token-for-tests";
@@ -20,7 +24,7 @@ fn body(value: &Value) -> Vec<u8> {
 #[tokio::test]
 async fn replay_counts_each_kind_of_arrival_and_publishes_nothing_twice() {
     // Arrange: two payments, one non-payment, one unparseable, all processed.
-    let app = TestApp::spawn_with(TestConfig { admin_token: Some(TOKEN), ..TestConfig::default() }).await;
+    let app = TestApp::spawn_with(Role::All, |c| with_admin_token(c, TOKEN)).await;
     for payment in ["pi_r1", "pi_r2"] {
         assert_eq!(app.post_stripe(&body(&stripe_payment_intent("evt", payment, 100, "eur"))).await.status(), 200);
     }
@@ -75,27 +79,26 @@ async fn replay_counts_each_kind_of_arrival_and_publishes_nothing_twice() {
 
 /// A source whose mapping points at the wrong currency field: its payments
 /// are dead-lettered until the config is fixed.
-fn shop(currency_pointer: &str) -> String {
-    format!(
-        r#"
-        [[sources]]
-        name = "shop"
-        provider = "standard-webhooks"
-        secrets = ["{SW_SECRET}"]
-        [sources.mapping]
+fn shop(currency_pointer: &str) -> SourceConfig {
+    let settings = toml::toml! {
+        secrets = [SW_SECRET]
+        [mapping]
         event_type = "/type"
         succeeded_types = ["payment.succeeded"]
         payment_id = "/data/payment_id"
         amount = "/data/total_amount"
-        currency = "{currency_pointer}"
-        "#
-    )
+        currency = currency_pointer
+    };
+    source("shop", "standard-webhooks", settings)
 }
 
 #[tokio::test]
 async fn a_poison_arrival_is_dead_lettered_while_others_flow_and_redrive_after_a_fix_publishes_it_once() {
-    let broken = TestConfig { extra_sources: shop("/data/curency"), admin_token: Some(TOKEN), ..TestConfig::default() };
-    let app = TestApp::spawn_with(broken).await;
+    let app = TestApp::spawn_with(Role::All, |c| {
+        c.sources.push(shop("/data/curency"));
+        with_admin_token(c, TOKEN);
+    })
+    .await;
     let poison = body(
         &json!({"type": "payment.succeeded", "data": {"payment_id": "pay_p", "total_amount": 500, "currency": "EUR"}}),
     );
@@ -119,10 +122,11 @@ async fn a_poison_arrival_is_dead_lettered_while_others_flow_and_redrive_after_a
     assert_eq!((still["failed"].as_u64(), app.entries("payhook:dlq").await.len()), (Some(1), 1));
 
     // The config is fixed (a new gateway build against the same Redis), then redrive.
-    let fixed = TestConfig { extra_sources: shop("/data/currency"), ..TestConfig::default() };
-    let config = Config::parse(&fixed.toml(&app.redis.url()), &Env::default()).unwrap();
-    let store = payhook::store::Store::open(&config, Duration::from_secs(5)).unwrap();
-    let pipeline = payhook::processing::Pipeline::new(&config, &store, Default::default());
+    let mut fixed = config(&app.redis);
+    fixed.sources.push(shop("/data/currency"));
+    let runtime = Runtime::build(&fixed).unwrap();
+    let store = runtime.store(&fixed).unwrap();
+    let pipeline = payhook::processing::Pipeline::new(&fixed, &runtime.sources, &store, Default::default());
     let letters = store.dead_letters(10).await.unwrap();
     let report = pipeline.redrive(&letters).await.unwrap();
     assert_eq!((report.published, report.failed), (1, 0));
@@ -137,10 +141,10 @@ async fn a_poison_arrival_is_dead_lettered_while_others_flow_and_redrive_after_a
 
 #[tokio::test]
 async fn the_admin_api_needs_the_bearer_token_and_is_off_without_one() {
-    let off = TestApp::spawn_with(TestConfig::ingress()).await;
+    let off = TestApp::ingress().await;
     assert_eq!(off.http.get(format!("{}/admin/stats", off.admin)).send().await.unwrap().status(), 404);
 
-    let app = TestApp::spawn_with(TestConfig { admin_token: Some(TOKEN), ..TestConfig::ingress() }).await;
+    let app = TestApp::spawn_with(Role::Ingress, |c| with_admin_token(c, TOKEN)).await;
     let stats = format!("{}/admin/stats", app.admin);
     assert_eq!(app.http.get(&stats).send().await.unwrap().status(), 401);
     assert_eq!(app.http.get(&stats).bearer_auth("wrong").send().await.unwrap().status(), 401);

@@ -3,15 +3,15 @@
 use std::time::Duration;
 
 use payhook::{
-    config::{Config, Env},
+    app::{Role, Runtime},
+    config::Config,
     processing::{BatchOutcome, Processor},
-    store::Store,
     telemetry::Metrics,
 };
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
-use crate::harness::{standard_webhooks_headers, stripe_payment_intent, TestApp, TestConfig, SW_SECRET};
+use crate::harness::{config, standard_webhooks_headers, stripe_payment_intent, TestApp, SW_SECRET};
 
 fn json_bytes(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap()
@@ -183,7 +183,7 @@ async fn a_signed_body_that_is_not_json_is_dead_lettered_and_does_not_block_othe
 
 #[tokio::test]
 async fn events_spread_over_partitions_by_a_stable_hash() {
-    let app = TestApp::spawn_with(TestConfig { partitions: 4, ..TestConfig::default() }).await;
+    let app = TestApp::spawn_with(Role::All, |c| c.redis.partitions = std::num::NonZeroU32::new(4).unwrap()).await;
     for i in 0..20 {
         let body = json_bytes(&stripe_payment_intent(&format!("evt_{i}"), &format!("pi_p{i}"), 100, "eur"));
         assert_eq!(app.post_stripe(&body).await.status(), 200);
@@ -206,25 +206,26 @@ async fn events_spread_over_partitions_by_a_stable_hash() {
     assert_eq!(total, 20);
 }
 
-/// A processor built by hand against the app's Redis, so a test can drive
-/// the public step and read its outcome.
-async fn processor(app: &TestApp, knobs: &TestConfig) -> Processor {
-    processor_with(app, knobs, std::sync::Arc::new(Metrics::new())).await
+/// A processor of the test config changed by `edit`, built by hand against
+/// the app's Redis, so a test can drive the public step and read its outcome.
+async fn processor(app: &TestApp, edit: impl FnOnce(&mut Config)) -> Processor {
+    processor_with(app, edit, std::sync::Arc::new(Metrics::new())).await
 }
 
-async fn processor_with(app: &TestApp, knobs: &TestConfig, metrics: std::sync::Arc<Metrics>) -> Processor {
-    let config = Config::parse(&knobs.toml(&app.redis.url()), &Env::default()).unwrap();
-    let store = Store::open(&config, Duration::from_secs(5)).unwrap();
-    let processor = Processor::new(&config, &store, metrics, 99).unwrap();
+async fn processor_with(app: &TestApp, edit: impl FnOnce(&mut Config), metrics: std::sync::Arc<Metrics>) -> Processor {
+    let mut config = config(&app.redis);
+    edit(&mut config);
+    let runtime = Runtime::build(&config).unwrap();
+    let store = runtime.store(&config).unwrap();
+    let processor = Processor::new(&config, &runtime.sources, &store, metrics, 99).unwrap();
     processor.prepare().await.unwrap();
     processor
 }
 
 #[tokio::test]
 async fn the_processing_step_reports_what_it_did() {
-    let knobs = TestConfig::ingress();
-    let app = TestApp::spawn_with(TestConfig::ingress()).await;
-    let step = processor(&app, &knobs).await;
+    let app = TestApp::ingress().await;
+    let step = processor(&app, |_| {}).await;
     let pay = json_bytes(&stripe_payment_intent("evt_s1", "pi_s1", 10, "eur"));
     let ignored = json_bytes(&json!({"id": "evt_s2", "type": "charge.refunded", "created": 1, "data": {"object": {}}}));
     for body in [&pay, &pay, &ignored, &b"not json".to_vec()] {
@@ -241,9 +242,8 @@ async fn the_processing_step_reports_what_it_did() {
 
 #[tokio::test]
 async fn arrivals_abandoned_by_a_crashed_processor_are_reclaimed_and_published_once() {
-    let knobs = TestConfig { visibility_timeout_secs: 1, ..TestConfig::ingress() };
-    let app = TestApp::spawn_with(TestConfig::ingress()).await;
-    let step = processor(&app, &knobs).await;
+    let app = TestApp::ingress().await;
+    let step = processor(&app, |c| c.processing.visibility_timeout_secs = 1).await;
     for i in 0..3 {
         assert_eq!(
             app.post_stripe(&json_bytes(&stripe_payment_intent(&format!("evt_c{i}"), &format!("pi_c{i}"), 10, "eur")))
@@ -277,10 +277,13 @@ async fn arrivals_abandoned_by_a_crashed_processor_are_reclaimed_and_published_o
 #[tokio::test]
 async fn a_publish_that_keeps_failing_is_retried_after_its_backoff_then_dead_lettered() {
     // Delays long enough that a loaded CI machine cannot blur them.
-    let knobs = TestConfig { retry_base_ms: 800, max_attempts: 3, ..TestConfig::ingress() };
-    let app = TestApp::spawn_with(TestConfig::ingress()).await;
+    let app = TestApp::ingress().await;
     let metrics = std::sync::Arc::new(Metrics::new());
-    let step = processor_with(&app, &knobs, metrics.clone()).await;
+    let retrying = |c: &mut Config| {
+        c.processing.retry_base_ms = 800;
+        c.processing.max_attempts = std::num::NonZeroU32::new(3).unwrap();
+    };
+    let step = processor_with(&app, retrying, metrics.clone()).await;
     // A dedupe record the script cannot decode makes every publish of this
     // payment fail inside Redis, as a corrupted key would.
     let _: () = app.redis.conn().await.set("payhook:idem:{0}:stripe:pi_poison", "not json").await.unwrap();

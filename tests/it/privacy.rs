@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 
-use crate::harness::{stripe_header, Gateway, RedisServer, TestConfig, STRIPE_SECRET};
+use crate::harness::{config, stripe_header, Gateway, RedisServer, STRIPE_SECRET};
 
 /// Personal data a payment payload may carry.
 const PII: [&str; 7] = [
@@ -35,7 +35,7 @@ fn payment_full_of_pii(id: &str) -> serde_json::Value {
 #[tokio::test]
 async fn logs_and_events_hold_no_personal_data_secrets_or_signatures() {
     let redis = RedisServer::start();
-    let mut gateway = Gateway::start_logged(&redis, TestConfig::default()).await;
+    let mut gateway = Gateway::start_logged(config(&redis)).await;
     let client = reqwest::Client::new();
     let post = |body: Vec<u8>, header: String| {
         client.post(format!("{}/webhooks/stripe", gateway.base)).header("Stripe-Signature", header).body(body).send()
@@ -94,11 +94,11 @@ async fn logs_and_events_hold_no_personal_data_secrets_or_signatures() {
 
 #[tokio::test]
 async fn with_encryption_redis_never_holds_a_readable_payload_and_everything_still_works() {
-    use crate::harness::{TestApp, TestConfig};
-    let app = TestApp::spawn_with(TestConfig {
-        encryption_key: Some("2026-11:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
-        admin_token: Some("token"),
-        ..TestConfig::default()
+    use crate::harness::{with_admin_token, TestApp};
+    let app = TestApp::spawn_with(payhook::app::Role::All, |c| {
+        c.encryption.keys_env = vec!["PAYHOOK_TEST_BODY_KEY".into()];
+        c.env.set("PAYHOOK_TEST_BODY_KEY", "2026-11:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        with_admin_token(c, "token");
     })
     .await;
     let body = serde_json::to_vec(&payment_full_of_pii("enc")).unwrap();

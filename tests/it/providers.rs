@@ -4,12 +4,12 @@
 
 use chrono::Utc;
 use payhook::{
-    config::{Config, Env},
+    app::{Role, Runtime},
     providers,
 };
 use serde_json::Value;
 
-use crate::harness::{TestApp, TestConfig};
+use crate::harness::{config, source, sources, RedisServer, TestApp};
 
 /// One source per provider, as an operator would configure it.
 const SOURCES: &str = r#"
@@ -95,13 +95,20 @@ const NAMED: [&str; 12] = [
     "generic",
 ];
 
+/// A gateway with [`SOURCES`], and their providers to sign with.
+async fn with_every_provider(role: Role) -> (Runtime, TestApp) {
+    let redis = RedisServer::start();
+    let mut config = config(&redis);
+    config.sources.extend(sources(SOURCES));
+    let runtime = Runtime::build(&config).unwrap();
+    (runtime, TestApp::spawn_on(redis, config, role).await)
+}
+
 #[tokio::test]
 async fn every_providers_signed_sample_becomes_one_schema_valid_event() {
-    let knobs = TestConfig { extra_sources: SOURCES.into(), ..TestConfig::default() };
-    let config = Config::parse(&knobs.toml("redis://127.0.0.1:1"), &Env::default()).unwrap();
-    let app = TestApp::spawn_with(knobs).await;
+    let (runtime, app) = with_every_provider(Role::All).await;
     for name in ["stripe", "dodo"].iter().chain(NAMED.iter()) {
-        let source = config.sources.get(name).unwrap();
+        let source = runtime.sources.get(name).unwrap();
         let (body, headers) = providers::signed_sample(source, None, Utc::now());
         let response = app.post(name, &body, &headers).await;
         assert_eq!(response.status(), 200, "{name}: {:?}", response.text().await);
@@ -118,10 +125,8 @@ async fn every_providers_signed_sample_becomes_one_schema_valid_event() {
 
 #[tokio::test]
 async fn adyen_is_answered_with_its_required_body() {
-    let knobs = TestConfig { extra_sources: SOURCES.into(), ..TestConfig::ingress() };
-    let config = Config::parse(&knobs.toml("redis://127.0.0.1:1"), &Env::default()).unwrap();
-    let app = TestApp::spawn_with(knobs).await;
-    let (body, headers) = providers::signed_sample(config.sources.get("adyen").unwrap(), None, Utc::now());
+    let (runtime, app) = with_every_provider(Role::Ingress).await;
+    let (body, headers) = providers::signed_sample(runtime.sources.get("adyen").unwrap(), None, Utc::now());
     let response = app.post("adyen", &body, &headers).await;
     assert_eq!(response.status(), 200);
     assert!(response.headers().contains_key("x-payhook-arrival-id"));
@@ -144,16 +149,22 @@ async fn hmac_reproduces(provider: &str, header: &str, encoding: &str) -> usize 
         .iter()
         .filter(|c| c["headers"].get(header).is_some() && c["settings"].as_object().unwrap().len() == 1)
         .collect();
-    let mut sources = String::new();
-    for (i, case) in cases.iter().enumerate() {
-        let secrets = serde_json::to_string(&case["settings"]["secrets"]).unwrap();
-        sources.push_str(&format!(
-            "[[sources]]\nname = \"as-{i}\"\nprovider = \"hmac\"\nsecrets = {secrets}\nheader = \"{header}\"\nencoding = \"{encoding}\"\n\
-             [sources.mapping]\nevent_type = \"/event\"\nsucceeded_types = [\"payment.captured\"]\npayment_id = \"/id\"\n\
-             amount = \"/amount\"\ncurrency = \"/currency\"\n"
-        ));
-    }
-    let app = TestApp::spawn_with(TestConfig { extra_sources: sources, ..TestConfig::ingress() }).await;
+    let as_hmac = cases.iter().enumerate().map(|(i, case)| {
+        let secrets: Vec<String> = serde_json::from_value(case["settings"]["secrets"].clone()).unwrap();
+        let mut settings = toml::toml! {
+            header = header
+            encoding = encoding
+            [mapping]
+            event_type = "/event"
+            succeeded_types = ["payment.captured"]
+            payment_id = "/id"
+            amount = "/amount"
+            currency = "/currency"
+        };
+        settings.insert("secrets".into(), secrets.into());
+        source(&format!("as-{i}"), "hmac", settings)
+    });
+    let app = TestApp::spawn_with(Role::Ingress, |c| c.sources.extend(as_hmac)).await;
     for (i, case) in cases.iter().enumerate() {
         let headers: Vec<(String, String)> =
             case["headers"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().into())).collect();

@@ -8,8 +8,14 @@ use std::{
 
 use serde_json::{json, Value};
 
+use payhook::{
+    app::Role,
+    config::{Config, SourceConfig},
+};
+
 use crate::harness::{
-    standard_webhooks_headers, stripe_payment_intent, Gateway, RedisServer, TestApp, TestConfig, SW_SECRET,
+    config, offline_config, source, standard_webhooks_headers, stripe_payment_intent, toml, Gateway, RedisServer,
+    TestApp, SW_SECRET,
 };
 
 fn payhook() -> Command {
@@ -42,10 +48,19 @@ fn run_with_config(args: &[&str], text: &str, env: &[(&str, &str)]) -> (Option<i
     (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
-/// A config on free ports against `redis_url`, with `knobs`.
-fn config_text(redis_url: &str, knobs: TestConfig) -> String {
+/// `config` on free ports, as a file.
+fn config_text(mut config: Config) -> String {
     let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    TestConfig { ports: (port(), port()), ..knobs }.toml(redis_url)
+    config.server.listen = ([127, 0, 0, 1], port()).into();
+    config.server.admin_listen = ([127, 0, 0, 1], port()).into();
+    toml(&config)
+}
+
+/// The test config with the settings of source `index` changed by `edit`, as a file.
+fn with_source(index: usize, edit: impl FnOnce(&mut toml::Table)) -> String {
+    let mut config = offline_config();
+    edit(&mut config.sources[index].settings);
+    toml(&config)
 }
 
 // Item 2: an empty secret lets anyone sign.
@@ -55,12 +70,16 @@ type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
 
 #[test]
 fn an_empty_secret_in_any_form_stops_the_gateway_with_exit_2_naming_source_and_key() {
-    let base = TestConfig::default().toml("redis://127.0.0.1:1");
-    let rotation_slot =
-        base.replacen("secrets = [\"whsec_test_secret\"]", "secrets = [\"\", \"whsec_test_secret\"]", 1);
-    let empty_env =
-        base.replacen("secrets = [\"whsec_test_secret\"]", "secrets_env = [\"STRIPE_NEW\", \"STRIPE_OLD\"]", 1);
-    let empty_whsec = base.replacen(&format!("secrets = [\"{SW_SECRET}\"]"), "secrets = [\"whsec_\"]", 1);
+    let rotation_slot = with_source(0, |stripe| {
+        stripe.insert("secrets".into(), toml::Value::from(vec!["", crate::harness::STRIPE_SECRET]));
+    });
+    let empty_env = with_source(0, |stripe| {
+        stripe.remove("secrets");
+        stripe.insert("secrets_env".into(), toml::Value::from(vec!["STRIPE_NEW", "STRIPE_OLD"]));
+    });
+    let empty_whsec = with_source(1, |dodo| {
+        dodo.insert("secrets".into(), toml::Value::from(vec!["whsec_"]));
+    });
     let cases: [Case; 4] = [
         ("inline rotation slot", &rotation_slot, &[], "sources[0].secrets"),
         (
@@ -121,14 +140,17 @@ fn an_empty_secret_is_refused_for_every_provider_of_the_example_config() {
 
 #[test]
 fn lifetimes_that_do_not_nest_are_refused_naming_both_keys() {
-    let base = TestConfig::default().toml("redis://127.0.0.1:1");
-    let short_ttl =
-        base.replacen("[processing]", "[processing]\nidempotency_ttl_secs = 3600\narrival_retention_secs = 7200", 1);
+    let mut short_ttl = offline_config();
+    short_ttl.processing.idempotency_ttl_secs = 3600;
+    short_ttl.processing.arrival_retention_secs = 7200;
+    let short_ttl = toml(&short_ttl);
     let (code, stderr) = run_with_config(&["check-config"], &short_ttl, &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("processing.idempotency_ttl_secs") && stderr.contains("processing.arrival_retention_secs"));
     // max_attempts 5, retry_base_ms 1000 (the harness): 15 s of backoff.
-    let short_retention = base.replacen("[processing]", "[processing]\narrival_retention_secs = 10", 1);
+    let mut short_retention = offline_config();
+    short_retention.processing.arrival_retention_secs = 10;
+    let short_retention = toml(&short_retention);
     let (code, stderr) = run_with_config(&["check-config"], &short_retention, &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("processing.arrival_retention_secs") && stderr.contains("processing.max_attempts"));
@@ -136,30 +158,27 @@ fn lifetimes_that_do_not_nest_are_refused_naming_both_keys() {
 
 // Item 4: generic sources share one key space.
 
-fn generic_source(name: &str, secret: &str, label: Option<&str>) -> String {
-    let label = label.map(|l| format!("provider = \"{l}\"\n")).unwrap_or_default();
-    format!(
-        r#"
-        [[sources]]
-        name = "{name}"
-        provider = "standard-webhooks"
-        secrets = ["{secret}"]
-        livemode = true
-        [sources.mapping]
-        {label}event_type = "/type"
+fn generic_source(name: &str, secret: &str, label: Option<&str>) -> SourceConfig {
+    let mut mapping = toml::toml! {
+        event_type = "/type"
         succeeded_types = ["payment.succeeded"]
         payment_id = "/data/payment_id"
         amount = "/data/total_amount"
         currency = "/data/currency"
-        "#
-    )
+    };
+    if let Some(label) = label {
+        mapping.insert("provider".into(), label.into());
+    }
+    let mut settings = toml::toml! { secrets = [secret] livemode = true };
+    settings.insert("mapping".into(), mapping.into());
+    source(name, "standard-webhooks", settings)
 }
 
 #[tokio::test]
 async fn two_generic_sources_never_merge_payments_unless_config_says_they_are_one_provider() {
     const OTHER: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-    let sources = [generic_source("acme", OTHER, None), generic_source("dodo-eu", SW_SECRET, Some("dodo"))].concat();
-    let app = TestApp::spawn_with(TestConfig { extra_sources: sources, ..TestConfig::default() }).await;
+    let sources = [generic_source("acme", OTHER, None), generic_source("dodo-eu", SW_SECRET, Some("dodo"))];
+    let app = TestApp::spawn_with(Role::All, |c| c.sources.extend(sources)).await;
     let body = serde_json::to_vec(&json!({"type": "payment.succeeded",
         "data": {"payment_id": "1001", "total_amount": 1500, "currency": "EUR"}}))
     .unwrap();
@@ -186,7 +205,7 @@ async fn two_generic_sources_never_merge_payments_unless_config_says_they_are_on
 #[tokio::test]
 async fn a_changed_partition_count_is_refused_before_anything_is_published_again() {
     let redis = RedisServer::start();
-    let gateway = Gateway::start(&redis, TestConfig { partitions: 1, ..TestConfig::default() }).await;
+    let gateway = Gateway::start(config(&redis)).await;
     let body = serde_json::to_vec(&stripe_payment_intent("evt_p", "pi_partitions", 700, "eur")).unwrap();
     let header = crate::harness::stripe_header(crate::harness::STRIPE_SECRET, chrono::Utc::now().timestamp(), &body);
     let sent = reqwest::Client::new()
@@ -200,7 +219,9 @@ async fn a_changed_partition_count_is_refused_before_anything_is_published_again
     redis.wait_processed().await;
     drop(gateway);
 
-    let four = config_text(&redis.url(), TestConfig { partitions: 4, ..TestConfig::default() });
+    let mut four = config(&redis);
+    four.redis.partitions = std::num::NonZeroU32::new(4).unwrap();
+    let four = config_text(four);
     let (code, stderr) = run_with_config(&["serve"], &four, &[]);
     assert_eq!(code, Some(2), "serve refuses another partition count: {stderr}");
     assert!(stderr.contains("redis.partitions = 4") && stderr.contains("Changing the key layout"), "{stderr}");
@@ -214,7 +235,7 @@ async fn a_changed_partition_count_is_refused_before_anything_is_published_again
         published += redis.events(partition).await.len();
     }
     assert_eq!(published, 1, "the payment was published once, under the recorded layout");
-    let one = config_text(&redis.url(), TestConfig { partitions: 1, ..TestConfig::default() });
+    let one = config_text(config(&redis));
     let (code, stderr) = run_with_config(&["replay", "--since", &since], &one, &[]);
     assert_eq!(code, Some(0), "the recorded layout still works: {stderr}");
 }
@@ -233,7 +254,9 @@ async fn set_policy(app: &TestApp, policy: &str) {
 
 #[tokio::test]
 async fn readiness_reports_eviction_of_arrivals_and_of_dedupe_records() {
-    let app = TestApp::spawn_with(TestConfig { aof: true, ..TestConfig::ingress() }).await;
+    let redis = RedisServer::start_aof();
+    let config = config(&redis);
+    let app = TestApp::spawn_on(redis, config, Role::Ingress).await;
     let durability = readiness(&app).await["durability"].clone();
     assert_eq!(
         (durability["maxmemory_policy"].as_str(), durability["can_lose_acknowledged"].as_bool()),
@@ -267,7 +290,7 @@ async fn the_start_up_log_names_an_evicting_policy() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let gateway = Gateway::start_logged(&redis, TestConfig::ingress()).await;
+    let gateway = Gateway::start_logged(config(&redis)).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !gateway.log().contains("Redis durability") && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;

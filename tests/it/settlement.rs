@@ -3,21 +3,24 @@
 //! and redrive make the same checks and give the same reasons.
 
 use chrono::Utc;
-use payhook::{
-    app::{App, Role},
-    config::Config,
-};
+use payhook::{app::Role, config::SourceConfig};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
-use crate::harness::{standard_webhooks_headers, RedisServer, TestApp, TestConfig, SW_SECRET};
+use crate::harness::{
+    config, source, standard_webhooks_headers, with_admin_token, RedisServer, Running, TestApp, SW_SECRET,
+};
 
 const TOKEN: &str = "admin-token-for-tests";
 /// Adyen's HMAC key from its documentation, as hex.
 const ADYEN_KEY: &str = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
 
-fn adyen_source() -> String {
-    format!("[[sources]]\nname = \"adyen\"\nprovider = \"adyen\"\nsecrets = [\"{ADYEN_KEY}\"]\n")
+/// A gateway with an Adyen source and the admin API.
+async fn with_adyen() -> TestApp {
+    TestApp::spawn_with(Role::All, |c| {
+        c.sources.push(source("adyen", "adyen", toml::toml! { secrets = [ADYEN_KEY] }));
+        with_admin_token(c, TOKEN);
+    })
+    .await
 }
 
 /// One `NotificationRequestItem` of a successful authorisation, signed as
@@ -54,8 +57,7 @@ async fn admin_get(app: &TestApp, path: &str) -> Value {
 #[tokio::test]
 async fn one_conflicting_item_of_an_adyen_batch_dead_letters_alone_and_the_rest_is_published() {
     // Arrange: P1 is published.
-    let knobs = TestConfig { extra_sources: adyen_source(), admin_token: Some(TOKEN), ..TestConfig::default() };
-    let app = TestApp::spawn_with(knobs).await;
+    let app = with_adyen().await;
     let since = (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
     let (p1, p2) = ("PSP1000000000001", "PSP2000000000002");
     let first = app.post("adyen", &adyen_batch(vec![adyen_item(p1, 1000)]), &[]).await;
@@ -106,8 +108,7 @@ async fn one_conflicting_item_of_an_adyen_batch_dead_letters_alone_and_the_rest_
 
 #[tokio::test]
 async fn an_item_of_an_adyen_batch_that_cannot_be_normalized_dead_letters_alone() {
-    let knobs = TestConfig { extra_sources: adyen_source(), admin_token: Some(TOKEN), ..TestConfig::default() };
-    let app = TestApp::spawn_with(knobs).await;
+    let app = with_adyen().await;
     let (p1, p2) = ("PSP3000000000003", "PSP4000000000004");
     let batch = adyen_batch(vec![adyen_item_in(p1, 1000, "ZZZ"), adyen_item(p2, 700)]);
     assert_eq!(app.post("adyen", &batch, &[]).await.status(), 200);
@@ -120,53 +121,29 @@ async fn an_item_of_an_adyen_batch_that_cannot_be_normalized_dead_letters_alone(
     assert_eq!((letters[0]["reason"].as_str(), letters[0]["item"].as_u64()), (Some("unsupported_currency"), Some(0)));
 }
 
-/// A gateway built in-process on an existing Redis, so a test can restart it
-/// with another config.
-struct Running {
-    /// The webhook listener, if the role has one.
-    base: String,
-    admin: String,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn start(redis: &RedisServer, knobs: TestConfig) -> Self {
-        let config = Config::parse(&knobs.toml(&redis.url()), &knobs.env()).expect("test config is valid");
-        let app = App::build(config, knobs.role).await.expect("app builds");
-        let base = app.ingress_addr().map(|a| format!("http://{a}")).unwrap_or_default();
-        let admin = format!("http://{}", app.admin_addr());
-        let shutdown = CancellationToken::new();
-        let token = shutdown.clone();
-        let task = tokio::spawn(async move { app.run(token).await.expect("app runs") });
-        Self { base, admin, http: reqwest::Client::new(), shutdown, task }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.unwrap();
-    }
-
-    async fn admin_post(&self, path: &str, body: Value) -> Value {
-        let url = format!("{}/admin/{path}", self.admin);
-        let response = self.http.post(url).bearer_auth(TOKEN).json(&body).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
-    }
+/// `POST {admin}/admin/{path}` of `running` with the token, answered 200.
+async fn admin_post(running: &Running, path: &str, body: Value) -> Value {
+    let url = format!("{}/admin/{path}", running.admin);
+    let response = reqwest::Client::new().post(url).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
 }
 
 /// Source `shop`, run by `provider`.
-fn shop(provider: &str) -> String {
-    let scheme = match provider {
-        "hmac" => "provider = \"hmac\"\nsecrets = [\"shop_secret\"]\nheader = \"X-Shop-Signature\"\n".to_owned(),
-        _ => format!("provider = \"standard-webhooks\"\nsecrets = [\"{SW_SECRET}\"]\n"),
+fn shop(provider: &str) -> SourceConfig {
+    let mut settings = match provider {
+        "hmac" => toml::toml! { secrets = ["shop_secret"] header = "X-Shop-Signature" },
+        _ => toml::toml! { secrets = [SW_SECRET] },
     };
-    format!(
-        "[[sources]]\nname = \"shop\"\n{scheme}[sources.mapping]\nevent_type = \"/type\"\n\
-         succeeded_types = [\"payment.succeeded\"]\npayment_id = \"/data/payment_id\"\n\
-         amount = \"/data/total_amount\"\ncurrency = \"/data/currency\"\n"
-    )
+    let mapping = toml::toml! {
+        event_type = "/type"
+        succeeded_types = ["payment.succeeded"]
+        payment_id = "/data/payment_id"
+        amount = "/data/total_amount"
+        currency = "/data/currency"
+    };
+    settings.insert("mapping".into(), mapping.into());
+    source("shop", provider, settings)
 }
 
 #[tokio::test]
@@ -174,19 +151,19 @@ async fn a_source_whose_provider_changed_gets_the_same_reason_live_on_replay_and
     // Arrange: an ingress-only gateway stores a delivery for `shop`, a
     // Standard Webhooks source.
     let redis = RedisServer::start();
-    let knobs = |provider: &str, role| TestConfig {
-        role,
-        extra_sources: shop(provider),
-        admin_token: Some(TOKEN),
-        ..TestConfig::default()
+    let shop_run_by = |provider: &str| {
+        let mut config = config(&redis);
+        config.sources.push(shop(provider));
+        with_admin_token(&mut config, TOKEN);
+        config
     };
-    let ingress = Running::start(&redis, knobs("standard-webhooks", Role::Ingress)).await;
+    let ingress = Running::start(shop_run_by("standard-webhooks"), Role::Ingress).await;
     let body = serde_json::to_vec(
         &json!({"type": "payment.succeeded", "data": {"payment_id": "pay_m", "total_amount": 700, "currency": "EUR"}}),
     )
     .unwrap();
     let headers = standard_webhooks_headers("webhook", SW_SECRET, "msg_m", Utc::now().timestamp(), &body);
-    let mut request = ingress.http.post(format!("{}/webhooks/shop", ingress.base)).body(body.clone());
+    let mut request = reqwest::Client::new().post(format!("{}/webhooks/shop", ingress.base)).body(body.clone());
     for (name, value) in &headers {
         request = request.header(name, value);
     }
@@ -195,13 +172,13 @@ async fn a_source_whose_provider_changed_gets_the_same_reason_live_on_replay_and
     let since = (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
 
     // Act: the source is re-pointed at another provider, the gateway restarts.
-    let switched = Running::start(&redis, knobs("hmac", Role::All)).await;
+    let switched = Running::start(shop_run_by("hmac"), Role::All).await;
     redis.wait_processed().await;
     let live: Vec<String> =
         redis.entries("payhook:dlq").await.iter().map(|e| e.get::<String>("reason").unwrap()).collect();
-    let replay = switched.admin_post("replay", json!({"since": since})).await;
-    let dry_run = switched.admin_post("replay", json!({"since": since, "dry_run": true})).await;
-    let redrive = switched.admin_post("dlq/redrive", json!({"all": true})).await;
+    let replay = admin_post(&switched, "replay", json!({"since": since})).await;
+    let dry_run = admin_post(&switched, "replay", json!({"since": since, "dry_run": true})).await;
+    let redrive = admin_post(&switched, "dlq/redrive", json!({"all": true})).await;
 
     // Assert: one reason everywhere, and the letter stays.
     assert_eq!(live, ["provider_mismatch"]);
@@ -213,11 +190,11 @@ async fn a_source_whose_provider_changed_gets_the_same_reason_live_on_replay_and
 
     // With the provider restored, a dry run says what would be published (and
     // publishes nothing), and a redrive publishes it once.
-    let restored = Running::start(&redis, knobs("standard-webhooks", Role::All)).await;
-    let dry_run = restored.admin_post("replay", json!({"since": since, "dry_run": true})).await;
+    let restored = Running::start(shop_run_by("standard-webhooks"), Role::All).await;
+    let dry_run = admin_post(&restored, "replay", json!({"since": since, "dry_run": true})).await;
     assert_eq!((dry_run["published"].as_u64(), dry_run["failed"].as_u64()), (Some(1), Some(0)), "{dry_run}");
     assert!(redis.events(0).await.is_empty(), "a dry run publishes nothing");
-    let redrive = restored.admin_post("dlq/redrive", json!({"all": true})).await;
+    let redrive = admin_post(&restored, "dlq/redrive", json!({"all": true})).await;
     assert_eq!((redrive["published"].as_u64(), redrive["failed"].as_u64()), (Some(1), Some(0)), "{redrive}");
     assert!(redis.entries("payhook:dlq").await.is_empty(), "the redriven letter left the DLQ");
     assert_eq!(redis.events(0).await.len(), 1);

@@ -17,7 +17,7 @@ use axum::{
 use chrono::Utc;
 use payhook::domain::TraceContext;
 
-use crate::harness::{stripe_header, stripe_payment_intent, Gateway, RedisServer, TestConfig, STRIPE_SECRET};
+use crate::harness::{config, stripe_header, stripe_payment_intent, Gateway, RedisServer, STRIPE_SECRET};
 
 /// The bodies of the export requests a [`Collector`] accepted.
 // A std mutex: held only to push or copy, never across an await.
@@ -78,8 +78,10 @@ async fn the_deliverys_trace_is_exported_and_the_event_continues_an_exported_spa
     // Arrange
     let collector = Collector::start();
     let redis = RedisServer::start();
-    let telemetry = format!("otlp_endpoint = \"{}\"\nservice_name = \"payhook-test\"", collector.endpoint);
-    let mut gateway = Gateway::start(&redis, TestConfig { telemetry, ..TestConfig::default() }).await;
+    let mut exporting = config(&redis);
+    exporting.telemetry.otlp_endpoint = Some(collector.endpoint.parse().unwrap());
+    exporting.telemetry.service_name = "payhook-test".into();
+    let mut gateway = Gateway::start(exporting).await;
     let (trace_id, parent_id) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
     let body = serde_json::to_vec(&stripe_payment_intent("evt_otlp", "pi_otlp", 1200, "eur")).unwrap();
     // Act
@@ -113,7 +115,7 @@ async fn the_deliverys_trace_is_exported_and_the_event_continues_an_exported_spa
 async fn without_an_endpoint_nothing_is_exported_and_events_still_continue_the_trace() {
     // Arrange
     let redis = RedisServer::start();
-    let mut gateway = Gateway::start(&redis, TestConfig::default()).await;
+    let mut gateway = Gateway::start(config(&redis)).await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4737";
     let body = serde_json::to_vec(&stripe_payment_intent("evt_off", "pi_off", 1200, "eur")).unwrap();
     // Act

@@ -2,9 +2,10 @@
 //! `scripts/gen-vectors`) get the SDK's verdict over real HTTP: 200 when the
 //! SDK accepts them, 401 when it refuses them.
 
+use payhook::{app::Role, config::SourceConfig};
 use serde_json::Value;
 
-use crate::harness::{TestApp, TestConfig};
+use crate::harness::{source, TestApp};
 
 /// Providers that sign a timestamp. The fixtures were signed when they were
 /// generated, so their sources get a wide tolerance here; time checks are
@@ -20,31 +21,27 @@ struct Case {
     valid: bool,
 }
 
-/// Every case of every vector file, each with a `[[sources]]` table of its own.
-fn cases() -> (Vec<Case>, String) {
+/// Every case of every vector file, each with a source of its own.
+fn cases() -> (Vec<Case>, Vec<SourceConfig>) {
     let mut files: Vec<_> = std::fs::read_dir("tests/fixtures/vectors")
         .expect("the vectors folder exists")
         .map(|e| e.expect("a readable entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    let (mut cases, mut toml_text) = (Vec::new(), String::new());
+    let (mut cases, mut sources) = (Vec::new(), Vec::new());
     for (f, path) in files.iter().enumerate() {
         let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let provider = file["provider"].as_str().unwrap();
         for (c, case) in file["cases"].as_array().unwrap().iter().enumerate() {
-            let source = format!("v{f}-{c}");
-            let mut table: toml::Table = serde_json::from_value(case["settings"].clone()).unwrap();
-            table.insert("name".into(), source.clone().into());
-            table.insert("provider".into(), provider.into());
+            let source_name = format!("v{f}-{c}");
+            let mut settings: toml::Table = serde_json::from_value(case["settings"].clone()).unwrap();
             if TIMED.contains(&provider) {
-                table.insert("tolerance_secs".into(), CENTURY.into());
+                settings.insert("tolerance_secs".into(), CENTURY.into());
             }
-            let mut doc = toml::Table::new();
-            doc.insert("sources".into(), toml::Value::Array(vec![table.into()]));
-            toml_text.push_str(&format!("\n{}", toml::to_string(&doc).unwrap()));
+            sources.push(source(&source_name, provider, settings));
             cases.push(Case {
-                source,
+                source: source_name,
                 name: format!("{provider}: {}", case["name"].as_str().unwrap()),
                 headers: case["headers"]
                     .as_object()
@@ -57,13 +54,13 @@ fn cases() -> (Vec<Case>, String) {
             });
         }
     }
-    (cases, toml_text)
+    (cases, sources)
 }
 
 #[tokio::test]
 async fn sdk_signed_requests_get_the_sdks_verdict_over_http() {
     let (cases, sources) = cases();
-    let app = TestApp::spawn_with(TestConfig { extra_sources: sources, ..TestConfig::ingress() }).await;
+    let app = TestApp::spawn_with(Role::Ingress, |c| c.sources.extend(sources)).await;
     for case in &cases {
         let status = app.post(&case.source, case.body.as_bytes(), &case.headers).await.status().as_u16();
         let expected = if case.valid { 200 } else { 401 };

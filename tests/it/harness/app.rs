@@ -1,4 +1,4 @@
-//! The real app, built from a real config on port 0 against a test's own Redis.
+//! The real app, built from a typed config on port 0 against a test's own Redis.
 
 use std::{
     collections::HashMap,
@@ -7,177 +7,88 @@ use std::{
 
 use payhook::{
     app::{App, Role},
-    config::{Config, Env},
+    config::Config,
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::RedisServer;
+use super::{config, RedisServer, STRIPE_SECRET};
 
-pub const STRIPE_SECRET: &str = "whsec_test_secret";
-pub const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// Knobs a test may turn; everything else is the default config.
-pub struct TestConfig {
-    pub role: Role,
-    pub max_body_bytes: usize,
-    pub request_timeout_ms: u64,
-    pub visibility_timeout_secs: u64,
-    pub tolerance_secs: u64,
-    pub partitions: u32,
-    pub max_attempts: u32,
-    pub retry_base_ms: u64,
-    /// More `[[sources]]` tables, appended as TOML.
-    pub extra_sources: String,
-    /// More `[redis]` keys, as TOML lines.
-    pub extra_redis: String,
-    /// More `[server]` keys, as TOML lines.
-    pub extra_server: String,
-    /// More `[processing]` keys, as TOML lines.
-    pub extra_processing: String,
-    /// Run Redis with AOF and fsync always.
-    pub aof: bool,
-    /// The admin bearer token (`PAYHOOK_ADMIN_TOKEN`); none disables `/admin/*`.
-    pub admin_token: Option<&'static str>,
-    /// Listener ports (0: any free port).
-    pub ports: (u16, u16),
-    /// A body-sealing key (`<id>:<base64>`), enabling `[encryption]`.
-    pub encryption_key: Option<&'static str>,
-    /// `[telemetry]` keys, as TOML lines.
-    pub telemetry: String,
+/// An app built from a config and running in this process, until it is
+/// stopped or dropped. [`TestApp`] is one with a Redis of its own; a test
+/// runs one directly to start a second gateway on an existing Redis.
+pub struct Running {
+    /// `http://127.0.0.1:<port>` of the webhook listener (empty without one).
+    pub base: String,
+    /// `http://127.0.0.1:<port>` of the admin listener.
+    pub admin: String,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
-impl Default for TestConfig {
-    fn default() -> Self {
-        Self {
-            role: Role::All,
-            max_body_bytes: 1 << 20,
-            request_timeout_ms: 2_000,
-            visibility_timeout_secs: 30,
-            tolerance_secs: 300,
-            partitions: 1,
-            max_attempts: 5,
-            retry_base_ms: 1_000,
-            extra_sources: String::new(),
-            extra_redis: String::new(),
-            extra_server: String::new(),
-            extra_processing: String::new(),
-            aof: false,
-            admin_token: None,
-            ports: (0, 0),
-            encryption_key: None,
-            telemetry: String::new(),
-        }
+impl Running {
+    pub async fn start(config: Config, role: Role) -> Self {
+        init_logs();
+        let app = App::build(config, role).await.expect("app builds");
+        let base = app.ingress_addr().map(|a| format!("http://{a}")).unwrap_or_default();
+        let admin = format!("http://{}", app.admin_addr());
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let task = tokio::spawn(async move { app.run(token).await.expect("app runs") });
+        Self { base, admin, shutdown, task }
+    }
+
+    /// Shuts down and waits until the app has stopped.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        (&mut self.task).await.expect("the app stopped without panicking");
     }
 }
 
-impl TestConfig {
-    /// Only the webhook listener: nothing processes what it stores.
-    pub fn ingress() -> Self {
-        Self { role: Role::Ingress, ..Self::default() }
-    }
-
-    /// The environment the config is loaded with.
-    pub fn env(&self) -> Env {
-        Env::from_pairs([
-            ("PAYHOOK_ADMIN_TOKEN", self.admin_token.unwrap_or_default()),
-            ("PAYHOOK_TEST_BODY_KEY", self.encryption_key.unwrap_or_default()),
-        ])
-    }
-
-    pub fn toml(&self, redis_url: &str) -> String {
-        format!(
-            r#"
-            [server]
-            listen = "127.0.0.1:{port}"
-            admin_listen = "127.0.0.1:{admin_port}"
-            max_body_bytes = {max_body}
-            request_timeout_ms = {timeout}
-            {extra_server}
-            [redis]
-            url = "{redis_url}"
-            partitions = {partitions}
-            {extra_redis}
-            [processing]
-            workers = 2
-            visibility_timeout_secs = {visibility}
-            max_attempts = {max_attempts}
-            retry_base_ms = {retry_base_ms}
-            {extra_processing}
-            {encryption}
-            [telemetry]
-            {telemetry}
-
-            [[sources]]
-            name = "stripe"
-            provider = "stripe"
-            secrets = ["{STRIPE_SECRET}"]
-            tolerance_secs = {tolerance}
-
-            [[sources]]
-            name = "dodo"
-            provider = "standard-webhooks"
-            secrets = ["{SW_SECRET}"]
-            tolerance_secs = {tolerance}
-            livemode = true
-            [sources.mapping]
-            event_type = "/type"
-            succeeded_types = ["payment.succeeded"]
-            payment_id = "/data/payment_id"
-            amount = "/data/total_amount"
-            currency = "/data/currency"
-            merchant_reference = "/data/metadata/order_id"
-            {extra}
-            "#,
-            max_body = self.max_body_bytes,
-            timeout = self.request_timeout_ms,
-            partitions = self.partitions,
-            visibility = self.visibility_timeout_secs,
-            tolerance = self.tolerance_secs,
-            max_attempts = self.max_attempts,
-            retry_base_ms = self.retry_base_ms,
-            extra = self.extra_sources,
-            encryption =
-                if self.encryption_key.is_some() { "[encryption]\nkeys_env = [\"PAYHOOK_TEST_BODY_KEY\"]" } else { "" },
-            extra_redis = self.extra_redis,
-            extra_server = self.extra_server,
-            extra_processing = self.extra_processing,
-            telemetry = self.telemetry,
-            port = self.ports.0,
-            admin_port = self.ports.1,
-        )
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 
 pub struct TestApp {
+    /// Declared first, so dropped first: the app stops before its Redis.
+    _running: Running,
     pub redis: RedisServer,
     /// `http://127.0.0.1:<port>` of the webhook listener.
     pub base: String,
     /// `http://127.0.0.1:<port>` of the admin listener.
     pub admin: String,
     pub http: reqwest::Client,
-    shutdown: CancellationToken,
     /// Per body sent by `post_stripe`: the time of its first signature, and
     /// how many times it was signed.
     stripe_signed: Mutex<HashMap<Vec<u8>, (i64, i64)>>,
 }
 
 impl TestApp {
+    /// The test [`config`], ingress and processors, on a Redis of its own.
     pub async fn spawn() -> Self {
-        Self::spawn_with(TestConfig::default()).await
+        Self::spawn_with(Role::All, |_| {}).await
     }
 
-    pub async fn spawn_with(knobs: TestConfig) -> Self {
-        init_logs();
-        let redis = if knobs.aof { RedisServer::start_aof() } else { RedisServer::start() };
-        let config = Config::parse(&knobs.toml(&redis.url()), &knobs.env()).expect("test config is valid");
-        let app = App::build(config, knobs.role).await.expect("app builds");
-        let base = app.ingress_addr().map(|a| format!("http://{a}")).unwrap_or_default();
-        let admin = format!("http://{}", app.admin_addr());
-        let shutdown = CancellationToken::new();
-        let token = shutdown.clone();
-        tokio::spawn(async move { app.run(token).await.expect("app runs") });
-        Self { redis, base, admin, http: reqwest::Client::new(), shutdown, stripe_signed: Mutex::default() }
+    /// Only the webhook listener: nothing processes what it stores.
+    pub async fn ingress() -> Self {
+        Self::spawn_with(Role::Ingress, |_| {}).await
+    }
+
+    /// The test [`config`] changed by `edit`, on a Redis of its own.
+    pub async fn spawn_with(role: Role, edit: impl FnOnce(&mut Config)) -> Self {
+        let redis = RedisServer::start();
+        let mut config = config(&redis);
+        edit(&mut config);
+        Self::spawn_on(redis, config, role).await
+    }
+
+    /// `config` (which names `redis`) on `redis`, such as one with AOF.
+    pub async fn spawn_on(redis: RedisServer, config: Config, role: Role) -> Self {
+        let running = Running::start(config, role).await;
+        let (base, admin) = (running.base.clone(), running.admin.clone());
+        Self { redis, base, admin, http: reqwest::Client::new(), _running: running, stripe_signed: Mutex::default() }
     }
 
     pub async fn post(&self, source: &str, body: &[u8], headers: &[(String, String)]) -> reqwest::Response {
@@ -236,12 +147,6 @@ impl TestApp {
     /// The admin listener's `/metrics` text.
     pub async fn metrics(&self) -> String {
         self.http.get(format!("{}/metrics", self.admin)).send().await.unwrap().text().await.unwrap()
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }
 

@@ -8,7 +8,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{RedisServer, TestConfig};
+use payhook::config::Config;
+
+use super::toml;
 
 pub struct Gateway {
     child: Option<Child>,
@@ -25,32 +27,35 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Writes `knobs` (on two fixed free ports) to a config file and starts
-    /// `payhook serve` on it against `redis`, waiting until it is ready.
-    pub async fn start(redis: &RedisServer, knobs: TestConfig) -> Self {
-        Self::launch(redis, knobs, false, &[]).await
+    /// Writes `config` (on two fixed free ports) to a file and starts
+    /// `payhook serve` on it, with `config.env` in its environment, waiting
+    /// until it is ready.
+    pub async fn start(config: Config) -> Self {
+        Self::launch(config, false, &[]).await
     }
 
     /// Like [`Gateway::start`], with JSON logs captured for [`Gateway::log`].
-    pub async fn start_logged(redis: &RedisServer, knobs: TestConfig) -> Self {
-        Self::launch(redis, knobs, true, &[]).await
+    pub async fn start_logged(config: Config) -> Self {
+        Self::launch(config, true, &[]).await
     }
 
-    /// Like [`Gateway::start`], with environment variables set for the
+    /// Like [`Gateway::start`], with more environment variables set for the
     /// process (such as `HTTPS_PROXY`, which a test may not set for itself).
-    pub async fn start_with_env(redis: &RedisServer, knobs: TestConfig, env: &[(&str, &str)]) -> Self {
-        Self::launch(redis, knobs, false, env).await
+    pub async fn start_with_env(config: Config, env: &[(&str, &str)]) -> Self {
+        Self::launch(config, false, env).await
     }
 
-    async fn launch(redis: &RedisServer, knobs: TestConfig, logged: bool, env: &[(&str, &str)]) -> Self {
+    async fn launch(mut config: Config, logged: bool, env: &[(&str, &str)]) -> Self {
         let ports = (free_port(), free_port());
+        config.server.listen = ([127, 0, 0, 1], ports.0).into();
+        config.server.admin_listen = ([127, 0, 0, 1], ports.1).into();
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("payhook.toml");
-        std::fs::write(&config, TestConfig { ports, ..knobs }.toml(&redis.url())).unwrap();
+        let path = dir.path().join("payhook.toml");
+        std::fs::write(&path, toml(&config)).unwrap();
         let log = logged.then(|| dir.path().join("payhook.log"));
-        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env = config.env.vars().chain(env.iter().copied()).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         let (base, admin) = (format!("http://127.0.0.1:{}", ports.0), format!("http://127.0.0.1:{}", ports.1));
-        let mut gateway = Self { child: None, config, log, env, _dir: dir, base, admin };
+        let mut gateway = Self { child: None, config: path, log, env, _dir: dir, base, admin };
         gateway.restart().await;
         gateway
     }

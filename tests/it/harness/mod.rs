@@ -1,14 +1,16 @@
-//! Test harness: a real `redis-server` per test, the real app on port 0, and
-//! helpers that speak to both over loopback.
+//! Test harness: a real `redis-server` per test, the real app on port 0
+//! built from a typed config, and helpers that speak to both over loopback.
 
 mod app;
+mod config;
 mod gateway;
 mod load;
 mod redis_server;
 mod schemas;
 mod sign;
 
-pub use app::{metric, TestApp, TestConfig, STRIPE_SECRET, SW_SECRET};
+pub use app::{metric, Running, TestApp};
+pub use config::{config, offline_config, source, sources, toml, with_admin_token, STRIPE_SECRET, SW_SECRET};
 pub use gateway::Gateway;
 pub use load::{Load, Sent};
 pub use redis_server::RedisServer;

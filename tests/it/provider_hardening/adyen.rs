@@ -7,34 +7,23 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::rejected_reasons;
-use crate::harness::{TestApp, TestConfig};
+use payhook::{app::Role, config::SourceConfig};
+
+use crate::harness::{source, TestApp};
 
 /// An Adyen HMAC key, hex as the Customer Area shows it.
 const KEY: &str = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
 
-fn sources() -> String {
-    format!(
-        r#"
-        [[sources]]
-        name = "adyen"
-        provider = "adyen"
-        secrets = ["{KEY}"]
-        [[sources]]
-        name = "adyen_accounts"
-        provider = "adyen"
-        secrets = ["{KEY}"]
-        merchant_accounts = ["TestMerchant"]
-        [[sources]]
-        name = "adyen_live"
-        provider = "adyen"
-        secrets = ["{KEY}"]
-        livemode = true
-        "#
-    )
+fn sources() -> [SourceConfig; 3] {
+    [
+        source("adyen", "adyen", toml::toml! { secrets = [KEY] }),
+        source("adyen_accounts", "adyen", toml::toml! { secrets = [KEY] merchant_accounts = ["TestMerchant"] }),
+        source("adyen_live", "adyen", toml::toml! { secrets = [KEY] livemode = true }),
+    ]
 }
 
 async fn spawn() -> TestApp {
-    TestApp::spawn_with(TestConfig { extra_sources: sources(), ..TestConfig::default() }).await
+    TestApp::spawn_with(Role::All, |c| c.sources.extend(sources())).await
 }
 
 /// Adyen's signing string, written from its documentation: the eight fields

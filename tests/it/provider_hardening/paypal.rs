@@ -14,7 +14,7 @@ use super::{
     paypal_host::{PayPalHost, CA_FILE, CERT_PATH, SIGNING_KEY},
     rejected_reasons,
 };
-use crate::harness::{Gateway, RedisServer, TestConfig};
+use crate::harness::{config, source, Gateway, RedisServer};
 
 const WEBHOOK_ID: &str = "1JE4291016473214C";
 
@@ -22,19 +22,15 @@ const WEBHOOK_ID: &str = "1JE4291016473214C";
 async fn start() -> (PayPalHost, RedisServer, Gateway) {
     let host = PayPalHost::start().await;
     let redis = RedisServer::start();
-    let sources = format!(
-        r#"
-        [[sources]]
-        name = "paypal"
-        provider = "paypal"
-        webhook_id = "{WEBHOOK_ID}"
-        cert_url_allowlist = ["api.paypal.com"]
-        "#
-    );
-    let knobs = TestConfig { extra_sources: sources, ..TestConfig::ingress() };
+    let mut config = config(&redis);
+    config.sources.push(source(
+        "paypal",
+        "paypal",
+        toml::toml! { webhook_id = WEBHOOK_ID cert_url_allowlist = ["api.paypal.com"] },
+    ));
     let proxy = host.proxy_url();
     let env = [("HTTPS_PROXY", proxy.as_str()), ("SSL_CERT_FILE", CA_FILE), ("NO_PROXY", "")];
-    let gateway = Gateway::start_with_env(&redis, knobs, &env).await;
+    let gateway = Gateway::start_with_env(config, &env).await;
     (host, redis, gateway)
 }
 
