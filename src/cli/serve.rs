@@ -11,15 +11,23 @@ use payhook::{
 use super::Failure;
 
 /// Sets up logging (and span export, when configured), serves until a
-/// signal, then flushes the last spans.
+/// signal, then flushes the last spans and log lines.
 pub async fn run(config: Config, role: Role, log_format: LogFormat) -> Result<(), Failure> {
-    let export = telemetry::init_exporting(log_format, std::io::stderr, &config.telemetry)
+    // Log lines are written by a thread of their own, so a slow stderr (a
+    // pipe to a log shipper) never holds up a request. Past 128k waiting
+    // lines, new ones are dropped rather than blocking the gateway.
+    let (writer, flush_lines) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .thread_name("payhook-log")
+        .finish(std::io::stderr());
+    let export = telemetry::init_exporting(log_format, writer, &config.telemetry)
         .context("starting telemetry")
         .map_err(Failure::Config)?;
     let served = serve(config, role).await;
     if let Some(export) = export {
         flush(export).await;
     }
+    drop(flush_lines);
     served
 }
 

@@ -35,8 +35,10 @@ impl ArrivalStored<'_> {
     pub fn emit(&self, metrics: &Metrics) {
         let outcome = if self.replayed { Outcome::Replayed } else { Outcome::Accepted };
         let message = if self.replayed { "Exact replay answered; not stored again." } else { "Arrival stored." };
-        info!(arrival_id = %self.arrival_id, source = %self.source, request_id = %self.request_id,
-              secret_index = self.secret_index, outcome = outcome.as_str(), "{message}");
+        // At debug: a line per arrival costs ingest rate, the metrics count
+        // arrivals, and the processing line carries the same ids.
+        debug!(arrival_id = %self.arrival_id, source = %self.source, request_id = %self.request_id,
+               secret_index = self.secret_index, outcome = outcome.as_str(), "{message}");
         let labels = ArrivalLabels { source: Some(self.source.clone()), outcome };
         metrics.arrivals.get_or_create(&labels).inc();
         metrics.ingest_seconds.observe(self.elapsed.as_secs_f64());
@@ -182,8 +184,8 @@ impl Processed<'_> {
                 metrics.duplicates.get_or_create(&SourceLabels { source }).inc();
             }
             Self::Ignored { provider_event_type } => {
-                info!(arrival_id = %id, source = %src, request_id = %req, provider_event_type,
-                      outcome = ProcessingOutcome::Ignored.as_str(), "Notification ignored: not a payment success.");
+                debug!(arrival_id = %id, source = %src, request_id = %req, provider_event_type,
+                       outcome = ProcessingOutcome::Ignored.as_str(), "Notification ignored: not a payment success.");
                 metrics.ignored.get_or_create(&SourceLabels { source }).inc();
             }
             Self::Failed { reason, error } => {

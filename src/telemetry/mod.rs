@@ -82,8 +82,11 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal: escape codes cost time per
+    // line and are noise in a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let lines = match format {
-        LogFormat::Text => fmt::layer().with_writer(writer).boxed(),
+        LogFormat::Text => fmt::layer().with_ansi(ansi).with_writer(writer).boxed(),
         LogFormat::Json => fmt::layer().json().flatten_event(true).with_writer(writer).boxed(),
     };
     tracing_subscriber::registry().with(filter).with(export).with(lines).try_init()
