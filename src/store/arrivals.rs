@@ -14,7 +14,9 @@ use redis::{
     Script, Value,
 };
 
-use super::{keys::PROCESSORS_GROUP, sealing::Sealer, DeadLetter, Store, StoreError, RETRY_CONSUMER};
+use super::{
+    appender::Appender, keys::PROCESSORS_GROUP, sealing::Sealer, DeadLetter, Store, StoreError, RETRY_CONSUMER,
+};
 use crate::{
     domain::{Arrival, ArrivalId, Headers, RequestId, SourceName, WebhookRequest},
     providers::VerifiedArrival,
@@ -121,14 +123,12 @@ impl Store {
     /// connection while it waits: this trades ingest rate for surviving the
     /// loss of the primary.
     pub async fn append(&self, arrival: &VerifiedArrival) -> Result<Appended, StoreError> {
-        let mut replies = self.query_scripted(&self.append_pipeline(arrival)).await?.into_iter();
-        let appended = match (arrival.guard(), replies.next()) {
-            (Some(_), Some(reply)) => guarded(parse(reply)?)?,
-            (None, Some(reply)) => Appended::Stored(entry_id(&parse::<String>(reply)?)),
-            (_, None) => return Err(redis::RedisError::from((redis::ErrorKind::Client, "no reply to XADD")).into()),
+        let committed = self.appender().commit(self.append_command(arrival)).await?;
+        let appended = match arrival.guard() {
+            Some(_) => guarded(parse(committed.append)?)?,
+            None => Appended::Stored(entry_id(&parse::<String>(committed.append)?)),
         };
-        if let (Some((wanted, _)), Some(reply)) = (self.replication, replies.next()) {
-            let acked: u32 = parse(reply)?;
+        if let (Some((wanted, _)), Some(acked)) = (self.replication, committed.replicas) {
             // A refused body was not stored: there is nothing to wait for.
             if acked < wanted && appended != Appended::Conflict {
                 return Err(StoreError::NotReplicated { wanted, acked });
@@ -137,52 +137,41 @@ impl Store {
         Ok(appended)
     }
 
-    /// The append (plain, or through the guard's script), then `WAIT` if
-    /// replicas are waited for.
-    fn append_pipeline(&self, arrival: &VerifiedArrival) -> redis::Pipeline {
-        let mut pipe = redis::pipe();
-        match arrival.guard() {
+    /// The group-commit task (see `appender`), started on first use.
+    fn appender(&self) -> &Appender {
+        self.appender.get_or_init(|| Appender::start(self.connection(), self.replication, &STORE_ONCE))
+    }
+
+    /// The append: plain, or through the guard's script.
+    fn append_command(&self, arrival: &VerifiedArrival) -> redis::Cmd {
+        let mut cmd = match arrival.guard() {
             Some(guard) => {
                 // EVALSHA written out rather than through a `ScriptInvocation`,
                 // which would copy every argument, the body included, once more.
                 let ttl_ms = u64::try_from(guard.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-                pipe.cmd("EVALSHA")
-                    .arg(STORE_ONCE.get_hash())
+                let mut cmd = redis::cmd("EVALSHA");
+                cmd.arg(STORE_ONCE.get_hash())
                     .arg(2)
                     .arg(self.keys.arrivals())
                     .arg(self.keys.seen(&guard.key))
                     .arg(ttl_ms)
                     .arg(&guard.body_hash[..]);
+                cmd
             }
             None => {
-                pipe.cmd("XADD").arg(self.keys.arrivals()).arg("*");
+                let mut cmd = redis::cmd("XADD");
+                cmd.arg(self.keys.arrivals()).arg("*");
+                cmd
             }
         };
-        self.add_fields(&mut pipe, arrival);
-        if let Some((wanted, timeout_ms)) = self.replication {
-            pipe.cmd("WAIT").arg(wanted).arg(timeout_ms);
-        }
-        pipe
+        self.add_fields(&mut cmd, arrival);
+        cmd
     }
 
-    /// Runs a pipeline that invokes [`STORE_ONCE`], loading the script first
-    /// if Redis does not know it yet (a new or restarted server): a pipeline
-    /// does not load scripts by itself.
-    async fn query_scripted(&self, pipe: &redis::Pipeline) -> Result<Vec<Value>, StoreError> {
-        let mut conn = self.connection();
-        match pipe.query_async(&mut conn).await {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                STORE_ONCE.load_async(&mut conn).await?;
-                Ok(pipe.query_async(&mut conn).await?)
-            }
-            other => Ok(other?),
-        }
-    }
-
-    /// Adds the entry's field/value pairs to the command `pipe` is writing,
+    /// Adds the entry's field/value pairs to the command `pipe`,
     /// the body sealed if encryption is on. Values are written straight into
     /// the command: the body is copied once, into the request to Redis.
-    fn add_fields(&self, pipe: &mut redis::Pipeline, arrival: &VerifiedArrival) {
+    fn add_fields(&self, pipe: &mut redis::Cmd, arrival: &VerifiedArrival) {
         let request = arrival.request();
         let headers = serde_json::to_vec(&request.headers).expect("a string map always serializes");
         let received_at = request.received_at.to_rfc3339_opts(SecondsFormat::Millis, true);

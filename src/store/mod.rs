@@ -11,6 +11,7 @@
 //! `{p}:rejected`, `{p}:layout`; reads `{p}:story:{N}:*` and `{p}:pevent:{N}:*`
 //! (see [`payments`]). Publishing lives in `crate::publish`.
 
+mod appender;
 mod arrivals;
 mod dead_letter_search;
 mod dlq;
@@ -54,6 +55,12 @@ pub enum StoreError {
     /// The configured key layout is not the one this Redis was written with.
     #[error(transparent)]
     Layout(#[from] LayoutMismatch),
+    /// The appender task is gone (the runtime is shutting down).
+    #[error("the appender has stopped")]
+    Stopped,
+    /// The pipeline carrying this append failed as a whole.
+    #[error("redis: {0}")]
+    Batch(String),
     /// Fewer replicas than `wait_replicas` acknowledged the write in time.
     #[error("only {acked} of {wanted} replicas acknowledged the arrival")]
     NotReplicated {
@@ -78,6 +85,8 @@ pub struct Store {
     sealer: Option<Arc<Sealer>>,
     /// The key layout the config asks for.
     layout: Layout,
+    /// The group-commit task of appends, started on the first one.
+    appender: Arc<std::sync::OnceLock<appender::Appender>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -100,7 +109,7 @@ impl Store {
         let retention = Duration::from_secs(config.processing.arrival_retention_secs);
         let layout =
             Layout { partitions: redis.partitions, arrival_shards: std::num::NonZeroU32::MIN, keys: KEY_VERSION };
-        Ok(Self { client, conn, keys, retention, replication, sealer, layout })
+        Ok(Self { client, conn, keys, retention, replication, sealer, layout, appender: Arc::default() })
     }
 
     /// A store with its own connection, for a processor's blocking reads.
