@@ -139,6 +139,12 @@ const REGISTRY: &[(&str, Configure)] = &[
     ("stripe", stripe::configure),
 ];
 
+/// The name of every registered provider, in registry order (for the
+/// registry test and tooling).
+pub fn registered() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().map(|(name, _)| *name)
+}
+
 /// Which secret verified a request (by position, never by value), so an
 /// operator can tell when an old secret is no longer used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

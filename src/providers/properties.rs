@@ -1,7 +1,7 @@
 //! Property tests over every provider: the stable-toolchain stand-in for
 //! `cargo-fuzz` (no nightly here), using `proptest` through the public
-//! [`Provider`](super::Provider) API of sources built by [`Config::parse`],
-//! one per provider.
+//! [`Provider`](super::Provider) API of the sources of
+//! `tests/fixtures/sources.toml` (at least one per provider).
 //!
 //! What holds for every provider, whatever the input:
 //! - `verify`, `reverify` and `prefetch` never panic, and a request the
@@ -29,8 +29,6 @@ mod adyen_fields;
 mod signed;
 mod strategies;
 
-use std::sync::OnceLock;
-
 use base64::{engine::general_purpose::STANDARD, Engine};
 use bytes::Bytes;
 use proptest::{
@@ -45,132 +43,14 @@ use self::{
     signed::{braintree_form, form_fields, signed_sample, signs_same_content, ADYEN_SIGNED},
     strategies::{arbitrary_headers, base64_like, garbage, hex_like, joined, number_like, NormalizeBody, UnsignedBody},
 };
-use super::{testing, Source, SourceTable};
-use crate::{
-    config::{Config, Env},
-    domain::{Headers, WebhookRequest},
-};
+use super::{testing, Source};
+use crate::domain::{Headers, WebhookRequest};
 
 /// Cases per property when `PROPTEST_CASES` is unset: keeps `cargo test --lib` quick.
 const DEFAULT_CASES: u32 = 128;
 
-/// One source per provider, as in `tests/it/providers.rs` (plus Stripe and
-/// Standard Webhooks from the integration harness), with the optional
-/// credentials set so their checks run too. Each source is named as the
-/// test module that exercises it.
-const SOURCES: &str = r#"
-[[sources]]
-name = "adyen"
-provider = "adyen"
-secrets = ["44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"]
-basic_auth_username = "adyen"
-basic_auth_password = "s3cret"
-[[sources]]
-name = "braintree"
-provider = "braintree"
-public_key = "pub_test"
-private_key = "priv_test"
-[[sources]]
-name = "checkout"
-provider = "checkout"
-secrets = ["cko_signature_key"]
-authorization_key = "cko_authorization_key"
-[[sources]]
-name = "coinbase"
-provider = "coinbase"
-secrets = ["cc_shared_secret"]
-[[sources]]
-name = "lemonsqueezy"
-provider = "lemonsqueezy"
-secrets = ["ls_signing_secret"]
-[[sources]]
-name = "paddle"
-provider = "paddle"
-secrets = ["pdl_ntfset_01hs0t3tw21j988db1pam5xg8m_GrOWLNef+vmtjJYq4mSnHNzvc8uWoJ1I"]
-[[sources]]
-name = "paypal"
-provider = "paypal"
-webhook_id = "1JE4291016473214C"
-cert_path = "tests/fixtures/vectors/paypal-cert.pem"
-signing_key_path = "tests/fixtures/vectors/paypal-key.pem"
-[[sources]]
-name = "paypal_fetching"
-provider = "paypal"
-webhook_id = "1JE4291016473214C"
-cert_url_allowlist = ["api.paypal.com", "api.sandbox.paypal.com"]
-[[sources]]
-name = "paystack"
-provider = "paystack"
-secrets = ["sk_test_paystack"]
-[[sources]]
-name = "razorpay"
-provider = "razorpay"
-secrets = ["rzp_webhook_secret"]
-[[sources]]
-name = "shopify"
-provider = "shopify"
-secrets = ["shopify_client_secret"]
-[[sources]]
-name = "square"
-provider = "square"
-secrets = ["square_signature_key"]
-notification_url = "https://payhook.example.com/webhooks/square"
-[[sources]]
-name = "stripe"
-provider = "stripe"
-secrets = ["whsec_test_stripe_secret"]
-[[sources]]
-name = "standard_webhooks"
-provider = "standard-webhooks"
-secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
-[sources.mapping]
-event_type = "/type"
-succeeded_types = ["payment.succeeded"]
-payment_id = "/data/payment_id"
-amount = "/data/total_amount"
-currency = "/data/currency"
-merchant_reference = "/data/metadata/order_id"
-[[sources]]
-name = "generic"
-provider = "hmac"
-secrets = ["generic_secret"]
-header = "X-Signature-256"
-prefix = "sha256="
-timestamp_header = "X-Timestamp"
-signed_content = "{timestamp}.{body}"
-[sources.mapping]
-event_type = "/type"
-succeeded_types = ["payment.succeeded"]
-payment_id = "/data/id"
-amount = "/data/amount"
-amount_unit = "major"
-currency = "/data/currency"
-[[sources]]
-name = "generic_base64"
-provider = "hmac"
-secrets = ["Z2VuZXJpY19zZWNyZXQ="]
-secret_encoding = "base64"
-header = "X-Webhook-Signature"
-algorithm = "sha512"
-encoding = "base64"
-id_header = "X-Webhook-Id"
-signed_content = "{id}:{header:x-webhook-topic}:{body}"
-[sources.mapping]
-event_type = "/type"
-succeeded_types = ["payment.succeeded"]
-payment_id = "/data/id"
-amount = "/data/amount"
-currency = "/data/currency"
-"#;
-
-/// The configured sources, parsed once for every property.
-fn sources() -> &'static SourceTable {
-    static SOURCE_TABLE: OnceLock<SourceTable> = OnceLock::new();
-    SOURCE_TABLE.get_or_init(|| Config::parse(SOURCES, &Env::default()).expect("SOURCES is a valid config").sources)
-}
-
 fn source(name: &str) -> &'static Source {
-    sources().get(name).unwrap_or_else(|| panic!("SOURCES configures {name}"))
+    testing::fixture(name)
 }
 
 /// `PROPTEST_CASES` (which proptest reads) or [`DEFAULT_CASES`].
@@ -235,12 +115,14 @@ fn check_flip(source: &Source, at: &Index, xor: u8) -> Result<(), TestCaseError>
 /// property 3 for each source marked `signed` (all but PayPal with fetched
 /// certificates: nothing is fetched here, so even its sample cannot verify).
 macro_rules! properties_of_every_source {
-    ($($name:ident $(+ $signed:ident)?),* $(,)?) => {$(
-        mod $name {
+    ($($name:ident $(+ $signed:ident)?),* $(,)?) => {
+        /// The sources with properties (as module names), to check none is left out.
+        const COVERED: &[&str] = &[$(stringify!($name)),*];
+        $(mod $name {
             use super::*;
 
             fn source() -> &'static Source {
-                super::source(stringify!($name))
+                super::source(&stringify!($name).replace('_', "-"))
             }
 
             proptest! {
@@ -264,8 +146,8 @@ macro_rules! properties_of_every_source {
             }
 
             $(properties_of_every_source!(@$signed);)?
-        }
-    )*};
+        })*
+    };
     (@signed) => {
         proptest! {
             #![proptest_config(config())]
@@ -293,16 +175,28 @@ properties_of_every_source!(
     square + signed,
     stripe + signed,
     standard_webhooks + signed,
-    generic + signed,
-    generic_base64 + signed,
+    hmac + signed,
+    hmac_base64 + signed,
 );
+
+#[test]
+fn every_source_of_the_fixture_has_its_properties() {
+    let mut fixture: Vec<String> = testing::fixture_sources().iter().map(|s| s.name.to_string()).collect();
+    let mut covered: Vec<String> = COVERED.iter().map(|module| module.replace('_', "-")).collect();
+    fixture.sort_unstable();
+    covered.sort_unstable();
+    assert_eq!(
+        fixture, covered,
+        "each source of tests/fixtures/sources.toml gets a line in properties_of_every_source!"
+    );
+}
 
 /// Property 3 without sampling: every position, every other byte value,
 /// for every source that signs. Minutes, so run by hand.
 #[test]
 #[ignore = "exhaustive: minutes; run by hand with --ignored"]
 fn every_single_byte_change_to_every_signed_sample_fails_verification() {
-    let signing = sources().iter().filter(|s| s.name.as_str() != "paypal_fetching");
+    let signing = testing::fixture_sources().iter().filter(|s| s.name.as_str() != "paypal-fetching");
     for source in signing {
         let signed = signed_sample(source);
         for position in 0..signed.body.len() {
@@ -397,8 +291,8 @@ proptest! {
         id in option::of(garbage()),
         timestamp in option::of(number_like()),
     ) {
-        let provider = &source("standard_webhooks").provider;
-        let signed = signed_sample(source("standard_webhooks"));
+        let provider = &source("standard-webhooks").provider;
+        let signed = signed_sample(source("standard-webhooks"));
         let mut request = signed.with_header(&format!("{spelling}-signature"), &list);
         if let Some(id) = id {
             request.headers.remove(&format!("{spelling}-id"));
@@ -483,7 +377,7 @@ proptest! {
     ) {
         let signed = signed_sample(source("paypal"));
         prop_assert!(source("paypal").provider.verify(&signed.with_header("paypal-cert-url", &url)).is_ok());
-        let fetching = source("paypal_fetching");
+        let fetching = source("paypal-fetching");
         let request = signed.with_header("paypal-cert-url", &url);
         let fetch = fetching.provider.prefetch(&request);
         let paypal_form = url.to_ascii_lowercase().contains("paypal.com") && url.contains("/v1/notifications/certs/");

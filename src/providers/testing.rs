@@ -1,12 +1,15 @@
 //! Test support shared by every provider file: build a provider from
-//! settings, verify SDK vectors at their pinned time, make arrivals.
+//! settings, the sources of `tests/fixtures/sources.toml`, verify SDK vectors
+//! at their pinned time, make arrivals.
+
+use std::sync::OnceLock;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::Source;
+use super::{Source, SourceTable};
 use crate::{
     config::{Env, SourceSettings},
     domain::{Arrival, ArrivalId, Normalized, PaymentFacts, RequestId, WebhookRequest},
@@ -19,6 +22,29 @@ pub fn source(provider: &str, settings: &Value) -> Result<Source, crate::config:
     table.insert("provider".into(), provider.into());
     let env = Env::default();
     Source::configure(SourceSettings::new("sources[0]".into(), table, &env))
+}
+
+/// The sources of `tests/fixtures/sources.toml`, built once: one or more per
+/// registered provider, with test secrets (the end-to-end test sends the same).
+pub fn fixture_sources() -> &'static SourceTable {
+    static SOURCES: OnceLock<SourceTable> = OnceLock::new();
+    SOURCES.get_or_init(|| {
+        let text = include_str!("../../tests/fixtures/sources.toml");
+        let doc: toml::Table = toml::from_str(text).expect("sources.toml is TOML");
+        let tables = doc["sources"].as_array().expect("sources.toml lists [[sources]]");
+        let env = Env::default();
+        let sources = tables.iter().enumerate().map(|(i, table)| {
+            let table = table.as_table().expect("each source is a table").clone();
+            Source::configure(SourceSettings::new(format!("sources[{i}]"), table, &env))
+                .unwrap_or_else(|e| panic!("sources.toml: {e}"))
+        });
+        SourceTable::new(sources.collect()).expect("sources.toml names each source once")
+    })
+}
+
+/// The source of `tests/fixtures/sources.toml` named `name`.
+pub fn fixture(name: &str) -> &'static Source {
+    fixture_sources().get(name).unwrap_or_else(|| panic!("tests/fixtures/sources.toml has no source {name}"))
 }
 
 /// The request as the ingress would build it: only the headers the source keeps.

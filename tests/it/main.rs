@@ -14,6 +14,7 @@ mod pipeline;
 mod privacy;
 mod provider_hardening;
 mod providers;
+mod registry;
 mod safety;
 mod settlement;
 mod telemetry;
