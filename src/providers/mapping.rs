@@ -1,20 +1,22 @@
-//! Normalization by configuration: a `[sources.mapping]` table of JSON
-//! pointers, for schemes (`standard-webhooks`, generic `hmac`) whose payloads
-//! are defined by whoever sends them. A provider payhook does not know yet is
-//! then a config change, not a code change.
+//! Normalization by pointers: a [`Mapping`] of JSON pointers to the payment
+//! facts. A `[sources.mapping]` table describes the payloads of the generic
+//! schemes (`standard-webhooks`, `hmac`), whose senders define them, so a
+//! provider payhook does not know yet is a config change, not a code change;
+//! named providers whose payloads need no more than pointers (Coinbase,
+//! Razorpay, Checkout.com) build theirs in code.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{fields, NormalizeError};
+use super::{fields, NormalizeError, Normalizer, Notification};
 use crate::{
     config::{ConfigError, SourceSettings},
-    domain::{MinorUnits, Normalized, PaymentFacts},
+    domain::{Arrival, Currency, MinorUnits, Normalized, PaymentFacts, SourceName},
 };
 
 /// Whether the mapped amount is in minor units (`2000`) or major units (`"20.00"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AmountUnit {
+pub(super) enum AmountUnit {
     Minor,
     Major,
 }
@@ -24,31 +26,59 @@ enum AmountUnit {
 pub struct Mapping {
     /// `provider`: the name payments of this source are keyed and published
     /// under; `None`: the source's name.
-    label: Option<String>,
-    event_type: String,
-    succeeded_types: Vec<String>,
-    event_id: Option<String>,
-    payment_id: String,
-    amount: String,
-    amount_unit: AmountUnit,
-    currency: String,
-    occurred_at: Option<String>,
-    merchant_reference: Option<String>,
-    customer_id: Option<String>,
-    payment_method: Option<String>,
+    pub(super) label: Option<String>,
+    pub(super) event_type: String,
+    pub(super) succeeded_types: Vec<String>,
+    pub(super) event_id: Option<String>,
+    pub(super) payment_id: String,
+    pub(super) amount: String,
+    pub(super) amount_unit: AmountUnit,
+    pub(super) currency: String,
+    /// The first of these present; none: the default time.
+    pub(super) occurred_at: Vec<String>,
+    pub(super) merchant_reference: Option<String>,
+    pub(super) customer_id: Option<String>,
+    pub(super) payment_method: Option<String>,
 }
 
 /// Values a mapping falls back on when it has no pointer for them.
-pub struct Defaults {
+pub(super) struct Defaults {
     /// The delivery id header, where the scheme has one.
     pub event_id: Option<String>,
-    /// The signed timestamp, else the arrival time.
-    pub occurred_at: DateTime<Utc>,
+    /// The signed timestamp, else the arrival time; `None`: a mapped time
+    /// is required.
+    pub occurred_at: Option<DateTime<Utc>>,
     /// The source's `livemode`.
     pub livemode: bool,
 }
 
+impl Defaults {
+    /// No defaults but the source's `livemode`: every fact is mapped.
+    pub(super) fn livemode(livemode: bool) -> Self {
+        Self { event_id: None, occurred_at: None, livemode }
+    }
+}
+
 impl Mapping {
+    /// A named provider's mapping of the required facts (minor units; the
+    /// optional ones are set on the result).
+    pub(super) fn fixed(event_type: &str, succeeded: &[&str], payment_id: &str, amount: &str, currency: &str) -> Self {
+        Self {
+            label: None,
+            event_type: event_type.into(),
+            succeeded_types: succeeded.iter().map(|t| (*t).to_owned()).collect(),
+            event_id: None,
+            payment_id: payment_id.into(),
+            amount: amount.into(),
+            amount_unit: AmountUnit::Minor,
+            currency: currency.into(),
+            occurred_at: Vec::new(),
+            merchant_reference: None,
+            customer_id: None,
+            payment_method: None,
+        }
+    }
+
     /// Reads the required `mapping` table of a source.
     pub fn configure(settings: &mut SourceSettings<'_>) -> Result<Self, ConfigError> {
         let key = settings.key("mapping");
@@ -64,7 +94,7 @@ impl Mapping {
         let label = table
             .string("provider")?
             .map(|label| {
-                crate::domain::SourceName::parse(&label)
+                SourceName::parse(&label)
                     .map(|_| label)
                     .map_err(|_| ConfigError::invalid(label_key, "must be lower-case letters, digits, '-' or '_'"))
             })
@@ -79,7 +109,7 @@ impl Mapping {
             amount: pointer(&mut table, "amount")?,
             amount_unit,
             currency: pointer(&mut table, "currency")?,
-            occurred_at: optional_pointer(&mut table, "occurred_at")?,
+            occurred_at: optional_pointer(&mut table, "occurred_at")?.into_iter().collect(),
             merchant_reference: optional_pointer(&mut table, "merchant_reference")?,
             customer_id: optional_pointer(&mut table, "customer_id")?,
             payment_method: optional_pointer(&mut table, "payment_method")?,
@@ -93,8 +123,12 @@ impl Mapping {
         self.label.as_deref()
     }
 
-    /// Applies the mapping to a body.
-    pub fn normalize(&self, body: &[u8], defaults: Defaults) -> Result<Normalized, NormalizeError> {
+    /// Applies the mapping to a body: its one notification.
+    pub(super) fn normalize(&self, body: &[u8], defaults: Defaults) -> Result<Vec<Notification>, NormalizeError> {
+        self.event(body, defaults).map(|n| vec![Ok(n)])
+    }
+
+    fn event(&self, body: &[u8], defaults: Defaults) -> Result<Normalized, NormalizeError> {
         let doc = fields::parse(body)?;
         let event_type = fields::str(&doc, &self.event_type)?.to_owned();
         if !self.succeeded_types.contains(&event_type) {
@@ -115,14 +149,24 @@ impl Mapping {
                 None => defaults.event_id,
             },
             provider_event_type: event_type,
-            occurred_at: match &self.occurred_at {
-                Some(p) => fields::time(&doc, p)?,
-                None => defaults.occurred_at,
-            },
+            occurred_at: self.occurred_at(&doc, defaults.occurred_at)?,
         }))
     }
 
-    fn amount(&self, doc: &Value, currency: crate::domain::Currency) -> Result<MinorUnits, NormalizeError> {
+    /// The first mapped time present, else the default; without a default,
+    /// a mapped time is required.
+    fn occurred_at(&self, doc: &Value, default: Option<DateTime<Utc>>) -> Result<DateTime<Utc>, NormalizeError> {
+        match (fields::first_present(doc, &self.occurred_at), default) {
+            (Some(pointer), _) => fields::time(doc, pointer),
+            (None, Some(default)) => Ok(default),
+            (None, None) => {
+                let first = self.occurred_at.first().map_or("occurred_at", String::as_str);
+                Err(NormalizeError::field(fields::name(first), "is missing"))
+            }
+        }
+    }
+
+    fn amount(&self, doc: &Value, currency: Currency) -> Result<MinorUnits, NormalizeError> {
         match self.amount_unit {
             AmountUnit::Minor => fields::minor_amount(doc, &self.amount).map(MinorUnits::new),
             AmountUnit::Major => fields::major_amount(doc, &self.amount, currency),
@@ -137,20 +181,20 @@ impl Mapping {
             AmountUnit::Major => Value::from("20.00"),
         };
         let mut doc = Value::Object(Map::new());
-        let mut put = |pointer: &Option<String>, value: Value| {
+        let mut put = |pointer: Option<&String>, value: Value| {
             if let Some(p) = pointer {
                 set(&mut doc, p, value);
             }
         };
-        put(&Some(self.event_type.clone()), Value::from(self.succeeded_types[0].clone()));
-        put(&self.event_id, Value::from(format!("evt_{id}")));
-        put(&Some(self.payment_id.clone()), Value::from(format!("pay_{}", &id[..16])));
-        put(&Some(self.amount.clone()), amount);
-        put(&Some(self.currency.clone()), Value::from("EUR"));
-        put(&self.occurred_at, Value::from(crate::domain::rfc3339(at)));
-        put(&self.merchant_reference, Value::from(format!("order_{}", &id[..8])));
-        put(&self.customer_id, Value::from(format!("cus_{}", &id[8..16])));
-        put(&self.payment_method, Value::from("card"));
+        put(Some(&self.event_type), Value::from(self.succeeded_types[0].clone()));
+        put(self.event_id.as_ref(), Value::from(format!("evt_{id}")));
+        put(Some(&self.payment_id), Value::from(format!("pay_{}", &id[..16])));
+        put(Some(&self.amount), amount);
+        put(Some(&self.currency), Value::from("EUR"));
+        put(self.occurred_at.first(), Value::from(crate::domain::rfc3339(at)));
+        put(self.merchant_reference.as_ref(), Value::from(format!("order_{}", &id[..8])));
+        put(self.customer_id.as_ref(), Value::from(format!("cus_{}", &id[8..16])));
+        put(self.payment_method.as_ref(), Value::from("card"));
         doc
     }
 }
@@ -180,6 +224,55 @@ fn set(doc: &mut Value, pointer: &str, value: Value) {
     *node = value;
 }
 
+/// The normalizer of a generic scheme: the source's `[sources.mapping]`,
+/// with the delivery id and the signed time from the scheme's headers as
+/// the defaults of the event id and the occurrence time.
+#[derive(Debug)]
+pub(super) struct Mapped {
+    mapping: Mapping,
+    /// The delivery id: the first of these headers present.
+    id_headers: Vec<String>,
+    /// The signed unix time: the first of these headers present.
+    time_headers: Vec<String>,
+    livemode: bool,
+}
+
+impl Mapped {
+    /// Reads `livemode` and the `mapping` table.
+    pub(super) fn configure(
+        settings: &mut SourceSettings<'_>,
+        id_headers: impl IntoIterator<Item = String>,
+        time_headers: impl IntoIterator<Item = String>,
+    ) -> Result<Self, ConfigError> {
+        let livemode = settings.bool("livemode")?.unwrap_or(false);
+        let (id_headers, time_headers) = (id_headers.into_iter().collect(), time_headers.into_iter().collect());
+        Ok(Self { mapping: Mapping::configure(settings)?, id_headers, time_headers, livemode })
+    }
+}
+
+impl Normalizer for Mapped {
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
+        let request = &arrival.request;
+        let first = |names: &[String]| names.iter().find_map(|name| request.headers.get(name));
+        let signed_at =
+            first(&self.time_headers).and_then(|t| t.trim().parse().ok()).and_then(|t| DateTime::from_timestamp(t, 0));
+        let defaults = Defaults {
+            event_id: first(&self.id_headers).map(str::to_owned),
+            occurred_at: Some(signed_at.unwrap_or(request.received_at)),
+            livemode: self.livemode,
+        };
+        self.mapping.normalize(&request.body, defaults)
+    }
+
+    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
+        serde_json::to_vec_pretty(&self.mapping.sample(at)).expect("a JSON value always serializes")
+    }
+
+    fn mapping(&self) -> Option<&Mapping> {
+        Some(&self.mapping)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -204,19 +297,14 @@ mod tests {
     }
 
     fn defaults() -> Defaults {
-        Defaults {
-            event_id: Some("msg_1".into()),
-            occurred_at: DateTime::from_timestamp(5, 0).unwrap(),
-            livemode: true,
-        }
+        Defaults { event_id: Some("msg_1".into()), occurred_at: DateTime::from_timestamp(5, 0), livemode: true }
     }
 
     #[test]
     fn a_mapped_payment_takes_defaults_for_what_it_does_not_map() {
         let body = json!({"type": "payment.succeeded", "data": {"payment_id": "pay_1", "total_amount": 2000,
             "currency": "eur", "metadata": {"order_id": "o_1"}}});
-        let Normalized::Payment(facts) =
-            mapping(DODO).unwrap().normalize(body.to_string().as_bytes(), defaults()).unwrap()
+        let Normalized::Payment(facts) = mapping(DODO).unwrap().event(body.to_string().as_bytes(), defaults()).unwrap()
         else {
             panic!()
         };
@@ -233,7 +321,7 @@ mod tests {
         let body = |amount: Value, currency: &str| {
             json!({"type": "payment.succeeded", "data": {"payment_id": "p", "total_amount": amount, "currency": currency}}).to_string()
         };
-        let amount = |b: String| match major.normalize(b.as_bytes(), defaults()) {
+        let amount = |b: String| match major.event(b.as_bytes(), defaults()) {
             Ok(Normalized::Payment(f)) => Ok(f.amount.get()),
             Ok(other) => panic!("{other:?}"),
             Err(e) => Err(e.reason()),
@@ -247,10 +335,7 @@ mod tests {
     #[test]
     fn other_types_are_ignored() {
         let body = json!({"type": "refund.succeeded"}).to_string();
-        assert!(matches!(
-            mapping(DODO).unwrap().normalize(body.as_bytes(), defaults()),
-            Ok(Normalized::Ignored { .. })
-        ));
+        assert!(matches!(mapping(DODO).unwrap().event(body.as_bytes(), defaults()), Ok(Normalized::Ignored { .. })));
     }
 
     #[test]
@@ -270,6 +355,6 @@ mod tests {
     fn samples_fit_their_mapping() {
         let mapping = mapping(DODO).unwrap();
         let sample = mapping.sample(Utc::now()).to_string();
-        assert!(matches!(mapping.normalize(sample.as_bytes(), defaults()), Ok(Normalized::Payment(_))));
+        assert!(matches!(mapping.event(sample.as_bytes(), defaults()), Ok(Normalized::Payment(_))));
     }
 }

@@ -43,7 +43,7 @@ use self::{
     signed::{braintree_form, form_fields, signed_sample, signs_same_content, ADYEN_SIGNED},
     strategies::{arbitrary_headers, base64_like, garbage, hex_like, joined, number_like, NormalizeBody, UnsignedBody},
 };
-use super::{testing, Source};
+use super::{testing, Source, Verification};
 use crate::domain::{Headers, WebhookRequest};
 
 /// Cases per property when `PROPTEST_CASES` is unset: keeps `cargo test --lib` quick.
@@ -69,13 +69,12 @@ fn check_unsigned(source: &Source, headers: Headers, body: &UnsignedBody) -> Res
     let signed = signed_sample(source);
     let body = body.build(&signed.body);
     let request = WebhookRequest { headers, body: Bytes::from(body), received_at: signed.at };
-    // Dropped unpolled: building the fetch is what parses the URL.
-    drop(source.provider.prefetch(&request));
-    // Only a body that carries its own valid signature may verify.
+    // Only a body that carries its own valid signature may verify. A
+    // verification that would fetch a key is built (which parses the URL),
+    // then dropped unpolled.
     let signed_in_body = signs_same_content(source, &signed.body, &request.body);
-    for (check, verdict) in
-        [("verify", source.provider.verify(&request)), ("reverify", source.provider.reverify(&request))]
-    {
+    let verdicts = [false, true].map(|stored| testing::verify_unfetched(source, &request, stored));
+    for (check, verdict) in [("verify", verdicts[0]), ("reverify", verdicts[1])] {
         prop_assert!(verdict.is_err() || signed_in_body, "{check} accepted an unsigned request: {request:?}");
     }
     Ok(())
@@ -88,7 +87,7 @@ fn check_normalize(source: &Source, headers: Option<Headers>, body: &NormalizeBo
     if let Some(headers) = headers {
         request.headers = headers;
     }
-    let normalized = source.provider.normalize(&testing::arrival(source, request));
+    let normalized = source.normalize(&testing::arrival(source, request));
     if let Err(error) = normalized.and_then(|items| items.into_iter().collect::<Result<Vec<_>, _>>()) {
         let documented =
             ["unparseable_payload", "schema_violation", "unsupported_currency", "invalid_amount", "livemode_mismatch"];
@@ -101,13 +100,18 @@ fn check_normalize(source: &Source, headers: Option<Headers>, body: &NormalizeBo
 /// verification, unless the signed content is untouched (Adyen, Braintree).
 fn check_flip(source: &Source, at: &Index, xor: u8) -> Result<(), TestCaseError> {
     let signed = signed_sample(source);
-    prop_assert!(source.provider.verify(&signed.request).is_ok(), "the signed sample verifies");
+    prop_assert!(testing::verify_now(source, &signed.request).is_ok(), "the signed sample verifies");
     let mut body = signed.body.clone();
     body[at.index(signed.body.len())] ^= xor;
     let request = signed.with_body(&body);
     let same = signs_same_content(source, &signed.body, &body);
-    prop_assert_eq!(source.provider.verify(&request).is_ok(), same, "verify: {:?}", String::from_utf8_lossy(&body));
-    prop_assert_eq!(source.provider.reverify(&request).is_ok(), same, "reverify");
+    prop_assert_eq!(
+        testing::verify_now(source, &request).is_ok(),
+        same,
+        "verify: {:?}",
+        String::from_utf8_lossy(&body)
+    );
+    prop_assert_eq!(testing::reverify_now(source, &request).is_ok(), same, "reverify");
     Ok(())
 }
 
@@ -204,7 +208,7 @@ fn every_single_byte_change_to_every_signed_sample_fails_verification() {
                 let mut body = signed.body.clone();
                 body[position] ^= xor;
                 let same = signs_same_content(source, &signed.body, &body);
-                let verified = source.provider.verify(&signed.with_body(&body)).is_ok();
+                let verified = testing::verify_now(source, &signed.with_body(&body)).is_ok();
                 assert_eq!(verified, same, "{}: byte {position} ^ {xor:#04x}", source.name);
             }
         }
@@ -253,8 +257,8 @@ proptest! {
         body[position] ^= xor;
         let request = signed.with_body(&body);
         let flipped = String::from_utf8_lossy(&body[position.saturating_sub(30)..(position + 30).min(body.len())]);
-        prop_assert!(adyen.provider.verify(&request).is_err(), "byte {position} ^ {xor:#04x}: {flipped:?}");
-        prop_assert!(adyen.provider.reverify(&request).is_err(), "byte {position} ^ {xor:#04x}: {flipped:?}");
+        prop_assert!(testing::verify_now(adyen, &request).is_err(), "byte {position} ^ {xor:#04x}: {flipped:?}");
+        prop_assert!(testing::reverify_now(adyen, &request).is_err(), "byte {position} ^ {xor:#04x}: {flipped:?}");
     }
 
     #[test]
@@ -272,7 +276,7 @@ proptest! {
     ) {
         let signed = signed_sample(source("stripe"));
         let request = signed.with_header("stripe-signature", &signed.expand(&header));
-        prop_assert!(source("stripe").provider.verify(&request).is_err());
+        prop_assert!(testing::verify_now(source("stripe"), &request).is_err());
     }
 
     #[test]
@@ -291,7 +295,6 @@ proptest! {
         id in option::of(garbage()),
         timestamp in option::of(number_like()),
     ) {
-        let provider = &source("standard-webhooks").provider;
         let signed = signed_sample(source("standard-webhooks"));
         let mut request = signed.with_header(&format!("{spelling}-signature"), &list);
         if let Some(id) = id {
@@ -302,7 +305,7 @@ proptest! {
             request.headers.remove(&format!("{spelling}-timestamp"));
             request.headers.insert(&format!("{spelling}-timestamp"), &signed.expand(&timestamp));
         }
-        prop_assert!(provider.verify(&request).is_err());
+        prop_assert!(testing::verify_now(source("standard-webhooks"), &request).is_err());
     }
 
     #[test]
@@ -320,7 +323,7 @@ proptest! {
     ) {
         let signed = signed_sample(source("paddle"));
         let request = signed.with_header("paddle-signature", &signed.expand(&header));
-        prop_assert!(source("paddle").provider.verify(&request).is_err());
+        prop_assert!(testing::verify_now(source("paddle"), &request).is_err());
     }
 
     #[test]
@@ -338,7 +341,7 @@ proptest! {
         let signed = signed_sample(braintree);
         let payload = form_fields(&signed.body).1.expect("the sample has a payload");
         let request = signed.with_body(&braintree_form(&pairs, &payload));
-        prop_assert!(braintree.provider.verify(&request).is_err());
+        prop_assert!(testing::verify_now(braintree, &request).is_err());
     }
 
     #[test]
@@ -358,13 +361,13 @@ proptest! {
         let signed = signed_sample(source("paypal"));
         prop_assume!(signed.request.headers.get(name) != Some(value.as_str()));
         let request = signed.with_header(name, &value);
-        prop_assert!(source("paypal").provider.verify(&request).is_err(), "{name}: {value:?}");
+        prop_assert!(testing::verify_now(source("paypal"), &request).is_err(), "{name}: {value:?}");
     }
 
     /// A pinned certificate ignores `PAYPAL-CERT-URL`; a fetching source
-    /// never verifies with a certificate it has not fetched, and only
-    /// builds a fetch (dropped here, never run) for a URL of PayPal's
-    /// certificate form on an allowlisted host.
+    /// decides at once (refusing) unless the URL has PayPal's certificate
+    /// form on an allowlisted host, and only then fetches as part of
+    /// verifying (the fetch is dropped here, never run).
     #[test]
     fn paypal_cert_urls_of_any_shape_never_panic(
         url in prop_oneof![
@@ -376,14 +379,13 @@ proptest! {
         ],
     ) {
         let signed = signed_sample(source("paypal"));
-        prop_assert!(source("paypal").provider.verify(&signed.with_header("paypal-cert-url", &url)).is_ok());
-        let fetching = source("paypal-fetching");
+        prop_assert!(testing::verify_now(source("paypal"), &signed.with_header("paypal-cert-url", &url)).is_ok());
         let request = signed.with_header("paypal-cert-url", &url);
-        let fetch = fetching.provider.prefetch(&request);
         let paypal_form = url.to_ascii_lowercase().contains("paypal.com") && url.contains("/v1/notifications/certs/");
-        prop_assert!(fetch.is_none() || paypal_form, "{url:?}");
-        drop(fetch);
-        prop_assert!(fetching.provider.verify(&request).is_err());
+        match source("paypal-fetching").verify(&request) {
+            Verification::Decided(verdict) => prop_assert!(verdict.expect("fresh").is_err(), "{url:?}"),
+            Verification::Fetching(_) => prop_assert!(paypal_form, "{url:?}"),
+        };
     }
 
     #[test]
@@ -400,8 +402,8 @@ proptest! {
         let signed = signed_sample(adyen);
         prop_assume!(header != STANDARD.encode("adyen:s3cret") && !header.ends_with(&STANDARD.encode("adyen:s3cret")));
         let request = signed.with_header("authorization", &header);
-        prop_assert!(adyen.provider.verify(&request).is_err());
+        prop_assert!(testing::verify_now(adyen, &request).is_err());
         // Credentials are checked on arrival only: the body's HMACs still stand.
-        prop_assert!(adyen.provider.reverify(&request).is_ok());
+        prop_assert!(testing::reverify_now(adyen, &request).is_ok());
     }
 }
