@@ -22,7 +22,7 @@
 //! Verification is in [`scheme`]. Adyen also sends HTTP Basic auth. When the
 //! source configures `basic_auth_username` and a password, a request without
 //! `Authorization` is `missing_signature` and one with other credentials
-//! `invalid_signature` (see `credential.rs`); the header is checked on
+//! `invalid_signature` (see `signature.rs`); the header is checked on
 //! arrival and never stored with it.
 //!
 //! Every item is normalized, one notification each. `AUTHORISATION` with

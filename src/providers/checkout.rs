@@ -3,7 +3,7 @@
 //! the generic scheme. No timestamp is signed, so replays are stopped by
 //! event-id dedupe only. Checkout.com can also send a static "Authorization
 //! header key" in `Authorization`; when the source configures one
-//! (`authorization_key`), a request must carry it too (see `credential.rs`).
+//! (`authorization_key`), a request must carry it too (see `signature.rs`).
 //!
 //! Normalizes `payment_captured` (funds captured) and, when the source lists
 //! it in `succeeded_on`, `payment_approved` (an authorisation, which is a
@@ -40,7 +40,9 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
     let scheme = Hmac::preset(&SIGNATURE, settings)?;
     let succeeded_types = super::succeeded_on(settings, &SUCCESS_EVENTS, &SUCCESS_EVENTS[..1], Some("event type"))?;
     let credential = Credential::key(settings, "authorization_key")?;
+    let livemode = settings.bool("livemode")?.unwrap_or(false);
     let mapping = Mapping {
+        livemode,
         succeeded_types,
         event_id: Some("/id".into()),
         occurred_at: ["/created_on", "/timestamp", "/data/processed_on"].map(String::from).to_vec(),
@@ -49,22 +51,18 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
         payment_method: Some("/data/source/type".into()),
         ..Mapping::fixed("/type", &[], "/data/id", "/data/amount", "/data/currency")
     };
-    let normalizer = Checkout { mapping, livemode: settings.bool("livemode")?.unwrap_or(false) };
-    Ok(Provider::new(scheme, normalizer).with_credential(credential))
+    Ok(Provider::new(scheme, Checkout(mapping)).with_credential(credential))
 }
 
 // ---- Normalization --------------------------------------------------------
 
 /// A Checkout.com endpoint's normalizer: its mapping.
 #[derive(Debug)]
-struct Checkout {
-    mapping: Mapping,
-    livemode: bool,
-}
+struct Checkout(Mapping);
 
 impl Normalizer for Checkout {
     fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        self.mapping.normalize(&arrival.request.body, Defaults::livemode(self.livemode))
+        one(self.0.event(&arrival.request)?)
     }
 
     // ---- Sample -----------------------------------------------------------

@@ -44,13 +44,14 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
         Some(_) => return Err(ConfigError::invalid(unit_key, "expected \"major\" or \"minor\"")),
     };
     let mapping = Mapping {
+        livemode,
         event_id: Some("/event/id".into()),
         amount_unit,
         occurred_at: vec!["/event/created_at".into()],
         merchant_reference: Some(fields::child("/event/data/metadata", &key)),
         ..Mapping::fixed("/event/type", &[SUCCEEDED], "/event/data/code", AMOUNT, "/event/data/pricing/local/currency")
     };
-    Ok(Provider::new(scheme, Coinbase { mapping, livemode }))
+    Ok(Provider::new(scheme, Coinbase(mapping)))
 }
 
 // ---- Normalization --------------------------------------------------------
@@ -60,20 +61,17 @@ const AMOUNT: &str = "/event/data/pricing/local/amount";
 
 /// A Coinbase Commerce endpoint's normalizer: its mapping.
 #[derive(Debug)]
-struct Coinbase {
-    mapping: Mapping,
-    livemode: bool,
-}
+struct Coinbase(Mapping);
 
 impl Normalizer for Coinbase {
     fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        self.mapping.normalize(&arrival.request.body, Defaults::livemode(self.livemode))
+        one(self.0.event(&arrival.request)?)
     }
 
     // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let local = if self.mapping.amount_unit == AmountUnit::Major { json!("100.00") } else { json!("10000") };
+        let local = if self.0.amount_unit == AmountUnit::Major { json!("100.00") } else { json!("10000") };
         let code = uuid::Uuid::new_v4().simple().to_string()[..8].to_ascii_uppercase();
         let time = at.to_rfc3339();
         let delivery = json!({

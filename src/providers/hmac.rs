@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 
-use super::{mapping::Mapped, prelude::*};
+use super::prelude::*;
 
 /// A configured HMAC scheme: generic, or a named provider's preset.
 #[derive(Debug)]
@@ -75,8 +75,7 @@ enum Part {
 
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let scheme = Hmac::configure(settings)?;
-    let normalizer =
-        Mapped::configure(settings, scheme.id_header.iter().cloned(), scheme.timestamp_header.iter().cloned())?;
+    let normalizer = Mapping::configure(settings, scheme.id_header.clone(), scheme.timestamp_header.clone())?;
     Ok(Provider::new(scheme, normalizer))
 }
 

@@ -21,7 +21,6 @@ mod adyen;
 mod braintree;
 mod checkout;
 mod coinbase;
-mod credential;
 mod delivery;
 mod fields;
 mod hmac;
@@ -53,7 +52,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
-use self::credential::Credential;
+use self::signature::Credential;
 pub use self::{
     delivery::{Delivery, Guard},
     mapping::Mapping,

@@ -7,13 +7,12 @@ pub(super) use chrono::{DateTime, SecondsFormat, Utc};
 pub(super) use serde_json::{json, Value};
 
 pub(super) use super::{
-    credential::Credential,
     delivery::{self, Delivery},
     fields,
     hmac::{Encoding, Hmac, Preset},
-    mapping::{AmountUnit, Defaults, Mapping},
+    mapping::{AmountUnit, Mapping},
     one,
-    signature::{within_tolerance, Algorithm, SigningKeys},
+    signature::{within_tolerance, Algorithm, Credential, SigningKeys},
     NormalizeError, Normalizer, Notification, Provider, Rejection, Scheme, SignatureMatch, Verification, Verified,
 };
 pub(super) use crate::{

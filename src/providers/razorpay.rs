@@ -33,25 +33,24 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
     let livemode = settings.bool("livemode")?.unwrap_or(false);
     let at = |field: &str| format!("/payload/payment/entity/{field}");
     let mapping = Mapping {
+        livemode,
+        id_headers: vec![EVENT_ID.into()],
         occurred_at: vec!["/created_at".into()],
         merchant_reference: Some(at("order_id")),
         customer_id: Some(at("customer_id")),
         payment_method: Some(at("method")),
         ..Mapping::fixed("/event", &["payment.captured", "order.paid"], &at("id"), &at("amount"), &at("currency"))
     };
-    Ok(Provider::new(scheme, Razorpay { mapping, livemode }))
+    Ok(Provider::new(scheme, Razorpay(mapping)))
 }
 
 // ---- Normalization --------------------------------------------------------
 
 const EVENT_ID: &str = "x-razorpay-event-id";
 
-/// A Razorpay webhook's normalizer: its mapping, and the event id header.
+/// A Razorpay webhook's normalizer: its mapping, with the event id header.
 #[derive(Debug)]
-struct Razorpay {
-    mapping: Mapping,
-    livemode: bool,
-}
+struct Razorpay(Mapping);
 
 impl Normalizer for Razorpay {
     fn headers(&self) -> &'static [&'static str] {
@@ -59,8 +58,7 @@ impl Normalizer for Razorpay {
     }
 
     fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        let event_id = arrival.request.headers.get(EVENT_ID).map(str::to_owned);
-        self.mapping.normalize(&arrival.request.body, Defaults { event_id, ..Defaults::livemode(self.livemode) })
+        one(self.0.event(&arrival.request)?)
     }
 
     // ---- Sample -----------------------------------------------------------

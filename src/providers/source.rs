@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::{timeout_at, Instant};
 
 use super::{
-    credential::AUTHORIZATION, Guard, KeyFetchError, NormalizeError, Notification, Provider, SignatureMatch,
+    signature::AUTHORIZATION, Guard, KeyFetchError, NormalizeError, Notification, Provider, SignatureMatch,
     Verification, Verified, VerifyError, REGISTRY,
 };
 use crate::{

@@ -9,7 +9,7 @@
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 
-use super::{mapping::Mapped, prelude::*};
+use super::prelude::*;
 
 /// The header spellings, in the order the Svix SDKs look for them.
 const SPELLINGS: [&str; 2] = ["svix", "webhook"];
@@ -20,7 +20,7 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
     let keys = SigningKeys::decoded(settings, "whsec_ followed by base64", decode_secret)?;
     let tolerance_secs = settings.u64("tolerance_secs")?.unwrap_or(300);
     let spelled = |name: &str| SPELLINGS.map(|s| format!("{s}-{name}"));
-    let normalizer = Mapped::configure(settings, spelled("id"), spelled("timestamp"))?;
+    let normalizer = Mapping::configure(settings, spelled("id"), spelled("timestamp"))?;
     Ok(Provider::new(StandardWebhooks { keys, tolerance_secs }, normalizer))
 }
 
