@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 
-use super::prelude::*;
+use super::{prelude::*, signature::constant_time_eq};
 
 /// A configured HMAC scheme: generic, or a named provider's preset.
 #[derive(Debug)]
@@ -191,19 +191,21 @@ impl Hmac {
         }
     }
 
-    /// The bytes the template names, in order; `None` if a named header is absent.
-    fn signed_parts<'a>(&'a self, headers: &'a Headers, body: &'a [u8]) -> Option<Vec<&'a [u8]>> {
+    /// The bytes of a template part; `None` when a header it names is absent.
+    fn part<'a>(&'a self, part: &'a Part, headers: &'a Headers, body: &'a [u8]) -> Option<&'a [u8]> {
         let header = |name: &Option<String>| name.as_deref().and_then(|n| headers.get(n)).map(str::as_bytes);
-        self.content
-            .iter()
-            .map(|part| match part {
-                Part::Literal(text) => Some(text.as_bytes()),
-                Part::Body => Some(body),
-                Part::Timestamp => header(&self.timestamp_header),
-                Part::Id => header(&self.id_header),
-                Part::Header(name) => headers.get(name).map(str::as_bytes),
-            })
-            .collect()
+        match part {
+            Part::Literal(text) => Some(text.as_bytes()),
+            Part::Body => Some(body),
+            Part::Timestamp => header(&self.timestamp_header),
+            Part::Id => header(&self.id_header),
+            Part::Header(name) => headers.get(name).map(str::as_bytes),
+        }
+    }
+
+    /// What the template signs, in order (empty where a header is absent).
+    fn signed<'a>(&'a self, headers: &'a Headers, body: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+        self.content.iter().map(move |part| self.part(part, headers, body).unwrap_or_default())
     }
 }
 
@@ -216,14 +218,14 @@ impl Hmac {
     /// until `tolerance_secs` past it; a signed id without a time verifies
     /// forever, so the guard remembers it for `tolerance_secs` only (a later
     /// copy is stored again, and the processors' dedupe stops it there).
-    fn delivery(&self, parts: &[&[u8]], signed_at: Option<i64>, received_at: DateTime<Utc>) -> Option<Delivery> {
+    fn delivery(&self, request: &WebhookRequest, signed_at: Option<i64>) -> Option<Delivery> {
         let valid_for = match signed_at.filter(|_| self.content.contains(&Part::Timestamp)) {
-            Some(at) => delivery::valid_for(at, self.tolerance_secs, received_at),
+            Some(at) => delivery::valid_for(at, self.tolerance_secs, request.received_at),
             None if self.content.contains(&Part::Id) => Duration::from_secs(self.tolerance_secs),
             None => return None,
         };
-        let named: Vec<&[u8]> =
-            self.content.iter().zip(parts).filter(|(part, _)| **part != Part::Body).map(|(_, value)| *value).collect();
+        let named = self.content.iter().filter(|part| **part != Part::Body);
+        let named: Vec<&[u8]> = named.filter_map(|part| self.part(part, &request.headers, &[])).collect();
         Some(Delivery::signed(&named, valid_for))
     }
 }
@@ -242,8 +244,12 @@ impl Scheme for Hmac {
     fn check(&self, request: &WebhookRequest) -> Result<Verified, Rejection> {
         let value = self.headers.iter().find_map(|h| request.headers.get(h)).ok_or(Rejection::MissingSignature)?;
         let signature = self.signature(value).ok_or(Rejection::InvalidSignature)?;
-        let parts = self.signed_parts(&request.headers, &request.body).ok_or(Rejection::InvalidSignature)?;
-        let matched = self.keys.match_hmac(self.algorithm, &parts, &[signature]).ok_or(Rejection::InvalidSignature)?;
+        if self.content.iter().any(|part| self.part(part, &request.headers, &[]).is_none()) {
+            return Err(Rejection::InvalidSignature);
+        }
+        let signed = || self.signed(&request.headers, &request.body);
+        let matches = |key: &[u8]| constant_time_eq(&signature, self.algorithm.mac(key, signed()).as_ref());
+        let matched = self.keys.find(matches).ok_or(Rejection::InvalidSignature)?;
         let mut signed_at = None;
         if let Some(name) = &self.timestamp_header {
             let at: i64 =
@@ -253,7 +259,7 @@ impl Scheme for Hmac {
             }
             signed_at = Some(at);
         }
-        Ok(Verified { matched, delivery: self.delivery(&parts, signed_at, request.received_at) })
+        Ok(Verified { matched, delivery: self.delivery(request, signed_at) })
     }
 
     // ---- Signing ----------------------------------------------------------
@@ -275,8 +281,7 @@ impl Scheme for Hmac {
         for (name, value) in &sent {
             headers.insert(name, value);
         }
-        let parts = self.signed_parts(&headers, body).expect("every header the template names was just set");
-        let mac = self.algorithm.mac(self.keys.first(), &parts);
+        let mac = self.algorithm.mac(self.keys.first(), self.signed(&headers, body));
         let encoded = match self.encoding {
             Encoding::Hex => hex::encode(mac),
             Encoding::Base64 => STANDARD.encode(mac),
@@ -460,7 +465,7 @@ mod tests {
     #[test]
     fn hex_and_base64_secrets_become_their_bytes() {
         let hex_key = source(json!({"header": "x", "secret_encoding": "hex", "secrets": ["00ff"]})).unwrap();
-        let sig = hex::encode(Algorithm::Sha256.mac(&[0x00, 0xff], &[BODY.as_bytes()]));
+        let sig = hex::encode(Algorithm::Sha256.mac(&[0x00, 0xff], [BODY.as_bytes()]));
         assert!(verify(&hex_key, &[("x", &sig)], BODY, 0).is_ok());
     }
 

@@ -136,7 +136,7 @@ impl Scheme for PaddleSignature {
 
     fn sign(&self, body: &[u8], at: DateTime<Utc>) -> Vec<(String, String)> {
         let ts = at.timestamp().to_string();
-        let mac = Algorithm::Sha256.mac(self.keys.first(), &[ts.as_bytes(), b":", body]);
+        let mac = Algorithm::Sha256.mac(self.keys.first(), [ts.as_bytes(), b":", body]);
         vec![("Paddle-Signature".into(), format!("ts={ts};h1={}", hex::encode(mac)))]
     }
 }

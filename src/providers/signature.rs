@@ -84,7 +84,7 @@ impl SigningKeys {
             .iter()
             .position(|key| {
                 let expected = algorithm.mac(key.expose_secret(), parts);
-                candidates.iter().any(|c| constant_time_eq(c, &expected))
+                candidates.iter().any(|c| constant_time_eq(c, expected.as_ref()))
             })
             .map(|secret_index| SignatureMatch { secret_index })
     }
@@ -133,20 +133,37 @@ impl Algorithm {
         }
     }
 
-    /// The HMAC of the concatenation of `parts` (no copy into one buffer).
-    pub fn mac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    /// The HMAC of the concatenation of `parts`, without copying them into
+    /// one buffer or the MAC onto the heap.
+    pub fn mac<P: AsRef<[u8]>>(self, key: &[u8], parts: impl IntoIterator<Item = P>) -> MacBytes {
+        fn run<M: Mac + hmac::digest::KeyInit, P: AsRef<[u8]>>(
+            key: &[u8],
+            parts: impl IntoIterator<Item = P>,
+        ) -> MacBytes {
             let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
-            for part in parts {
-                mac.update(part);
-            }
-            mac.finalize().into_bytes().to_vec()
+            parts.into_iter().for_each(|part| mac.update(part.as_ref()));
+            let out = mac.finalize().into_bytes();
+            let mut bytes = [0; 64];
+            bytes[..out.len()].copy_from_slice(&out);
+            MacBytes { bytes, len: out.len() }
         }
         match self {
-            Self::Sha1 => run::<Hmac<Sha1>>(key, parts),
-            Self::Sha256 => run::<Hmac<Sha256>>(key, parts),
-            Self::Sha512 => run::<Hmac<Sha512>>(key, parts),
+            Self::Sha1 => run::<Hmac<Sha1>, P>(key, parts),
+            Self::Sha256 => run::<Hmac<Sha256>, P>(key, parts),
+            Self::Sha512 => run::<Hmac<Sha512>, P>(key, parts),
         }
+    }
+}
+
+/// An HMAC on the stack (SHA-512's, the longest, is 64 bytes).
+pub struct MacBytes {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl AsRef<[u8]> for MacBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
@@ -243,13 +260,15 @@ mod tests {
 
     #[test]
     fn hmac_of_parts_equals_hmac_of_whole() {
-        assert_eq!(SHA256.mac(b"k", &[b"ab", b"", b"c"]), SHA256.mac(b"k", &[b"abc"]));
+        let whole: [&[u8]; 1] = [b"abc"];
+        let split: [&[u8]; 3] = [b"ab", b"", b"c"];
+        assert_eq!(SHA256.mac(b"k", split).as_ref(), SHA256.mac(b"k", whole).as_ref());
     }
 
     #[test]
     fn the_matching_key_is_reported_by_position() {
         let keys = SigningKeys::new(vec![b"new".to_vec(), b"old".to_vec()]);
-        let by_old = SHA256.mac(b"old", &[b"body"]);
+        let by_old = SHA256.mac(b"old", [b"body"]).as_ref().to_vec();
         assert_eq!(
             keys.match_hmac(SHA256, &[b"body"], &[vec![0; 32], by_old.clone()]),
             Some(SignatureMatch { secret_index: 1 })
@@ -260,7 +279,8 @@ mod tests {
 
     #[test]
     fn each_algorithm_has_its_own_output() {
-        let lengths = [Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512].map(|a| a.mac(b"k", &[b"m"]).len());
+        let lengths =
+            [Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512].map(|a| a.mac(b"k", [b"m"]).as_ref().len());
         assert_eq!(lengths, [20, 32, 64]);
         assert_eq!(Algorithm::parse("md5"), None);
     }
@@ -268,7 +288,7 @@ mod tests {
     #[test]
     fn truncated_signatures_never_match() {
         let keys = SigningKeys::new(vec![b"k".to_vec()]);
-        let full = SHA256.mac(b"k", &[b"body"]);
+        let full = SHA256.mac(b"k", [b"body"]).as_ref().to_vec();
         assert_eq!(keys.match_hmac(SHA256, &[b"body"], &[full[..31].to_vec()]), None);
     }
 

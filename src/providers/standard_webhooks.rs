@@ -85,7 +85,7 @@ impl Scheme for StandardWebhooks {
     fn sign(&self, body: &[u8], at: DateTime<Utc>) -> Vec<(String, String)> {
         let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
         let t = at.timestamp().to_string();
-        let mac = Algorithm::Sha256.mac(self.keys.first(), &[id.as_bytes(), b".", t.as_bytes(), b".", body]);
+        let mac = Algorithm::Sha256.mac(self.keys.first(), [id.as_bytes(), b".", t.as_bytes(), b".", body]);
         vec![
             ("webhook-id".into(), id),
             ("webhook-timestamp".into(), t),

@@ -89,7 +89,7 @@ impl Scheme for StripeSignature {
 
     fn sign(&self, body: &[u8], at: DateTime<Utc>) -> Vec<(String, String)> {
         let t = at.timestamp().to_string();
-        let mac = Algorithm::Sha256.mac(self.keys.first(), &[t.as_bytes(), b".", body]);
+        let mac = Algorithm::Sha256.mac(self.keys.first(), [t.as_bytes(), b".", body]);
         vec![("Stripe-Signature".into(), format!("t={t},v1={}", hex::encode(mac)))]
     }
 }

@@ -60,7 +60,7 @@ impl Scheme for AdyenSignature {
         for item in json.pointer_mut("/notificationItems").and_then(Value::as_array_mut).into_iter().flatten() {
             let item = &mut item["NotificationRequestItem"];
             let Some(fields) = SignedFields::of(item) else { continue };
-            let mac = Algorithm::Sha256.mac(self.keys.first(), &[fields.signing_string().as_bytes()]);
+            let mac = Algorithm::Sha256.mac(self.keys.first(), [fields.signing_string().as_bytes()]);
             item["additionalData"] = json!({"hmacSignature": STANDARD.encode(mac)});
         }
         serde_json::to_vec_pretty(&json).expect("a JSON value always serializes")
@@ -92,7 +92,7 @@ mod tests {
 
     fn signature(item: &Value, key: &str) -> String {
         let signed = SignedFields::of(item).unwrap().signing_string();
-        STANDARD.encode(Algorithm::Sha256.mac(&hex::decode(key).unwrap(), &[signed.as_bytes()]))
+        STANDARD.encode(Algorithm::Sha256.mac(&hex::decode(key).unwrap(), [signed.as_bytes()]))
     }
 
     /// `body` with every item signed by `key`.

@@ -90,7 +90,7 @@ proptest! {
     ) {
         let signing_string = genuine.join(":");
         let key = hex::decode(KEY).expect("KEY is hex");
-        let signature = STANDARD.encode(Algorithm::Sha256.mac(&key, &[signing_string.as_bytes()]));
+        let signature = STANDARD.encode(Algorithm::Sha256.mac(&key, [signing_string.as_bytes()]));
         prop_assert_eq!(verdicts(item(&genuine, &signature)), [true, true], "the genuine item verifies");
 
         let pieces: Vec<&str> = signing_string.split(':').collect();
