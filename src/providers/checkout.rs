@@ -27,11 +27,9 @@
 
 use super::prelude::*;
 
-// ---- Signature ------------------------------------------------------------
+// ---- Configuration --------------------------------------------------------
 
 const SIGNATURE: Preset = Preset(&["cko-signature"], Algorithm::Sha256, Encoding::Hex);
-
-// ---- Configuration --------------------------------------------------------
 
 /// The events that may mean "payment succeeded", by configuration.
 const SUCCESS_EVENTS: [&str; 2] = ["payment_captured", "payment_approved"];

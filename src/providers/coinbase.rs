@@ -27,11 +27,9 @@
 
 use super::prelude::*;
 
-// ---- Signature ------------------------------------------------------------
+// ---- Configuration --------------------------------------------------------
 
 const SIGNATURE: Preset = Preset(&["x-cc-webhook-signature"], Algorithm::Sha256, Encoding::Hex);
-
-// ---- Configuration --------------------------------------------------------
 
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let scheme = Hmac::preset(&SIGNATURE, settings)?;

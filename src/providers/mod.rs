@@ -3,13 +3,15 @@
 //! A provider is a signature [`Scheme`] (the headers it signs with, verifying
 //! them, and signing for tooling) plus a [`Normalizer`] (payload →
 //! notifications, and a sample payload). A [`Source`] holds one of each, as
-//! configured for one endpoint. Most providers only HMAC the body into a
-//! header: they are presets of the generic scheme in `hmac.rs`, and their
-//! files hold only a normalizer and a sample. Each provider file has the same
-//! sections in the same order (signature, configuration, normalization,
-//! sample, tests) and is one line of [`REGISTRY`]; the registry test
-//! (`tests/it/registry.rs`) fails when a registered provider lacks its
-//! vectors, test sources, example config or README row.
+//! configured for one endpoint, and the optional credential some providers
+//! send in `Authorization`. Most providers only HMAC the body into a header:
+//! they are presets of the generic scheme in `hmac.rs`, and their files hold
+//! only their normalizer and sample. Every provider file has the same
+//! sections in the same order (configuration; header parsing and
+//! verification when its scheme is its own; normalization; sample; tests)
+//! and is one line of [`REGISTRY`]. The registry test (`tests/it/registry.rs`)
+//! fails when a registered provider lacks SDK vectors, test sources, an
+//! example config or a README row.
 //!
 //! Verification is one call that cannot be half made: a scheme that needs a
 //! key from elsewhere (PayPal's certificates) fetches it inside

@@ -16,11 +16,9 @@
 
 use super::prelude::*;
 
-// ---- Signature ------------------------------------------------------------
+// ---- Configuration --------------------------------------------------------
 
 const SIGNATURE: Preset = Preset(&["x-paystack-signature"], Algorithm::Sha512, Encoding::Hex);
-
-// ---- Configuration --------------------------------------------------------
 
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     Ok(Provider::new(Hmac::preset(&SIGNATURE, settings)?, Paystack))

@@ -22,11 +22,9 @@
 
 use super::prelude::*;
 
-// ---- Signature ------------------------------------------------------------
+// ---- Configuration --------------------------------------------------------
 
 const SIGNATURE: Preset = Preset(&["x-razorpay-signature"], Algorithm::Sha256, Encoding::Hex);
-
-// ---- Configuration --------------------------------------------------------
 
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let scheme = Hmac::preset(&SIGNATURE, settings)?;

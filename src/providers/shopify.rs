@@ -35,13 +35,11 @@
 
 use super::prelude::*;
 
-// ---- Signature ------------------------------------------------------------
+// ---- Configuration --------------------------------------------------------
 
 /// The Events family's header first: it wins when both are sent.
 const SIGNATURE: Preset =
     Preset(&["shopify-hmac-sha256", "x-shopify-hmac-sha256"], Algorithm::Sha256, Encoding::Base64);
-
-// ---- Configuration --------------------------------------------------------
 
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     Ok(Provider::new(Hmac::preset(&SIGNATURE, settings)?, Shopify))

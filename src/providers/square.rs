@@ -29,11 +29,9 @@
 
 use super::prelude::*;
 
-// ---- Signature ------------------------------------------------------------
+// ---- Configuration --------------------------------------------------------
 
 const SIGNATURE: Preset = Preset(&["x-square-hmacsha256-signature"], Algorithm::Sha256, Encoding::Base64);
-
-// ---- Configuration --------------------------------------------------------
 
 const AMOUNT_FIELDS: [&str; 2] = ["amount_money", "total_money"];
 
