@@ -17,7 +17,8 @@
 //!   and nothing is fetched. A URL is fetched at most once a minute and at
 //!   most ten distinct URLs a minute, so naming URLs cannot make payhook
 //!   fetch on every request ([`certificates`] has the rules). A network
-//!   error or a 5xx is a [`KeyFetchError`] (503, PayPal retries), and stays
+//!   error or a 5xx is a [`KeyFetchError`](super::KeyFetchError) (503,
+//!   PayPal retries), and stays
 //!   the answer for that URL for the minute; a 4xx or a body that is not a
 //!   PayPal certificate means the URL names none, and the request fails
 //!   verification.

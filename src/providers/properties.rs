@@ -1,12 +1,15 @@
 //! Property tests over every provider: the stable-toolchain stand-in for
 //! `cargo-fuzz` (no nightly here), using `proptest` through the public
-//! [`Provider`](super::Provider) API of the sources of
-//! `tests/fixtures/sources.toml` (at least one per provider).
+//! [`Source`] API (`verify`, `reverify`, `normalize`, `sample`, `sign`) of
+//! the sources of `tests/fixtures/sources.toml` (at least one per provider;
+//! a test fails when one has no properties here).
 //!
 //! What holds for every provider, whatever the input:
-//! - `verify`, `reverify` and `prefetch` never panic, and a request the
-//!   provider did not sign never verifies (arbitrary header values for each
-//!   header the provider keeps, with arbitrary bodies or its own sample);
+//! - verifying, on arrival or again for a stored arrival, never panics, and
+//!   a request the provider did not sign never verifies (arbitrary header
+//!   values for each header the source keeps, with arbitrary bodies or its
+//!   own sample); a verification that would fetch a key is built, then
+//!   dropped unfetched;
 //! - `normalize` never panics on arbitrary bytes, arbitrary JSON, or a
 //!   sample with a byte replaced, a field removed or a field of another type;
 //!   it answers notifications or an error with a documented reason;
