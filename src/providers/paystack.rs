@@ -1,7 +1,8 @@
 //! Paystack: `x-paystack-signature` is the lowercase hex HMAC-**SHA512** of the
 //! raw body, keyed by the account's secret API key (`sk_test_…`/`sk_live_…`,
-//! used as UTF-8 text): a preset of the generic scheme. No timestamp is signed. Paystack's own JS snippet
-//! hashes `JSON.stringify(req.body)`; payhook hashes the bytes received.
+//! used as UTF-8 text): a preset of the generic scheme. No timestamp is
+//! signed. Paystack's own JS snippet hashes `JSON.stringify(req.body)`;
+//! payhook hashes the bytes received.
 //!
 //! Normalizes `charge.success` whose `data.status` is `"success"`; every other
 //! event is ignored. Only that event announces a payment, keyed by the

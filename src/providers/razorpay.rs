@@ -1,18 +1,18 @@
 //! Razorpay: `X-Razorpay-Signature` is the lowercase hex HMAC-SHA256 of the
 //! raw body, keyed by the webhook secret as UTF-8 (the secret set on the
 //! webhook, not the API key secret): a preset of the generic scheme. No
-//! timestamp is signed. Razorpay signs
-//! retries of older events with the secret they were first sent with, so a
-//! source lists every secret still in use (rotation).
+//! timestamp is signed. Razorpay signs retries of older events with the
+//! secret they were first sent with, so a source lists every secret still in
+//! use (rotation).
 //!
-//! Normalizes, by a mapping, `payment.captured` and `order.paid`. Both carry the payment
-//! entity and both are keyed by its id (`payload.payment.entity.id`,
-//! `pay_…`), so a merchant subscribed to both gets one event per payment.
-//! The amount is `payload.payment.entity.amount` in the currency's smallest
-//! unit (paise), the merchant reference the Razorpay order id
-//! (`payload.payment.entity.order_id`), present in both events; the
-//! merchant's own receipt exists only in `order.paid` and is not used, so
-//! both announcements of one payment carry the same facts.
+//! Normalizes, by a mapping, `payment.captured` and `order.paid`. Both carry
+//! the payment entity and both are keyed by its id
+//! (`payload.payment.entity.id`, `pay_…`), so a merchant subscribed to both
+//! gets one event per payment. The amount is `payload.payment.entity.amount`
+//! in the currency's smallest unit (paise), the merchant reference the
+//! Razorpay order id (`payload.payment.entity.order_id`), present in both
+//! events; the merchant's own receipt exists only in `order.paid` and is not
+//! used, so both announcements of one payment carry the same facts.
 //! `payment.authorized` and `payment.failed` are ignored: Razorpay may send
 //! `payment.captured` after a `payment.failed` for the same payment.
 //!

@@ -1,15 +1,16 @@
 //! Shopify: `X-Shopify-Hmac-Sha256` = base64 HMAC-SHA256 of the raw body,
 //! keyed by the app's client secret (UTF-8, as is): a preset of the generic
-//! scheme. No timestamp is signed.
-//! During a client-secret rotation Shopify may sign with the old secret for up
-//! to an hour, so `secrets` holds both and either may match.
+//! scheme. No timestamp is signed. During a client-secret rotation Shopify
+//! may sign with the old secret for up to an hour, so `secrets` holds both
+//! and either may match.
 //!
 //! Headers come in two families, as in `@shopify/shopify-api`: the classic
 //! `X-Shopify-*` and the newer Events family without the `X-` prefix
 //! (`shopify-hmac-sha256`, `shopify-topic`, …). As in the SDK, the Events
 //! family is used when its HMAC header is present, else the classic one, and
 //! every other header is read from the same family. The HMAC must be canonical
-//! padded base64 (the SDK compares the base64 text).
+//! padded base64 (the SDK compares the base64 text). `payhook sign`/`send`
+//! send the Events family.
 //!
 //! Normalizes the topic `orders/paid` (header `X-Shopify-Topic`) when the
 //! order's `financial_status` is `paid`; every other topic or state is
