@@ -8,7 +8,7 @@ use axum::{
 use serde_json::json;
 
 use crate::{
-    providers::{KeyFetchError, Rejection},
+    providers::{KeyFetchError, Rejection, VerifyError},
     store::StoreError,
     telemetry::metrics::Outcome,
 };
@@ -50,6 +50,15 @@ pub enum IngressError {
     /// provider retries once its key host answers again.
     #[error(transparent)]
     KeyUnavailable(#[from] KeyFetchError),
+}
+
+impl From<VerifyError> for IngressError {
+    fn from(error: VerifyError) -> Self {
+        match error {
+            VerifyError::Rejected(rejection) => Self::Rejected(rejection),
+            VerifyError::KeyUnavailable(error) => Self::KeyUnavailable(error),
+        }
+    }
 }
 
 impl IngressError {

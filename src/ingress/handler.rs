@@ -19,7 +19,7 @@ use tracing::{Instrument, Span};
 use super::{rejections::Refusal, IngressError, IngressState};
 use crate::{
     domain::{ArrivalId, RequestId, TraceContext, WebhookRequest},
-    providers::{self, KeyFetchError, Rejection, SignatureMatch, Source, VerifiedArrival},
+    providers::{self, Rejection, SignatureMatch, Source, VerifiedArrival},
     store::{Appended, StoreError},
     telemetry::{
         events::{ArrivalRefused, ArrivalStored},
@@ -63,7 +63,7 @@ async fn respond(state: &IngressState, source: Option<&Source>, request_id: &Req
             let (elapsed, secret_index) = (started.elapsed(), matched.secret_index);
             ArrivalStored { source: name, arrival_id: &arrival_id, request_id, secret_index, elapsed, replayed }
                 .emit(&state.metrics);
-            accepted(&arrival_id, source.and_then(|s| s.provider.success_body()))
+            accepted(&arrival_id, source.and_then(Source::success_body))
         }
         Err((error, body_len)) => {
             spans::finish(&Span::current(), error.outcome().as_str(), None);
@@ -110,8 +110,8 @@ async fn accept(
     }
     let request = read_request(state, source, request, deadline).await.map_err(|e| (e, 0))?;
     let body_len = request.body.len();
-    fetch_keys(source, &request, deadline).await.map_err(|e| (e, body_len))?;
-    let verified = providers::verify(source, request, request_id.clone()).map_err(|r| (r.into(), body_len))?;
+    let verified = providers::verify(source, request, request_id.clone(), deadline).await;
+    let verified = verified.map_err(|e| (e.into(), body_len))?;
     store_once(state, &verified, deadline).await.map_err(|e| (e, body_len))
 }
 
@@ -133,15 +133,6 @@ async fn read_request(
         headers.set(TRACEPARENT, &started.to_string());
     }
     Ok(WebhookRequest { headers, body, received_at })
-}
-
-/// Whatever the provider needs fetched before verifying (PayPal's certificate).
-async fn fetch_keys(source: &Source, request: &WebhookRequest, deadline: Instant) -> Result<(), IngressError> {
-    let Some(fetch) = source.provider.prefetch(request) else { return Ok(()) };
-    match timeout_at(deadline, fetch).await {
-        Ok(result) => result.map_err(IngressError::from),
-        Err(_) => Err(KeyFetchError("timed out".into()).into()),
-    }
 }
 
 /// Stores the arrival, unless it is an exact replay of a delivery stored

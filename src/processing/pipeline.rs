@@ -24,7 +24,7 @@ use chrono::Utc;
 use crate::{
     config::Config,
     domain::{Arrival, ArrivalId, CloudEvent, Normalized, PaymentFacts, PaymentSucceededV1, SourceName, TraceContext},
-    providers::{NormalizeError, Notification, Source, SourceTable},
+    providers::{NormalizeError, Notification, Source, SourceTable, VerifyError},
     publish::{PublishError, Published, Publisher},
     store::{Announcement, ArrivalEntry, DeadLetter, DlqReason, Store, StoreError, Via},
     telemetry::{
@@ -264,22 +264,23 @@ impl Pipeline {
             let error = format!("stored for provider {}, source now uses {}", arrival.provider, source.provider_name);
             return Err(reject(DlqReason::ProviderMismatch, error));
         }
-        if let Some(fetch) = source.provider.prefetch(&arrival.request) {
-            if let Err(error) = fetch.await {
+        // Live processing verifies again too, so every path makes the same
+        // checks: no Redis round trip, and a fetch only for a key not cached.
+        match source.reverify(&arrival.request).await {
+            Ok(_) => {}
+            Err(VerifyError::KeyUnavailable(error)) => {
                 return Err(match self.may_pass(arrival, attempt, DlqReason::KeyUnavailable, &error) {
                     Some(failure) => Decision::Rejected(failure),
                     None => Decision::Retry,
                 });
             }
-        }
-        // Live processing verifies again too, so every path makes the same
-        // checks: CPU only, no Redis round trip.
-        if let Err(rejection) = source.provider.reverify(&arrival.request) {
-            let error = format!("the stored arrival does not verify: {rejection}");
-            return Err(reject(DlqReason::InvalidSignature, error));
+            Err(VerifyError::Rejected(rejection)) => {
+                let error = format!("the stored arrival does not verify: {rejection}");
+                return Err(reject(DlqReason::InvalidSignature, error));
+            }
         }
         let notifications =
-            source.provider.normalize(arrival).map_err(|error| reject(normalize_reason(&error), error.to_string()))?;
+            source.normalize(arrival).map_err(|error| reject(normalize_reason(&error), error.to_string()))?;
         Ok((arrival, source, notifications))
     }
 

@@ -296,7 +296,7 @@ impl Pipeline {
         if source.provider_name != arrival.provider {
             return (Vec::new(), Some("provider_mismatch".into()));
         }
-        match source.provider.normalize(arrival) {
+        match source.normalize(arrival) {
             Err(error) => (Vec::new(), Some(error.reason().to_owned())),
             Ok(notifications) => {
                 let notifications = notifications.into_iter().flatten();

@@ -1,15 +1,17 @@
 //! Checkout.com: `Cko-Signature` is the lowercase hex HMAC-SHA256 of the raw
-//! body, keyed by the webhook's signature key used as UTF-8 text. No timestamp
-//! is signed, so replays are stopped by event-id dedupe only. Checkout.com can
-//! also send a static "Authorization header key" in `Authorization`; when the
-//! source configures one (`authorization_key`), a request must carry it too.
+//! body, keyed by the webhook's signature key used as UTF-8 text: a preset of
+//! the generic scheme. No timestamp is signed, so replays are stopped by
+//! event-id dedupe only. Checkout.com can also send a static "Authorization
+//! header key" in `Authorization`; when the source configures one
+//! (`authorization_key`), a request must carry it too (see `signature.rs`).
 //!
 //! Normalizes `payment_captured` (funds captured) and, when the source lists
 //! it in `succeeded_on`, `payment_approved` (an authorisation, which is a
 //! success only with auto-capture). Both key the payment by `data.id`
 //! (`pay_…`), so a merchant subscribed to both gets one event per payment;
 //! `data.action_id` names the action, not the payment. Amounts are minor
-//! units. The provider event id is the event's `id` (`evt_…`).
+//! units. The provider event id is the event's `id` (`evt_…`). The payload
+//! needs no more than pointers, so the normalizer is a mapping.
 //!
 //! UNCONFIRMED, and how payhook handles it:
 //! - Whether the signature key is decoded before use: used verbatim (UTF-8),
@@ -23,157 +25,50 @@
 //! `succeeded_on` (`["payment_captured"]`; may add `"payment_approved"`),
 //! `authorization_key`/`authorization_key_env` (optional), `livemode` (false).
 
-use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::{json, Value};
+use super::prelude::*;
 
-use super::{
-    fields,
-    signature::{credential_eq, hmac_sha256, SigningKeys},
-    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
-};
-use crate::{
-    config::{ConfigError, SourceSettings},
-    domain::{Arrival, MinorUnits, Normalized, PaymentFacts, WebhookRequest},
-};
+// ---- Configuration --------------------------------------------------------
 
-const HEADER: &str = "cko-signature";
-const AUTHORIZATION: &str = "authorization";
+const SIGNATURE: Preset = Preset(&["cko-signature"], Algorithm::Sha256, Encoding::Hex);
+
 /// The events that may mean "payment succeeded", by configuration.
 const SUCCESS_EVENTS: [&str; 2] = ["payment_captured", "payment_approved"];
 
-/// A configured Checkout.com endpoint.
-#[derive(Debug)]
-struct Checkout {
-    keys: SigningKeys,
-    /// The static key Checkout.com sends as `Authorization`, if configured.
-    authorization_key: Option<SecretString>,
-    succeeded_on: Vec<String>,
-    livemode: bool,
-}
-
-/// Reads the keys listed in the module doc.
-pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    let keys = SigningKeys::from_settings(settings)?;
-    let list_key = settings.key("succeeded_on");
-    let succeeded_on = settings.strings("succeeded_on")?.unwrap_or_else(|| vec!["payment_captured".into()]);
-    if succeeded_on.is_empty() {
-        return Err(ConfigError::invalid(list_key, "must name at least one event type"));
-    }
-    if let Some(unknown) = succeeded_on.iter().find(|e| !SUCCESS_EVENTS.contains(&e.as_str())) {
-        let known = SUCCESS_EVENTS.join(", ");
-        return Err(ConfigError::invalid(list_key, format!("{unknown:?} is not one of {known}")));
-    }
-    Ok(Box::new(Checkout {
-        keys,
-        authorization_key: settings.secret("authorization_key")?,
-        succeeded_on,
-        livemode: settings.bool("livemode")?.unwrap_or(false),
-    }))
-}
-
-// ---- Header parsing -------------------------------------------------------
-
-/// The signature bytes of a `Cko-Signature` value (hex, either case);
-/// `None` when it is not hex.
-fn parse_signature(header: &str) -> Option<Vec<u8>> {
-    hex::decode(header.trim()).ok()
-}
-
-// ---- Verification ---------------------------------------------------------
-
-impl Checkout {
-    fn check(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        let header = request.headers.get(HEADER).ok_or(Rejection::MissingSignature)?;
-        self.check_authorization(request)?;
-        self.check_signature(request, header)
-    }
-
-    /// The body's HMAC; all that a stored arrival can still prove.
-    fn check_signature(&self, request: &WebhookRequest, header: &str) -> Result<SignatureMatch, Rejection> {
-        let signature = parse_signature(header).ok_or(Rejection::InvalidSignature)?;
-        self.keys.match_hmac_sha256(&[&request.body], &[signature]).ok_or(Rejection::InvalidSignature)
-    }
-
-    /// The configured `Authorization` key, compared without revealing it.
-    fn check_authorization(&self, request: &WebhookRequest) -> Result<(), Rejection> {
-        let Some(expected) = &self.authorization_key else { return Ok(()) };
-        let received = request.headers.get(AUTHORIZATION).ok_or(Rejection::MissingSignature)?;
-        if credential_eq(received.as_bytes(), expected.expose_secret().as_bytes()) {
-            Ok(())
-        } else {
-            Err(Rejection::InvalidSignature)
-        }
-    }
+pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
+    let scheme = Hmac::preset(&SIGNATURE, settings)?;
+    let succeeded_types = super::succeeded_on(settings, &SUCCESS_EVENTS, &SUCCESS_EVENTS[..1], Some("event type"))?;
+    let credential = Credential::key(settings, "authorization_key")?;
+    let livemode = settings.bool("livemode")?.unwrap_or(false);
+    let mapping = Mapping {
+        livemode,
+        succeeded_types,
+        event_id: Some("/id".into()),
+        occurred_at: ["/created_on", "/timestamp", "/data/processed_on"].map(String::from).to_vec(),
+        merchant_reference: Some("/data/reference".into()),
+        customer_id: Some("/data/customer/id".into()),
+        payment_method: Some("/data/source/type".into()),
+        ..Mapping::fixed("/type", &[], "/data/id", "/data/amount", "/data/currency")
+    };
+    Ok(Provider::new(scheme, Checkout(mapping)).with_credential(credential))
 }
 
 // ---- Normalization --------------------------------------------------------
 
-impl Checkout {
-    /// A Checkout.com delivery is one event.
-    fn notification(&self, body: &[u8]) -> Result<Normalized, NormalizeError> {
-        let event = fields::parse(body)?;
-        let event_type = fields::str(&event, "/type")?.to_owned();
-        if !self.succeeded_on.contains(&event_type) {
-            return Ok(Normalized::Ignored { event_type });
-        }
-        Ok(Normalized::Payment(PaymentFacts {
-            payment_id: fields::payment_id(&event, "/data/id")?,
-            amount: MinorUnits::new(fields::minor_amount(&event, "/data/amount")?),
-            currency: fields::currency(&event, "/data/currency")?,
-            livemode: self.livemode,
-            merchant_reference: fields::opt_str(&event, "/data/reference")?,
-            customer_id: fields::opt_str(&event, "/data/customer/id")?,
-            payment_method: fields::opt_str(&event, "/data/source/type")?,
-            provider_event_id: Some(fields::str(&event, "/id")?.to_owned()),
-            provider_event_type: event_type,
-            occurred_at: occurred_at(&event)?,
-        }))
-    }
-}
+/// A Checkout.com endpoint's normalizer: its mapping.
+#[derive(Debug)]
+struct Checkout(Mapping);
 
-/// The first of the event's time fields that is present.
-fn occurred_at(event: &Value) -> Result<DateTime<Utc>, NormalizeError> {
-    let pointer = ["/created_on", "/timestamp", "/data/processed_on"]
-        .into_iter()
-        .find(|p| fields::get(event, p).is_some())
-        .unwrap_or("/created_on");
-    fields::time(event, pointer)
-}
-
-impl Provider for Checkout {
-    fn headers(&self) -> Vec<String> {
-        vec![HEADER.into(), AUTHORIZATION.into()]
-    }
-
-    fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        self.check(request)
-    }
-
-    fn reverify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        let header = request.headers.get(HEADER).ok_or(Rejection::MissingSignature)?;
-        self.check_signature(request, header)
-    }
-
+impl Normalizer for Checkout {
     fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        self.notification(&arrival.request.body).map(|n| vec![Ok(n)])
+        one(self.0.event(&arrival.request)?)
     }
 
-    // ---- Signing and sample -----------------------------------------------
-
-    fn sign(&self, body: &[u8], _at: DateTime<Utc>) -> Vec<(String, String)> {
-        let mac = hmac_sha256(self.keys.first(), &[body]);
-        let mut headers = vec![("Cko-Signature".to_owned(), hex::encode(mac))];
-        if let Some(key) = &self.authorization_key {
-            headers.push(("Authorization".into(), key.expose_secret().to_owned()));
-        }
-        headers
-    }
+    // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
         let id = |prefix: &str| format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
         let (event_id, payment_id) = (id("evt"), id("pay"));
-        let time = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let time = at.to_rfc3339_opts(SecondsFormat::Secs, true);
         let event = json!({
             "id": event_id, "type": "payment_captured", "created_on": time,
             "data": {
@@ -192,12 +87,15 @@ impl Provider for Checkout {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
-    use crate::providers::{
-        testing::{self, payment},
-        Source,
+    use crate::{
+        domain::Normalized,
+        providers::{
+            testing::{self, payment},
+            Rejection, SignatureMatch, Source,
+        },
     };
 
     const CAPTURED: &str = include_str!("../../tests/fixtures/payloads/checkout-payment_captured.json");
@@ -210,48 +108,21 @@ mod tests {
     }
 
     fn verify(source: &Source, headers: &[(&str, &str)], body: &str) -> Result<SignatureMatch, Rejection> {
-        source.provider.verify(&testing::request(source, headers, body.as_bytes(), 1_700_000_000))
-    }
-
-    #[test]
-    fn sdk_vectors_get_the_documented_verdict() {
-        assert!(testing::check_vectors(include_str!("../../tests/fixtures/vectors/checkout.json")) >= 8);
-    }
-
-    #[test]
-    fn the_published_generic_vector_verifies() {
-        let source = testing::source("checkout", &json!({"secrets": ["test_secret_123"]})).unwrap();
-        let sig = "6adb79c9a71772e577593ec425d6ca66a824895f89e0f3591b774d8e7ae56552";
-        assert!(verify(&source, &[("Cko-Signature", sig)], r#"{"id":"evt_1","amount":1000}"#).is_ok());
-        let upper = sig.to_ascii_uppercase();
-        assert!(verify(&source, &[("Cko-Signature", &upper)], r#"{"id":"evt_1","amount":1000}"#).is_ok());
-    }
-
-    #[test]
-    fn malformed_signatures_are_refused_without_panicking() {
-        let source = checkout(json!({}));
-        for header in ["", "zz", "abc", "sha256=00", "6adb79c9", &"0".repeat(64)] {
-            assert_eq!(
-                verify(&source, &[("Cko-Signature", header)], "{}"),
-                Err(Rejection::InvalidSignature),
-                "{header:?}"
-            );
-        }
-        assert_eq!(verify(&source, &[], "{}"), Err(Rejection::MissingSignature));
+        testing::verify_now(source, &testing::request(source, headers, body.as_bytes(), 1_700_000_000))
     }
 
     #[test]
     fn a_configured_authorization_key_is_required() {
         let source = checkout(json!({"authorization_key": "auth_key_1"}));
-        let sig = source.provider.sign(b"{}", Utc::now());
-        let cko = sig.iter().find(|(k, _)| k == "Cko-Signature").unwrap().1.clone();
+        let sig = source.sign(b"{}", Utc::now());
+        let cko = sig.iter().find(|(k, _)| k == "cko-signature").unwrap().1.clone();
         assert!(verify(&source, &[("Cko-Signature", &cko), ("Authorization", "auth_key_1")], "{}").is_ok());
         assert_eq!(verify(&source, &[("Cko-Signature", &cko)], "{}"), Err(Rejection::MissingSignature));
         let wrong = [("Cko-Signature", cko.as_str()), ("Authorization", "auth_key_2")];
         assert_eq!(verify(&source, &wrong, "{}"), Err(Rejection::InvalidSignature));
         // Without the option the header is not needed.
         let plain = checkout(json!({}));
-        let sig = plain.provider.sign(b"{}", Utc::now());
+        let sig = plain.sign(b"{}", Utc::now());
         assert!(verify(&plain, &[("Cko-Signature", &sig[0].1)], "{}").is_ok());
     }
 

@@ -1,6 +1,6 @@
 //! Coinbase Commerce: `X-CC-Webhook-Signature` is the lowercase hex
 //! HMAC-SHA256 of the raw body, keyed by the endpoint's shared secret as
-//! UTF-8. No timestamp is signed.
+//! UTF-8 (a preset of the generic scheme). No timestamp is signed.
 //!
 //! A delivery is `{"id", "scheduled_for", "attempt_number", "event": {…}}`;
 //! the outer `id` counts deliveries, the event's own `event.id` is the
@@ -10,6 +10,7 @@
 //! are ignored (a resolved charge was settled by hand after an under- or
 //! overpayment, so its priced amount is not what was paid).
 //!
+//! The payload needs no more than pointers, so the normalizer is a mapping.
 //! The payment id is the charge's `code` (`event.data.code`, the id shown in
 //! the dashboard and the hosted URL): one charge is one payment, whichever
 //! event announces it. The amount is the charge's price in the merchant's
@@ -23,153 +24,76 @@
 //! UNCONFIRMED: that `pricing.local.amount` is a major-unit decimal (`"100.00"`)
 //! for current API versions. Source key `amount_unit`: `"major"` (default)
 //! or `"minor"`.
-//!
-//! Keys: `secrets`/`secrets_env`, `livemode` (false),
-//! `merchant_reference_metadata_key` (`order_id`), `amount_unit` (`major`).
 
-use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use super::prelude::*;
 
-use super::{
-    fields,
-    signature::{hmac_sha256, SigningKeys},
-    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
-};
-use crate::{
-    config::{ConfigError, SourceSettings},
-    domain::{Arrival, MinorUnits, Normalized, PaymentFacts, WebhookRequest},
-};
+// ---- Configuration --------------------------------------------------------
 
-const SIGNATURE: &str = "x-cc-webhook-signature";
-const SUCCEEDED: &str = "charge:confirmed";
-const AMOUNT: &str = "/event/data/pricing/local/amount";
-const CURRENCY: &str = "/event/data/pricing/local/currency";
+const SIGNATURE: Preset = Preset(&["x-cc-webhook-signature"], Algorithm::Sha256, Encoding::Hex);
 
-/// A configured Coinbase Commerce endpoint.
-#[derive(Debug)]
-struct Coinbase {
-    keys: SigningKeys,
-    livemode: bool,
-    /// JSON pointer to the merchant reference inside `metadata`.
-    reference_pointer: String,
-    /// Whether `pricing.local.amount` counts major units.
-    major_units: bool,
-}
-
-/// Keys: `secrets`/`secrets_env`, `livemode` (false),
-/// `merchant_reference_metadata_key` (`order_id`), `amount_unit` (`major`).
-pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    let keys = SigningKeys::from_settings(settings)?;
+pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
+    let scheme = Hmac::preset(&SIGNATURE, settings)?;
     let livemode = settings.bool("livemode")?.unwrap_or(false);
     let key = settings.string("merchant_reference_metadata_key")?.unwrap_or_else(|| "order_id".into());
-    let reference_pointer = format!("/event/data/metadata/{}", key.replace('~', "~0").replace('/', "~1"));
     let unit_key = settings.key("amount_unit");
-    let major_units = match settings.string("amount_unit")?.as_deref() {
-        None | Some("major") => true,
-        Some("minor") => false,
+    let amount_unit = match settings.string("amount_unit")?.as_deref() {
+        None | Some("major") => AmountUnit::Major,
+        Some("minor") => AmountUnit::Minor,
         Some(_) => return Err(ConfigError::invalid(unit_key, "expected \"major\" or \"minor\"")),
     };
-    Ok(Box::new(Coinbase { keys, livemode, reference_pointer, major_units }))
-}
-
-// ---- Header parsing -------------------------------------------------------
-
-/// The signature bytes of the header; `None` unless it is hex.
-fn parse_signature(header: &str) -> Option<Vec<u8>> {
-    hex::decode(header.trim()).ok()
-}
-
-// ---- Verification ---------------------------------------------------------
-
-impl Coinbase {
-    fn check(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        let header = request.headers.get(SIGNATURE).ok_or(Rejection::MissingSignature)?;
-        let signature = parse_signature(header).ok_or(Rejection::InvalidSignature)?;
-        self.keys.match_hmac_sha256(&[&request.body], &[signature]).ok_or(Rejection::InvalidSignature)
-    }
+    let mapping = Mapping {
+        livemode,
+        event_id: Some("/event/id".into()),
+        amount_unit,
+        occurred_at: vec!["/event/created_at".into()],
+        merchant_reference: Some(fields::child("/event/data/metadata", &key)),
+        ..Mapping::fixed("/event/type", &[SUCCEEDED], "/event/data/code", AMOUNT, "/event/data/pricing/local/currency")
+    };
+    Ok(Provider::new(scheme, Coinbase(mapping)))
 }
 
 // ---- Normalization --------------------------------------------------------
 
-impl Coinbase {
-    /// A Coinbase delivery is one event.
-    fn notification(&self, arrival: &Arrival) -> Result<Normalized, NormalizeError> {
-        let delivery = fields::parse(&arrival.request.body)?;
-        let event_type = fields::str(&delivery, "/event/type")?.to_owned();
-        if event_type != SUCCEEDED {
-            return Ok(Normalized::Ignored { event_type });
-        }
-        let currency = fields::currency(&delivery, CURRENCY)?;
-        let amount = if self.major_units {
-            fields::major_amount(&delivery, AMOUNT, currency)?
-        } else {
-            MinorUnits::new(fields::minor_amount(&delivery, AMOUNT)?)
-        };
-        Ok(Normalized::Payment(PaymentFacts {
-            payment_id: fields::payment_id(&delivery, "/event/data/code")?,
-            amount,
-            currency,
-            livemode: self.livemode,
-            merchant_reference: fields::opt_str(&delivery, &self.reference_pointer)?,
-            customer_id: None,
-            payment_method: None,
-            provider_event_id: Some(fields::str(&delivery, "/event/id")?.to_owned()),
-            provider_event_type: event_type,
-            occurred_at: fields::time(&delivery, "/event/created_at")?,
-        }))
-    }
-}
+const SUCCEEDED: &str = "charge:confirmed";
+const AMOUNT: &str = "/event/data/pricing/local/amount";
 
-impl Provider for Coinbase {
-    fn headers(&self) -> Vec<String> {
-        vec![SIGNATURE.into()]
-    }
+/// A Coinbase Commerce endpoint's normalizer: its mapping.
+#[derive(Debug)]
+struct Coinbase(Mapping);
 
-    fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        self.check(request)
-    }
-
+impl Normalizer for Coinbase {
     fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        self.notification(arrival).map(|n| vec![Ok(n)])
+        one(self.0.event(&arrival.request)?)
     }
 
-    // ---- Signing and sample -----------------------------------------------
-
-    fn sign(&self, body: &[u8], _at: DateTime<Utc>) -> Vec<(String, String)> {
-        let mac = hmac_sha256(self.keys.first(), &[body]);
-        vec![("X-CC-Webhook-Signature".into(), hex::encode(mac))]
-    }
+    // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let local = if self.major_units { json!("100.00") } else { json!("10000") };
+        let local = if self.0.amount_unit == AmountUnit::Major { json!("100.00") } else { json!("10000") };
+        let code = uuid::Uuid::new_v4().simple().to_string()[..8].to_ascii_uppercase();
+        let time = at.to_rfc3339();
         let delivery = json!({
-            "id": 1, "scheduled_for": at.to_rfc3339(), "attempt_number": 1,
+            "id": 1, "scheduled_for": time, "attempt_number": 1,
             "event": {
                 "id": uuid::Uuid::new_v4().to_string(), "resource": "event", "type": SUCCEEDED,
-                "api_version": "2018-03-22", "created_at": at.to_rfc3339(),
-                "data": charge(at, local)
+                "api_version": "2018-03-22", "created_at": time,
+                "data": {
+                    "id": uuid::Uuid::new_v4().to_string(), "resource": "charge", "code": code,
+                    "name": "payhook sample", "description": "A sample charge", "pricing_type": "fixed_price",
+                    "hosted_url": format!("https://commerce.coinbase.com/charges/{code}"),
+                    "created_at": time, "confirmed_at": time,
+                    "metadata": {"order_id": format!("order_{}", &code[..6])},
+                    "pricing": {
+                        "local": {"amount": local, "currency": "USD"},
+                        "bitcoin": {"amount": "0.00250000", "currency": "BTC"}
+                    },
+                    "timeline": [{"time": time, "status": "NEW"}, {"time": time, "status": "COMPLETED"}],
+                    "payments": []
+                }
             }
         });
         serde_json::to_vec_pretty(&delivery).expect("a json! value always serializes")
     }
-}
-
-/// A paid charge for 100 USD, in Coinbase's charge shape.
-fn charge(at: DateTime<Utc>, local_amount: Value) -> Value {
-    let code = uuid::Uuid::new_v4().simple().to_string()[..8].to_ascii_uppercase();
-    json!({
-        "id": uuid::Uuid::new_v4().to_string(), "resource": "charge", "code": code,
-        "name": "payhook sample", "description": "A sample charge", "pricing_type": "fixed_price",
-        "hosted_url": format!("https://commerce.coinbase.com/charges/{code}"),
-        "created_at": at.to_rfc3339(), "confirmed_at": at.to_rfc3339(),
-        "metadata": {"order_id": format!("order_{}", &code[..6])},
-        "pricing": {
-            "local": {"amount": local_amount, "currency": "USD"},
-            "bitcoin": {"amount": "0.00250000", "currency": "BTC"}
-        },
-        "timeline": [{"time": at.to_rfc3339(), "status": "NEW"}, {"time": at.to_rfc3339(), "status": "COMPLETED"}],
-        "payments": []
-    })
 }
 
 #[cfg(test)]
@@ -177,38 +101,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::providers::{
-        testing::{self, payment},
-        Source,
+    use crate::{
+        domain::Normalized,
+        providers::{
+            testing::{self, payment},
+            Source,
+        },
     };
 
     fn coinbase() -> Source {
         testing::source("coinbase", &json!({"secrets": ["test_secret_123"]})).unwrap()
-    }
-
-    fn verify(header: Option<&str>, body: &str) -> Result<SignatureMatch, Rejection> {
-        let source = coinbase();
-        let headers: Vec<(&str, &str)> = header.map(|h| ("X-CC-Webhook-Signature", h)).into_iter().collect();
-        source.provider.verify(&testing::request(&source, &headers, body.as_bytes(), 1))
-    }
-
-    #[test]
-    fn sdk_vectors_get_the_sdk_verdict() {
-        assert!(testing::check_vectors(include_str!("../../tests/fixtures/vectors/coinbase.json")) >= 7);
-    }
-
-    #[test]
-    fn the_published_generic_vector_verifies() {
-        let sig = "6adb79c9a71772e577593ec425d6ca66a824895f89e0f3591b774d8e7ae56552";
-        assert_eq!(verify(Some(sig), r#"{"id":"evt_1","amount":1000}"#), Ok(SignatureMatch { secret_index: 0 }));
-    }
-
-    #[test]
-    fn malformed_signatures_are_refused_without_panicking() {
-        assert_eq!(verify(None, "{}"), Err(Rejection::MissingSignature));
-        for header in ["", "zz", "abc", "sha256=00", "0g", &"a".repeat(4096)] {
-            assert_eq!(verify(Some(header), "{}"), Err(Rejection::InvalidSignature), "{header:?}");
-        }
     }
 
     fn delivery(event_type: &str, data: Value) -> Vec<u8> {
@@ -277,6 +179,6 @@ mod tests {
         let minor = testing::source("coinbase", &json!({"secrets": ["k"], "amount_unit": "minor"})).unwrap();
         assert_eq!(testing::sample_round_trip(&minor).amount.get(), 10_000);
         let at = Utc::now();
-        assert_ne!(source.provider.sample(at), source.provider.sample(at), "each sample is a new payment");
+        assert_ne!(source.sample(at), source.sample(at), "each sample is a new payment");
     }
 }

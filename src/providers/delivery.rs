@@ -19,6 +19,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use super::{signature::within_tolerance, Rejection, SignatureMatch, Verified};
+
 /// The signed identity of one delivery. Only providers build one, from the
 /// parts their verification checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +97,27 @@ pub fn valid_for(signed_at: i64, tolerance_secs: u64, received_at: DateTime<Utc>
     let last_ms = (i128::from(signed_at) + i128::from(tolerance_secs) + 1) * 1000;
     let left_ms = last_ms - i128::from(received_at.timestamp_millis());
     Duration::from_millis(u64::try_from(left_ms.max(1)).unwrap_or(u64::MAX))
+}
+
+impl Verified {
+    /// A signature that matched, then its signed time: refused outside
+    /// `tolerance_secs` of the arrival (checked after the signature, as the
+    /// SDKs do, so a forger learns nothing about the tolerance), else the
+    /// delivery named by the `signed` values and the body, for as long as a
+    /// copy would verify.
+    pub(super) fn timed(
+        matched: SignatureMatch,
+        signed_at: i64,
+        tolerance_secs: u64,
+        received_at: DateTime<Utc>,
+        signed: &[&[u8]],
+    ) -> Result<Self, Rejection> {
+        if !within_tolerance(signed_at, received_at, tolerance_secs) {
+            return Err(Rejection::TimestampOutOfTolerance);
+        }
+        let valid_for = valid_for(signed_at, tolerance_secs, received_at);
+        Ok(Self { matched, delivery: Some(Delivery::signed(signed, valid_for)) })
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,28 @@ pub fn get<'a>(json: &'a Value, pointer: &str) -> Option<&'a Value> {
     json.pointer(pointer).filter(|v| !v.is_null())
 }
 
+/// The first of `pointers` with a value (not null).
+pub fn first_present<'p, P: AsRef<str>>(json: &Value, pointers: &'p [P]) -> Option<&'p str> {
+    pointers.iter().map(AsRef::as_ref).find(|p| get(json, p).is_some())
+}
+
+/// The pointer to `key` inside the object at `parent` (a configured key
+/// such as `merchant_reference_metadata_key`, escaped).
+pub fn child(parent: &str, key: &str) -> String {
+    format!("{parent}/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+/// An optional id given as a string or a non-negative integer (providers
+/// number their orders and customers; merchant data may hold either).
+pub fn opt_id(json: &Value, pointer: &str) -> Result<Option<String>, NormalizeError> {
+    match get(json, pointer) {
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
+        Some(_) => Err(NormalizeError::field(name(pointer), "is not a string or an integer id")),
+        None => Ok(None),
+    }
+}
+
 /// A required string.
 pub fn str<'a>(json: &'a Value, pointer: &str) -> Result<&'a str, NormalizeError> {
     match get(json, pointer) {

@@ -19,31 +19,24 @@
 //! | `livemode` | false | this endpoint receives live payments |
 //! | `[sources.mapping]` | required | JSON pointers to the payment facts (see `mapping.rs`) |
 //!
-//! With these, Razorpay (`x-razorpay-signature`, hex), Paystack (`sha512`),
-//! Shopify (base64) and Square (`signed_content = "<notification url>{body}"`,
-//! base64) are config, not code; the tests show it with their vectors.
+//! The named providers that only HMAC the body into a header (Coinbase,
+//! Razorpay, Lemon Squeezy, Checkout.com, Paystack, Shopify, Square) are
+//! [`Preset`]s of this scheme: their files hold a normalizer and a sample,
+//! and their SDK vectors run through this code.
 
 use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use chrono::{DateTime, Utc};
 
-use super::{
-    delivery::{self, Delivery},
-    mapping::{Defaults, Mapping},
-    signature::{within_tolerance, Algorithm, SigningKeys},
-    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
-};
-use crate::{
-    config::{ConfigError, SourceSettings},
-    domain::{Arrival, Headers, WebhookRequest},
-};
+use super::{prelude::*, signature::constant_time_eq};
 
-/// A configured generic HMAC endpoint.
+/// A configured HMAC scheme: generic, or a named provider's preset.
 #[derive(Debug)]
-struct GenericHmac {
+pub(super) struct Hmac {
     keys: SigningKeys,
-    header: String,
+    /// The signature header: the first of these present (Shopify sends one
+    /// of two spellings); `sign` uses the first.
+    headers: Vec<String>,
     algorithm: Algorithm,
     encoding: Encoding,
     prefix: String,
@@ -51,16 +44,19 @@ struct GenericHmac {
     timestamp_header: Option<String>,
     tolerance_secs: u64,
     id_header: Option<String>,
-    livemode: bool,
-    mapping: Mapping,
 }
+
+/// A named provider's HMAC of the body, keyed by its secrets as UTF-8: the
+/// generic scheme with the provider's header (lower case; the first present
+/// of several), algorithm and encoding, and no prefix, time or id.
+pub(super) struct Preset(pub &'static [&'static str], pub Algorithm, pub Encoding);
 
 /// Turns a secret as configured into key bytes.
 type Decode = fn(&str) -> Option<Vec<u8>>;
 
 /// How the signature (or a secret) is written as text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Encoding {
+pub(super) enum Encoding {
     Hex,
     Base64,
 }
@@ -75,59 +71,81 @@ enum Part {
     Header(String),
 }
 
-pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
-    let encoding_key = settings.key("secret_encoding");
-    let (what, decode): (&str, Decode) = match settings.string("secret_encoding")?.as_deref() {
-        None | Some("utf8") => ("text", |secret| Some(secret.as_bytes().to_vec())),
-        Some("hex") => ("valid hex", |secret| hex::decode(secret).ok()),
-        Some("base64") => ("valid base64", |secret| STANDARD.decode(secret).ok()),
-        Some(_) => return Err(ConfigError::invalid(encoding_key, "must be utf8, hex or base64")),
-    };
-    let keys = SigningKeys::decoded(settings, what, decode)?;
-    let header = lower(settings.required_string("header")?);
-    let algorithm_key = settings.key("algorithm");
-    let algorithm = match settings.string("algorithm")? {
-        None => Algorithm::Sha256,
-        Some(name) => Algorithm::parse(&name)
-            .ok_or_else(|| ConfigError::invalid(algorithm_key, "must be \"sha1\", \"sha256\" or \"sha512\""))?,
-    };
-    let encoding_key = settings.key("encoding");
-    let encoding = parse_encoding(settings.string("encoding")?.as_deref(), &encoding_key)?;
-    let timestamp_header = settings.string("timestamp_header")?.map(lower);
-    let id_header = settings.string("id_header")?.map(lower);
-    let template_key = settings.key("signed_content");
-    let template = settings.string("signed_content")?.unwrap_or_else(|| "{body}".into());
-    let content = parse_template(&template).map_err(|problem| ConfigError::invalid(&template_key, problem))?;
-    if content.contains(&Part::Timestamp) && timestamp_header.is_none() {
-        return Err(ConfigError::invalid(template_key, "uses {timestamp} but timestamp_header is not set"));
-    }
-    if content.contains(&Part::Id) && id_header.is_none() {
-        return Err(ConfigError::invalid(template_key, "uses {id} but id_header is not set"));
-    }
-    Ok(Box::new(GenericHmac {
-        keys,
-        header,
-        algorithm,
-        encoding,
-        prefix: settings.string("prefix")?.unwrap_or_default(),
-        content,
-        timestamp_header,
-        tolerance_secs: settings.u64("tolerance_secs")?.unwrap_or(300),
-        id_header,
-        livemode: settings.bool("livemode")?.unwrap_or(false),
-        mapping: Mapping::configure(settings)?,
-    }))
+// ---- Configuration --------------------------------------------------------
+
+pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
+    let scheme = Hmac::configure(settings)?;
+    let normalizer = Mapping::configure(settings, scheme.id_header.clone(), scheme.timestamp_header.clone())?;
+    Ok(Provider::new(scheme, normalizer))
 }
 
-fn lower(name: String) -> String {
-    name.to_ascii_lowercase()
-}
+impl Hmac {
+    /// `preset` over the body, keyed by the source's `secrets`.
+    pub(super) fn preset(preset: &Preset, settings: &mut SourceSettings<'_>) -> Result<Self, ConfigError> {
+        let Preset(headers, algorithm, encoding) = *preset;
+        Ok(Self {
+            keys: SigningKeys::from_settings(settings)?,
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+            algorithm,
+            encoding,
+            prefix: String::new(),
+            content: vec![Part::Body],
+            timestamp_header: None,
+            tolerance_secs: 0,
+            id_header: None,
+        })
+    }
 
-fn parse_encoding(value: Option<&str>, key: &str) -> Result<Encoding, ConfigError> {
-    match value {
-        None | Some("hex") => Ok(Encoding::Hex),
-        Some("base64") => Ok(Encoding::Base64),
-        Some(_) => Err(ConfigError::invalid(key, "must be \"hex\" or \"base64\"")),
+    /// Signs `text` followed directly by the body (Square's URL).
+    pub(super) fn signing_after(self, text: String) -> Self {
+        Self { content: vec![Part::Literal(text), Part::Body], ..self }
+    }
+
+    /// The keys listed in the module doc, but `livemode` and the mapping.
+    fn configure(settings: &mut SourceSettings<'_>) -> Result<Self, ConfigError> {
+        let encoding_key = settings.key("secret_encoding");
+        let (what, decode): (&str, Decode) = match settings.string("secret_encoding")?.as_deref() {
+            None | Some("utf8") => ("text", |secret| Some(secret.as_bytes().to_vec())),
+            Some("hex") => ("valid hex", |secret| hex::decode(secret).ok()),
+            Some("base64") => ("valid base64", |secret| STANDARD.decode(secret).ok()),
+            Some(_) => return Err(ConfigError::invalid(encoding_key, "must be utf8, hex or base64")),
+        };
+        let keys = SigningKeys::decoded(settings, what, decode)?;
+        let header = settings.required_string("header")?.to_ascii_lowercase();
+        let algorithm_key = settings.key("algorithm");
+        let algorithm = match settings.string("algorithm")? {
+            None => Algorithm::Sha256,
+            Some(name) => Algorithm::parse(&name)
+                .ok_or_else(|| ConfigError::invalid(algorithm_key, "must be \"sha1\", \"sha256\" or \"sha512\""))?,
+        };
+        let encoding_key = settings.key("encoding");
+        let encoding = match settings.string("encoding")?.as_deref() {
+            None | Some("hex") => Encoding::Hex,
+            Some("base64") => Encoding::Base64,
+            Some(_) => return Err(ConfigError::invalid(encoding_key, "must be \"hex\" or \"base64\"")),
+        };
+        let timestamp_header = settings.string("timestamp_header")?.map(|h| h.to_ascii_lowercase());
+        let id_header = settings.string("id_header")?.map(|h| h.to_ascii_lowercase());
+        let template_key = settings.key("signed_content");
+        let template = settings.string("signed_content")?.unwrap_or_else(|| "{body}".into());
+        let content = parse_template(&template).map_err(|problem| ConfigError::invalid(&template_key, problem))?;
+        if content.contains(&Part::Timestamp) && timestamp_header.is_none() {
+            return Err(ConfigError::invalid(template_key, "uses {timestamp} but timestamp_header is not set"));
+        }
+        if content.contains(&Part::Id) && id_header.is_none() {
+            return Err(ConfigError::invalid(template_key, "uses {id} but id_header is not set"));
+        }
+        Ok(Self {
+            keys,
+            headers: vec![header],
+            algorithm,
+            encoding,
+            prefix: settings.string("prefix")?.unwrap_or_default(),
+            content,
+            timestamp_header,
+            tolerance_secs: settings.u64("tolerance_secs")?.unwrap_or(300),
+            id_header,
+        })
     }
 }
 
@@ -162,40 +180,76 @@ fn parse_template(template: &str) -> Result<Vec<Part>, String> {
 
 // ---- Header parsing -------------------------------------------------------
 
-impl GenericHmac {
-    /// The signature bytes from the header: prefix stripped, then decoded.
+impl Hmac {
+    /// The signature bytes from the header: prefix stripped, then decoded
+    /// (hex in either case; base64 canonical and padded).
     fn signature(&self, value: &str) -> Option<Vec<u8>> {
         let encoded = value.trim().strip_prefix(self.prefix.as_str())?;
         match self.encoding {
-            Encoding::Hex => hex::decode(encoded.to_ascii_lowercase()).ok(),
+            Encoding::Hex => hex::decode(encoded).ok(),
             Encoding::Base64 => STANDARD.decode(encoded).ok(),
         }
     }
 
-    /// The bytes the template names, in order; `None` if a named header is absent.
-    fn signed_parts<'a>(&'a self, headers: &'a Headers, body: &'a [u8]) -> Option<Vec<&'a [u8]>> {
+    /// The bytes of a template part; `None` when a header it names is absent.
+    fn part<'a>(&'a self, part: &'a Part, headers: &'a Headers, body: &'a [u8]) -> Option<&'a [u8]> {
         let header = |name: &Option<String>| name.as_deref().and_then(|n| headers.get(n)).map(str::as_bytes);
-        self.content
-            .iter()
-            .map(|part| match part {
-                Part::Literal(text) => Some(text.as_bytes()),
-                Part::Body => Some(body),
-                Part::Timestamp => header(&self.timestamp_header),
-                Part::Id => header(&self.id_header),
-                Part::Header(name) => headers.get(name).map(str::as_bytes),
-            })
-            .collect()
+        match part {
+            Part::Literal(text) => Some(text.as_bytes()),
+            Part::Body => Some(body),
+            Part::Timestamp => header(&self.timestamp_header),
+            Part::Id => header(&self.id_header),
+            Part::Header(name) => headers.get(name).map(str::as_bytes),
+        }
+    }
+
+    /// What the template signs, in order (empty where a header is absent).
+    fn signed<'a>(&'a self, headers: &'a Headers, body: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+        self.content.iter().map(move |part| self.part(part, headers, body).unwrap_or_default())
     }
 }
 
 // ---- Verification ---------------------------------------------------------
 
-impl GenericHmac {
-    fn check(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Option<Delivery>), Rejection> {
-        let value = request.headers.get(&self.header).ok_or(Rejection::MissingSignature)?;
+impl Hmac {
+    /// The delivery, when the template signs a time or an id: every signed
+    /// value but the body (which the MAC covers too). A header that is read
+    /// but not signed names nothing. With a signed time, a copy verifies
+    /// until `tolerance_secs` past it; a signed id without a time verifies
+    /// forever, so the guard remembers it for `tolerance_secs` only (a later
+    /// copy is stored again, and the processors' dedupe stops it there).
+    fn delivery(&self, request: &WebhookRequest, signed_at: Option<i64>) -> Option<Delivery> {
+        let valid_for = match signed_at.filter(|_| self.content.contains(&Part::Timestamp)) {
+            Some(at) => delivery::valid_for(at, self.tolerance_secs, request.received_at),
+            None if self.content.contains(&Part::Id) => Duration::from_secs(self.tolerance_secs),
+            None => return None,
+        };
+        let named = self.content.iter().filter(|part| **part != Part::Body);
+        let named: Vec<&[u8]> = named.filter_map(|part| self.part(part, &request.headers, &[])).collect();
+        Some(Delivery::signed(&named, valid_for))
+    }
+}
+
+impl Scheme for Hmac {
+    fn headers(&self) -> Vec<String> {
+        let mut names = self.headers.clone();
+        names.extend(self.timestamp_header.iter().chain(&self.id_header).cloned());
+        names.extend(self.content.iter().filter_map(|p| match p {
+            Part::Header(name) => Some(name.clone()),
+            _ => None,
+        }));
+        names
+    }
+
+    fn check(&self, request: &WebhookRequest) -> Result<Verified, Rejection> {
+        let value = self.headers.iter().find_map(|h| request.headers.get(h)).ok_or(Rejection::MissingSignature)?;
         let signature = self.signature(value).ok_or(Rejection::InvalidSignature)?;
-        let parts = self.signed_parts(&request.headers, &request.body).ok_or(Rejection::InvalidSignature)?;
-        let matched = self.keys.match_hmac(self.algorithm, &parts, &[signature]).ok_or(Rejection::InvalidSignature)?;
+        if self.content.iter().any(|part| self.part(part, &request.headers, &[]).is_none()) {
+            return Err(Rejection::InvalidSignature);
+        }
+        let signed = || self.signed(&request.headers, &request.body);
+        let matches = |key: &[u8]| constant_time_eq(&signature, self.algorithm.mac(key, signed()).as_ref());
+        let matched = self.keys.find(matches).ok_or(Rejection::InvalidSignature)?;
         let mut signed_at = None;
         if let Some(name) = &self.timestamp_header {
             let at: i64 =
@@ -205,65 +259,10 @@ impl GenericHmac {
             }
             signed_at = Some(at);
         }
-        Ok((matched, self.delivery(&parts, signed_at, request.received_at)))
+        Ok(Verified { matched, delivery: self.delivery(request, signed_at) })
     }
 
-    /// The delivery, when the template signs a time or an id: every signed
-    /// value but the body (which the MAC covers too). A header that is read
-    /// but not signed names nothing. With a signed time, a copy verifies
-    /// until `tolerance_secs` past it; a signed id without a time verifies
-    /// forever, so the guard remembers it for `tolerance_secs` only (a later
-    /// copy is stored again, and the processors' dedupe stops it there).
-    fn delivery(&self, parts: &[&[u8]], signed_at: Option<i64>, received_at: DateTime<Utc>) -> Option<Delivery> {
-        let valid_for = match signed_at.filter(|_| self.content.contains(&Part::Timestamp)) {
-            Some(at) => delivery::valid_for(at, self.tolerance_secs, received_at),
-            None if self.content.contains(&Part::Id) => Duration::from_secs(self.tolerance_secs),
-            None => return None,
-        };
-        let named: Vec<&[u8]> =
-            self.content.iter().zip(parts).filter(|(part, _)| **part != Part::Body).map(|(_, value)| *value).collect();
-        Some(Delivery::signed(&named, valid_for))
-    }
-}
-
-// ---- Normalization --------------------------------------------------------
-
-impl Provider for GenericHmac {
-    fn headers(&self) -> Vec<String> {
-        let mut names = vec![self.header.clone()];
-        names.extend(self.timestamp_header.iter().chain(&self.id_header).cloned());
-        names.extend(self.content.iter().filter_map(|p| match p {
-            Part::Header(name) => Some(name.clone()),
-            _ => None,
-        }));
-        names
-    }
-
-    fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        self.check(request).map(|(matched, _)| matched)
-    }
-
-    fn verify_delivery(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Option<Delivery>), Rejection> {
-        self.check(request)
-    }
-
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        let headers = &arrival.request.headers;
-        let signed_at = self
-            .timestamp_header
-            .as_deref()
-            .and_then(|name| headers.get(name))
-            .and_then(|t| t.trim().parse().ok())
-            .and_then(|t| DateTime::from_timestamp(t, 0));
-        let defaults = Defaults {
-            event_id: self.id_header.as_deref().and_then(|name| headers.get(name)).map(str::to_owned),
-            occurred_at: signed_at.unwrap_or(arrival.request.received_at),
-            livemode: self.livemode,
-        };
-        self.mapping.normalize(&arrival.request.body, defaults).map(|n| vec![Ok(n)])
-    }
-
-    // ---- Signing and sample -----------------------------------------------
+    // ---- Signing ----------------------------------------------------------
 
     fn sign(&self, body: &[u8], at: DateTime<Utc>) -> Vec<(String, String)> {
         let mut headers = Headers::default();
@@ -282,22 +281,13 @@ impl Provider for GenericHmac {
         for (name, value) in &sent {
             headers.insert(name, value);
         }
-        let parts = self.signed_parts(&headers, body).expect("every header the template names was just set");
-        let mac = self.algorithm.mac(self.keys.first(), &parts);
+        let mac = self.algorithm.mac(self.keys.first(), self.signed(&headers, body));
         let encoded = match self.encoding {
             Encoding::Hex => hex::encode(mac),
             Encoding::Base64 => STANDARD.encode(mac),
         };
-        sent.push((self.header.clone(), format!("{}{encoded}", self.prefix)));
+        sent.push((self.headers[0].clone(), format!("{}{encoded}", self.prefix)));
         sent
-    }
-
-    fn mapping(&self) -> Option<&Mapping> {
-        Some(&self.mapping)
-    }
-
-    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        serde_json::to_vec_pretty(&self.mapping.sample(at)).expect("a JSON value always serializes")
     }
 }
 
@@ -306,13 +296,35 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::providers::{testing, Source};
+    use crate::providers::{testing, Rejection, SignatureMatch, Source};
 
     /// The generic vectors of providers.md (section 18): one body and secret,
     /// signed as each provider signs, each checked there with the provider's
     /// SDK verifier or signer.
     const BODY: &str = r#"{"id":"evt_1","amount":1000}"#;
     const SECRET: &str = "test_secret_123";
+    const SHA256_HEX: &str = "6adb79c9a71772e577593ec425d6ca66a824895f89e0f3591b774d8e7ae56552";
+    const SHA512_HEX: &str = "f2760f4078b7f3fb9737b7e75182b5d47ef3aa1a7d1e9b7610dab33a34000b318d70393bdd445ffcc4c1396497da469f670104d06f05cfd3829c7a984bae8fc2";
+    const SHA256_BASE64: &str = "att5yacXcuV3WT7EJdbKZqgkiV+J4PNZG3dNjnrlZVI=";
+    /// Square's: the notification URL, then the body.
+    const SQUARE_BASE64: &str = "GSRyhHXyNGXjR76WqLAZjGS7a4jVrQQ7qaKL3Q+S674=";
+    const SQUARE_URL: &str = "https://example.com/webhooks/square";
+
+    /// Each body-HMAC provider: its header, the generic vector signed its
+    /// way, and the generic scheme's settings that sign the same way.
+    fn presets() -> [(&'static str, &'static str, &'static str, Value); 8] {
+        let square = json!({"encoding": "base64", "signed_content": format!("{SQUARE_URL}{{body}}")});
+        [
+            ("coinbase", "X-CC-Webhook-Signature", SHA256_HEX, json!({})),
+            ("razorpay", "X-Razorpay-Signature", SHA256_HEX, json!({})),
+            ("lemonsqueezy", "X-Signature", SHA256_HEX, json!({})),
+            ("checkout", "Cko-Signature", SHA256_HEX, json!({})),
+            ("paystack", "x-paystack-signature", SHA512_HEX, json!({"algorithm": "sha512"})),
+            ("shopify", "X-Shopify-Hmac-Sha256", SHA256_BASE64, json!({"encoding": "base64"})),
+            ("shopify", "shopify-hmac-sha256", SHA256_BASE64, json!({"encoding": "base64"})),
+            ("square", "x-square-hmacsha256-signature", SQUARE_BASE64, square),
+        ]
+    }
 
     fn mapping() -> Value {
         json!({"event_type": "/type", "succeeded_types": ["payment.succeeded"], "payment_id": "/data/id",
@@ -325,48 +337,57 @@ mod tests {
         testing::source("hmac", &settings)
     }
 
+    fn preset(provider: &str) -> Source {
+        let mut settings = json!({"secrets": [SECRET]});
+        if provider == "square" {
+            settings["notification_url"] = json!(SQUARE_URL);
+        }
+        testing::source(provider, &settings).unwrap()
+    }
+
     fn verify(source: &Source, headers: &[(&str, &str)], body: &str, at: i64) -> Result<SignatureMatch, Rejection> {
-        source.provider.verify(&testing::request(source, headers, body.as_bytes(), at))
+        testing::verify_now(source, &testing::request(source, headers, body.as_bytes(), at))
     }
 
     #[test]
-    fn razorpay_is_config_hex_sha256_of_the_body() {
-        let razorpay = source(json!({"header": "X-Razorpay-Signature"})).unwrap();
-        let sig = "6adb79c9a71772e577593ec425d6ca66a824895f89e0f3591b774d8e7ae56552";
-        assert!(verify(&razorpay, &[("x-razorpay-signature", sig)], BODY, 0).is_ok());
-        assert!(verify(&razorpay, &[("x-razorpay-signature", &sig.to_uppercase())], BODY, 0).is_ok());
-        assert_eq!(verify(&razorpay, &[("x-razorpay-signature", sig)], "{}", 0), Err(Rejection::InvalidSignature));
+    fn each_preset_and_the_generic_scheme_configured_alike_verify_the_generic_vectors() {
+        for (provider, header, signature, settings) in presets() {
+            let mut generic = settings.clone();
+            generic["header"] = json!(header);
+            let generic = source(generic).unwrap();
+            for (name, source) in [(provider, preset(provider)), ("hmac", generic)] {
+                let verdict = |value: &str, body: &str| verify(&source, &[(header, value)], body, 0);
+                assert_eq!(verdict(signature, BODY), Ok(SignatureMatch { secret_index: 0 }), "{name} as {provider}");
+                assert_eq!(verdict(signature, "{}"), Err(Rejection::InvalidSignature), "{name} as {provider}");
+            }
+        }
     }
 
     #[test]
-    fn paystack_is_config_hex_sha512() {
-        let paystack = source(json!({"header": "x-paystack-signature", "algorithm": "sha512"})).unwrap();
-        let sig = "f2760f4078b7f3fb9737b7e75182b5d47ef3aa1a7d1e9b7610dab33a34000b318d70393bdd445ffcc4c1396497da469f670104d06f05cfd3829c7a984bae8fc2";
-        assert!(verify(&paystack, &[("x-paystack-signature", sig)], BODY, 0).is_ok());
-    }
-
-    #[test]
-    fn shopify_is_config_base64_sha256() {
-        let shopify = source(json!({"header": "X-Shopify-Hmac-Sha256", "encoding": "base64"})).unwrap();
-        let sig = "att5yacXcuV3WT7EJdbKZqgkiV+J4PNZG3dNjnrlZVI=";
-        assert!(verify(&shopify, &[("x-shopify-hmac-sha256", sig)], BODY, 0).is_ok());
-    }
-
-    #[test]
-    fn square_is_config_with_the_url_as_literal_signed_content() {
-        let square = source(json!({"header": "x-square-hmacsha256-signature", "encoding": "base64",
-            "signed_content": "https://example.com/webhooks/square{body}"}))
-        .unwrap();
-        let sig = "GSRyhHXyNGXjR76WqLAZjGS7a4jVrQQ7qaKL3Q+S674=";
-        assert!(verify(&square, &[("x-square-hmacsha256-signature", sig)], BODY, 0).is_ok());
+    fn presets_refuse_missing_and_malformed_signatures_without_panicking() {
+        for (provider, header, signature, _) in presets() {
+            let source = preset(provider);
+            assert_eq!(verify(&source, &[], BODY, 0), Err(Rejection::MissingSignature), "{provider}");
+            let truncated = &signature[..signature.len() / 2];
+            for bad in ["", "zz", "abc", "sha256=00", "!!!!", "AAAA=AAAA", truncated, &"a".repeat(4096)] {
+                assert_eq!(
+                    verify(&source, &[(header, bad)], BODY, 0),
+                    Err(Rejection::InvalidSignature),
+                    "{provider}: {bad:?}"
+                );
+            }
+        }
+        let razorpay = preset("razorpay");
+        let upper = SHA256_HEX.to_uppercase();
+        assert!(verify(&razorpay, &[("x-razorpay-signature", &upper)], BODY, 0).is_ok(), "hex in either case");
     }
 
     #[test]
     fn a_prefix_must_be_present_and_is_stripped() {
         let github = source(json!({"header": "X-Hub-Signature-256", "prefix": "sha256="})).unwrap();
-        let sig = "6adb79c9a71772e577593ec425d6ca66a824895f89e0f3591b774d8e7ae56552";
-        assert!(verify(&github, &[("x-hub-signature-256", &format!("sha256={sig}"))], BODY, 0).is_ok());
-        assert_eq!(verify(&github, &[("x-hub-signature-256", sig)], BODY, 0), Err(Rejection::InvalidSignature));
+        let prefixed = format!("sha256={SHA256_HEX}");
+        assert!(verify(&github, &[("x-hub-signature-256", &prefixed)], BODY, 0).is_ok());
+        assert_eq!(verify(&github, &[("x-hub-signature-256", SHA256_HEX)], BODY, 0), Err(Rejection::InvalidSignature));
     }
 
     #[test]
@@ -374,7 +395,7 @@ mod tests {
         let timed = source(json!({"header": "x-sig", "timestamp_header": "x-ts", "id_header": "x-id",
             "signed_content": "{id}.{timestamp}.{body}"}))
         .unwrap();
-        let signed = timed.provider.sign(BODY.as_bytes(), DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        let signed = timed.sign(BODY.as_bytes(), DateTime::from_timestamp(1_700_000_000, 0).unwrap());
         let headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert!(verify(&timed, &headers, BODY, 1_700_000_300).is_ok());
         assert_eq!(verify(&timed, &headers, BODY, 1_700_000_301), Err(Rejection::TimestampOutOfTolerance));
@@ -389,7 +410,7 @@ mod tests {
         // Signed at `at`, then one header set to `value` (kept, perhaps unsigned).
         let guard = |settings: &Value, (name, value): (&str, &str)| {
             let source = source(settings.clone()).unwrap();
-            let signed = source.provider.sign(BODY.as_bytes(), at);
+            let signed = source.sign(BODY.as_bytes(), at);
             let mut headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             headers.retain(|(header, _)| *header != name);
             headers.push((name, value));
@@ -444,7 +465,7 @@ mod tests {
     #[test]
     fn hex_and_base64_secrets_become_their_bytes() {
         let hex_key = source(json!({"header": "x", "secret_encoding": "hex", "secrets": ["00ff"]})).unwrap();
-        let sig = hex::encode(Algorithm::Sha256.mac(&[0x00, 0xff], &[BODY.as_bytes()]));
+        let sig = hex::encode(Algorithm::Sha256.mac(&[0x00, 0xff], [BODY.as_bytes()]));
         assert!(verify(&hex_key, &[("x", &sig)], BODY, 0).is_ok());
     }
 

@@ -1,56 +1,83 @@
-//! Normalization by configuration: a `[sources.mapping]` table of JSON
-//! pointers, for schemes (`standard-webhooks`, generic `hmac`) whose payloads
-//! are defined by whoever sends them. A provider payhook does not know yet is
-//! then a config change, not a code change.
+//! Normalization by pointers: a [`Mapping`] of JSON pointers to the payment
+//! facts. A `[sources.mapping]` table describes the payloads of the generic
+//! schemes (`standard-webhooks`, `hmac`), whose senders define them, so a
+//! provider payhook does not know yet is a config change, not a code change;
+//! named providers whose payloads need no more than pointers (Coinbase,
+//! Razorpay, Checkout.com) build theirs in code.
 
-use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Map;
 
-use super::{fields, NormalizeError};
-use crate::{
-    config::{ConfigError, SourceSettings},
-    domain::{MinorUnits, Normalized, PaymentFacts},
-};
+use super::prelude::*;
+use crate::domain::SourceName;
 
 /// Whether the mapped amount is in minor units (`2000`) or major units (`"20.00"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AmountUnit {
+pub(super) enum AmountUnit {
     Minor,
     Major,
 }
 
-/// Where the payment facts are in a payload.
+/// Where the payment facts are in a payload, and what stands in for the
+/// ones it does not map. As a [`Normalizer`] it is a generic scheme's.
 #[derive(Debug)]
 pub struct Mapping {
     /// `provider`: the name payments of this source are keyed and published
     /// under; `None`: the source's name.
-    label: Option<String>,
-    event_type: String,
-    succeeded_types: Vec<String>,
-    event_id: Option<String>,
-    payment_id: String,
-    amount: String,
-    amount_unit: AmountUnit,
-    currency: String,
-    occurred_at: Option<String>,
-    merchant_reference: Option<String>,
-    customer_id: Option<String>,
-    payment_method: Option<String>,
-}
-
-/// Values a mapping falls back on when it has no pointer for them.
-pub struct Defaults {
-    /// The delivery id header, where the scheme has one.
-    pub event_id: Option<String>,
-    /// The signed timestamp, else the arrival time.
-    pub occurred_at: DateTime<Utc>,
+    pub(super) label: Option<String>,
+    pub(super) event_type: String,
+    pub(super) succeeded_types: Vec<String>,
+    /// The event id; none: the first of `id_headers` present.
+    pub(super) event_id: Option<String>,
+    pub(super) payment_id: String,
+    pub(super) amount: String,
+    pub(super) amount_unit: AmountUnit,
+    pub(super) currency: String,
+    /// The first of these present (one is required when any is mapped);
+    /// none: the unix time in the first of `time_headers` present, else the
+    /// arrival time.
+    pub(super) occurred_at: Vec<String>,
+    pub(super) merchant_reference: Option<String>,
+    pub(super) customer_id: Option<String>,
+    pub(super) payment_method: Option<String>,
+    /// Headers holding the delivery id (the scheme's, or the provider's).
+    pub(super) id_headers: Vec<String>,
+    /// Headers holding the signed unix time.
+    pub(super) time_headers: Vec<String>,
     /// The source's `livemode`.
-    pub livemode: bool,
+    pub(super) livemode: bool,
 }
 
 impl Mapping {
-    /// Reads the required `mapping` table of a source.
-    pub fn configure(settings: &mut SourceSettings<'_>) -> Result<Self, ConfigError> {
+    /// A named provider's mapping of the required facts (minor units; the
+    /// others are set on the result).
+    pub(super) fn fixed(event_type: &str, succeeded: &[&str], payment_id: &str, amount: &str, currency: &str) -> Self {
+        Self {
+            label: None,
+            event_type: event_type.into(),
+            succeeded_types: succeeded.iter().map(|t| (*t).to_owned()).collect(),
+            event_id: None,
+            payment_id: payment_id.into(),
+            amount: amount.into(),
+            amount_unit: AmountUnit::Minor,
+            currency: currency.into(),
+            occurred_at: Vec::new(),
+            merchant_reference: None,
+            customer_id: None,
+            payment_method: None,
+            id_headers: Vec::new(),
+            time_headers: Vec::new(),
+            livemode: false,
+        }
+    }
+
+    /// A generic scheme's normalizer: the source's `livemode` and required
+    /// `mapping` table, with the scheme's delivery id and signed time headers.
+    pub(super) fn configure(
+        settings: &mut SourceSettings<'_>,
+        id_headers: impl IntoIterator<Item = String>,
+        time_headers: impl IntoIterator<Item = String>,
+    ) -> Result<Self, ConfigError> {
+        let livemode = settings.bool("livemode")?.unwrap_or(false);
         let key = settings.key("mapping");
         let mut table = settings.table("mapping")?.ok_or_else(|| ConfigError::invalid(key, "is required"))?;
         let succeeded_types = table.strings("succeeded_types")?.filter(|t| !t.is_empty());
@@ -61,14 +88,10 @@ impl Mapping {
             Some(_) => return Err(ConfigError::invalid(unit_key, "must be \"minor\" or \"major\"")),
         };
         let label_key = table.key("provider");
-        let label = table
-            .string("provider")?
-            .map(|label| {
-                crate::domain::SourceName::parse(&label)
-                    .map(|_| label)
-                    .map_err(|_| ConfigError::invalid(label_key, "must be lower-case letters, digits, '-' or '_'"))
-            })
-            .transpose()?;
+        let label = table.string("provider")?;
+        if label.as_deref().is_some_and(|label| SourceName::parse(label).is_err()) {
+            return Err(ConfigError::invalid(label_key, "must be lower-case letters, digits, '-' or '_'"));
+        }
         let mapping = Self {
             label,
             event_type: pointer(&mut table, "event_type")?,
@@ -79,10 +102,13 @@ impl Mapping {
             amount: pointer(&mut table, "amount")?,
             amount_unit,
             currency: pointer(&mut table, "currency")?,
-            occurred_at: optional_pointer(&mut table, "occurred_at")?,
+            occurred_at: optional_pointer(&mut table, "occurred_at")?.into_iter().collect(),
             merchant_reference: optional_pointer(&mut table, "merchant_reference")?,
             customer_id: optional_pointer(&mut table, "customer_id")?,
             payment_method: optional_pointer(&mut table, "payment_method")?,
+            id_headers: id_headers.into_iter().collect(),
+            time_headers: time_headers.into_iter().collect(),
+            livemode,
         };
         table.finish()?;
         Ok(mapping)
@@ -93,65 +119,78 @@ impl Mapping {
         self.label.as_deref()
     }
 
-    /// Applies the mapping to a body.
-    pub fn normalize(&self, body: &[u8], defaults: Defaults) -> Result<Normalized, NormalizeError> {
-        let doc = fields::parse(body)?;
+    /// Applies the mapping to a request: its one notification.
+    pub(super) fn event(&self, request: &WebhookRequest) -> Result<Normalized, NormalizeError> {
+        let doc = fields::parse(&request.body)?;
         let event_type = fields::str(&doc, &self.event_type)?.to_owned();
         if !self.succeeded_types.contains(&event_type) {
             return Ok(Normalized::Ignored { event_type });
         }
+        let header = |names: &[String]| names.iter().find_map(|name| request.headers.get(name));
         let currency = fields::currency(&doc, &self.currency)?;
         let optional = |p: &Option<String>| p.as_deref().map_or(Ok(None), |p| fields::opt_str(&doc, p));
         Ok(Normalized::Payment(PaymentFacts {
             payment_id: fields::payment_id(&doc, &self.payment_id)?,
-            amount: self.amount(&doc, currency)?,
+            amount: match self.amount_unit {
+                AmountUnit::Minor => MinorUnits::new(fields::minor_amount(&doc, &self.amount)?),
+                AmountUnit::Major => fields::major_amount(&doc, &self.amount, currency)?,
+            },
             currency,
-            livemode: defaults.livemode,
+            livemode: self.livemode,
             merchant_reference: optional(&self.merchant_reference)?,
             customer_id: optional(&self.customer_id)?,
             payment_method: optional(&self.payment_method)?,
             provider_event_id: match &self.event_id {
                 Some(p) => Some(fields::str(&doc, p)?.to_owned()),
-                None => defaults.event_id,
+                None => header(&self.id_headers).map(str::to_owned),
             },
             provider_event_type: event_type,
-            occurred_at: match &self.occurred_at {
-                Some(p) => fields::time(&doc, p)?,
-                None => defaults.occurred_at,
+            occurred_at: match (self.occurred_at.first(), fields::first_present(&doc, &self.occurred_at)) {
+                (Some(first), present) => fields::time(&doc, present.unwrap_or(first))?,
+                (None, _) => header(&self.time_headers)
+                    .and_then(|t| DateTime::from_timestamp(t.trim().parse().ok()?, 0))
+                    .unwrap_or(request.received_at),
             },
         }))
     }
 
-    fn amount(&self, doc: &Value, currency: crate::domain::Currency) -> Result<MinorUnits, NormalizeError> {
-        match self.amount_unit {
-            AmountUnit::Minor => fields::minor_amount(doc, &self.amount).map(MinorUnits::new),
-            AmountUnit::Major => fields::major_amount(doc, &self.amount, currency),
-        }
-    }
-
     /// A realistic payment-succeeded payload laid out as this mapping expects.
-    pub fn sample(&self, at: DateTime<Utc>) -> Value {
+    pub fn sample_payload(&self, at: DateTime<Utc>) -> Value {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let amount = match self.amount_unit {
             AmountUnit::Minor => Value::from(2000),
             AmountUnit::Major => Value::from("20.00"),
         };
         let mut doc = Value::Object(Map::new());
-        let mut put = |pointer: &Option<String>, value: Value| {
+        let mut put = |pointer: Option<&String>, value: Value| {
             if let Some(p) = pointer {
                 set(&mut doc, p, value);
             }
         };
-        put(&Some(self.event_type.clone()), Value::from(self.succeeded_types[0].clone()));
-        put(&self.event_id, Value::from(format!("evt_{id}")));
-        put(&Some(self.payment_id.clone()), Value::from(format!("pay_{}", &id[..16])));
-        put(&Some(self.amount.clone()), amount);
-        put(&Some(self.currency.clone()), Value::from("EUR"));
-        put(&self.occurred_at, Value::from(crate::domain::rfc3339(at)));
-        put(&self.merchant_reference, Value::from(format!("order_{}", &id[..8])));
-        put(&self.customer_id, Value::from(format!("cus_{}", &id[8..16])));
-        put(&self.payment_method, Value::from("card"));
+        put(Some(&self.event_type), Value::from(self.succeeded_types[0].clone()));
+        put(self.event_id.as_ref(), Value::from(format!("evt_{id}")));
+        put(Some(&self.payment_id), Value::from(format!("pay_{}", &id[..16])));
+        put(Some(&self.amount), amount);
+        put(Some(&self.currency), Value::from("EUR"));
+        put(self.occurred_at.first(), Value::from(crate::domain::rfc3339(at)));
+        put(self.merchant_reference.as_ref(), Value::from(format!("order_{}", &id[..8])));
+        put(self.customer_id.as_ref(), Value::from(format!("cus_{}", &id[8..16])));
+        put(self.payment_method.as_ref(), Value::from("card"));
         doc
+    }
+}
+
+impl Normalizer for Mapping {
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
+        self.event(&arrival.request).map(|n| vec![Ok(n)])
+    }
+
+    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
+        serde_json::to_vec_pretty(&self.sample_payload(at)).expect("a JSON value always serializes")
+    }
+
+    fn mapping(&self) -> Option<&Mapping> {
+        Some(self)
     }
 }
 
@@ -197,26 +236,26 @@ mod tests {
         merchant_reference = "/data/metadata/order_id"
     "#;
 
+    /// The mapping of `text` (a `[mapping]` table) for a live source whose
+    /// scheme names the delivery in `x-id` and signs the time in `x-ts`.
     fn mapping(text: &str) -> Result<Mapping, ConfigError> {
         let env = Env::default();
-        let mut settings = SourceSettings::new("sources[0]".into(), toml::from_str(text).unwrap(), &env);
-        Mapping::configure(&mut settings)
+        let text = format!("livemode = true\n{text}");
+        let mut settings = SourceSettings::new("sources[0]".into(), toml::from_str(&text).unwrap(), &env);
+        Mapping::configure(&mut settings, ["x-id".to_owned()], ["x-ts".to_owned()])
     }
 
-    fn defaults() -> Defaults {
-        Defaults {
-            event_id: Some("msg_1".into()),
-            occurred_at: DateTime::from_timestamp(5, 0).unwrap(),
-            livemode: true,
-        }
+    /// A request with the delivery id `msg_1`, signed at unix time 5.
+    fn request(body: &[u8]) -> WebhookRequest {
+        let headers = Headers::from([("x-id", "msg_1"), ("x-ts", "5")]);
+        WebhookRequest { headers, body: bytes::Bytes::copy_from_slice(body), received_at: Utc::now() }
     }
 
     #[test]
     fn a_mapped_payment_takes_defaults_for_what_it_does_not_map() {
         let body = json!({"type": "payment.succeeded", "data": {"payment_id": "pay_1", "total_amount": 2000,
             "currency": "eur", "metadata": {"order_id": "o_1"}}});
-        let Normalized::Payment(facts) =
-            mapping(DODO).unwrap().normalize(body.to_string().as_bytes(), defaults()).unwrap()
+        let Normalized::Payment(facts) = mapping(DODO).unwrap().event(&request(body.to_string().as_bytes())).unwrap()
         else {
             panic!()
         };
@@ -233,7 +272,7 @@ mod tests {
         let body = |amount: Value, currency: &str| {
             json!({"type": "payment.succeeded", "data": {"payment_id": "p", "total_amount": amount, "currency": currency}}).to_string()
         };
-        let amount = |b: String| match major.normalize(b.as_bytes(), defaults()) {
+        let amount = |b: String| match major.event(&request(b.as_bytes())) {
             Ok(Normalized::Payment(f)) => Ok(f.amount.get()),
             Ok(other) => panic!("{other:?}"),
             Err(e) => Err(e.reason()),
@@ -247,10 +286,7 @@ mod tests {
     #[test]
     fn other_types_are_ignored() {
         let body = json!({"type": "refund.succeeded"}).to_string();
-        assert!(matches!(
-            mapping(DODO).unwrap().normalize(body.as_bytes(), defaults()),
-            Ok(Normalized::Ignored { .. })
-        ));
+        assert!(matches!(mapping(DODO).unwrap().event(&request(body.as_bytes())), Ok(Normalized::Ignored { .. })));
     }
 
     #[test]
@@ -269,7 +305,7 @@ mod tests {
     #[test]
     fn samples_fit_their_mapping() {
         let mapping = mapping(DODO).unwrap();
-        let sample = mapping.sample(Utc::now()).to_string();
-        assert!(matches!(mapping.normalize(sample.as_bytes(), defaults()), Ok(Normalized::Payment(_))));
+        let sample = mapping.sample_payload(Utc::now()).to_string();
+        assert!(matches!(mapping.event(&request(sample.as_bytes())), Ok(Normalized::Payment(_))));
     }
 }

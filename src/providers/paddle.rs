@@ -39,19 +39,7 @@
 //! `succeeded_on` (`["transaction.completed"]`), `merchant_reference_custom_data_key`
 //! (`order_id`), `livemode` (false).
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Value};
-
-use super::{
-    delivery::{self, Delivery},
-    fields,
-    signature::{hmac_sha256, within_tolerance, SigningKeys},
-    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
-};
-use crate::{
-    config::{ConfigError, SourceSettings},
-    domain::{Arrival, MinorUnits, Normalized, PaymentFacts, WebhookRequest},
-};
+use super::prelude::*;
 
 const HEADER: &str = "paddle-signature";
 /// The event types that may mean "payment succeeded".
@@ -59,33 +47,16 @@ const PAYMENT_EVENTS: [&str; 2] = ["transaction.completed", "transaction.paid"];
 /// Transaction states that are a success.
 const PAID_STATES: [&str; 2] = ["paid", "completed"];
 
-/// A configured Paddle notification destination.
-#[derive(Debug)]
-struct Paddle {
-    keys: SigningKeys,
-    tolerance_secs: u64,
-    succeeded_on: Vec<String>,
-    /// JSON pointer to the merchant reference inside `data.custom_data`.
-    reference_pointer: String,
-    livemode: bool,
-}
+// ---- Configuration --------------------------------------------------------
 
-/// Keys: `secrets`/`secrets_env`, `tolerance_secs` (5), `succeeded_on`
-/// (`["transaction.completed"]`), `merchant_reference_custom_data_key`
-/// (`order_id`), `livemode` (false).
-pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
+pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let keys = SigningKeys::from_settings(settings)?;
     let tolerance_secs = settings.u64("tolerance_secs")?.unwrap_or(5);
-    let succeeded_key = settings.key("succeeded_on");
-    let succeeded_on = settings.strings("succeeded_on")?.unwrap_or_else(|| vec![PAYMENT_EVENTS[0].into()]);
-    if let Some(other) = succeeded_on.iter().find(|t| !PAYMENT_EVENTS.contains(&t.as_str())) {
-        let known = PAYMENT_EVENTS.join(", ");
-        return Err(ConfigError::invalid(succeeded_key, format!("{other:?} is not one of {known}")));
-    }
+    let succeeded_on = super::succeeded_on(settings, &PAYMENT_EVENTS, &PAYMENT_EVENTS[..1], None)?;
     let key = settings.string("merchant_reference_custom_data_key")?.unwrap_or_else(|| "order_id".into());
-    let reference_pointer = format!("/data/custom_data/{}", key.replace('~', "~0").replace('/', "~1"));
+    let reference_pointer = fields::child("/data/custom_data", &key);
     let livemode = settings.bool("livemode")?.unwrap_or(false);
-    Ok(Box::new(Paddle { keys, tolerance_secs, succeeded_on, reference_pointer, livemode }))
+    Ok(Provider::new(PaddleSignature { keys, tolerance_secs }, Paddle { succeeded_on, reference_pointer, livemode }))
 }
 
 // ---- Header parsing -------------------------------------------------------
@@ -137,39 +108,62 @@ fn lowercase_hex(value: &str) -> Option<Vec<u8>> {
 
 // ---- Verification ---------------------------------------------------------
 
-impl Paddle {
+/// A Paddle notification destination's signature.
+#[derive(Debug)]
+struct PaddleSignature {
+    keys: SigningKeys,
+    tolerance_secs: u64,
+}
+
+impl Scheme for PaddleSignature {
+    fn headers(&self) -> Vec<String> {
+        vec![HEADER.into()]
+    }
+
     /// The signature, then the time; the delivery is `ts` as sent and the
     /// body (what `h1` signs), whatever other `h1` the header lists.
-    fn check(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Delivery), Rejection> {
+    fn check(&self, request: &WebhookRequest) -> Result<Verified, Rejection> {
         let header = request.headers.get(HEADER).ok_or(Rejection::MissingSignature)?;
         let parsed = SignatureHeader::parse(header).ok_or(Rejection::InvalidSignature)?;
         let signed_at = parsed.unix_time().ok_or(Rejection::InvalidSignature)?;
+        let ts = parsed.timestamp.as_bytes();
         let matched = self
             .keys
-            .match_hmac_sha256(&[parsed.timestamp.as_bytes(), b":", &request.body], &parsed.h1)
+            .match_hmac(Algorithm::Sha256, &[ts, b":", &request.body], &parsed.h1)
             .ok_or(Rejection::InvalidSignature)?;
-        // Signature first, then time, as the SDK does.
-        if !within_tolerance(signed_at, request.received_at, self.tolerance_secs) {
-            return Err(Rejection::TimestampOutOfTolerance);
-        }
-        let valid_for = delivery::valid_for(signed_at, self.tolerance_secs, request.received_at);
-        Ok((matched, Delivery::signed(&[parsed.timestamp.as_bytes()], valid_for)))
+        Verified::timed(matched, signed_at, self.tolerance_secs, request.received_at, &[ts])
+    }
+
+    fn sign(&self, body: &[u8], at: DateTime<Utc>) -> Vec<(String, String)> {
+        let ts = at.timestamp().to_string();
+        let mac = Algorithm::Sha256.mac(self.keys.first(), [ts.as_bytes(), b":", body]);
+        vec![("Paddle-Signature".into(), format!("ts={ts};h1={}", hex::encode(mac)))]
     }
 }
 
 // ---- Normalization --------------------------------------------------------
 
-impl Paddle {
-    /// A Paddle delivery is one event.
-    fn notification(&self, arrival: &Arrival) -> Result<Normalized, NormalizeError> {
+/// A Paddle notification destination's normalizer.
+#[derive(Debug)]
+struct Paddle {
+    succeeded_on: Vec<String>,
+    /// JSON pointer to the merchant reference inside `data.custom_data`.
+    reference_pointer: String,
+    livemode: bool,
+}
+
+impl Normalizer for Paddle {
+    /// A delivery is one event: a payment when its type is chosen and the
+    /// transaction's status is paid or completed.
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
         let event = fields::parse(&arrival.request.body)?;
         let event_type = fields::str(&event, "/event_type")?.to_owned();
-        if !self.is_payment(&event, &event_type)? {
-            return Ok(Normalized::Ignored { event_type });
+        if !self.succeeded_on.contains(&event_type) || !PAID_STATES.contains(&fields::str(&event, "/data/status")?) {
+            return one(Normalized::Ignored { event_type });
         }
         let currency = fields::currency(&event, "/data/currency_code")?;
         let amount = fields::minor_amount(&event, "/data/details/totals/grand_total")?;
-        Ok(Normalized::Payment(PaymentFacts {
+        one(Normalized::Payment(PaymentFacts {
             payment_id: fields::payment_id(&event, "/data/id")?,
             amount: MinorUnits::new(amount),
             currency,
@@ -183,55 +177,7 @@ impl Paddle {
         }))
     }
 
-    fn is_payment(&self, event: &Value, event_type: &str) -> Result<bool, NormalizeError> {
-        if !self.succeeded_on.iter().any(|t| t == event_type) {
-            return Ok(false);
-        }
-        let status = fields::str(event, "/data/status")?;
-        Ok(PAID_STATES.contains(&status))
-    }
-}
-
-/// `custom_data` is free-form JSON: an order id may be a string or a number.
-fn reference(event: &Value, pointer: &str) -> Result<Option<String>, NormalizeError> {
-    match fields::get(event, pointer) {
-        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
-        _ => fields::opt_str(event, pointer),
-    }
-}
-
-/// The method of the attempt that captured the money (earlier attempts may
-/// have failed with another card or method).
-fn captured_method(event: &Value) -> Option<String> {
-    let attempts = fields::get(event, "/data/payments")?.as_array()?;
-    let captured = attempts.iter().find(|p| p.get("status").and_then(Value::as_str) == Some("captured"))?;
-    captured.pointer("/method_details/type")?.as_str().map(str::to_owned)
-}
-
-impl Provider for Paddle {
-    fn headers(&self) -> Vec<String> {
-        vec![HEADER.into()]
-    }
-
-    fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        self.check(request).map(|(matched, _)| matched)
-    }
-
-    fn verify_delivery(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Option<Delivery>), Rejection> {
-        self.check(request).map(|(matched, delivery)| (matched, Some(delivery)))
-    }
-
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        self.notification(arrival).map(|n| vec![Ok(n)])
-    }
-
-    // ---- Signing and sample -----------------------------------------------
-
-    fn sign(&self, body: &[u8], at: DateTime<Utc>) -> Vec<(String, String)> {
-        let ts = at.timestamp().to_string();
-        let mac = hmac_sha256(self.keys.first(), &[ts.as_bytes(), b":", body]);
-        vec![("Paddle-Signature".into(), format!("ts={ts};h1={}", hex::encode(mac)))]
-    }
+    // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
         let id = |prefix: &str| format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
@@ -254,6 +200,22 @@ impl Provider for Paddle {
     }
 }
 
+/// `custom_data` is free-form JSON: an order id may be a string or a number.
+fn reference(event: &Value, pointer: &str) -> Result<Option<String>, NormalizeError> {
+    match fields::get(event, pointer) {
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+        _ => fields::opt_str(event, pointer),
+    }
+}
+
+/// The method of the attempt that captured the money (earlier attempts may
+/// have failed with another card or method).
+fn captured_method(event: &Value) -> Option<String> {
+    let attempts = fields::get(event, "/data/payments")?.as_array()?;
+    let captured = attempts.iter().find(|p| p.get("status").and_then(Value::as_str) == Some("captured"))?;
+    captured.pointer("/method_details/type")?.as_str().map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -261,7 +223,7 @@ mod tests {
     use super::*;
     use crate::providers::{
         testing::{self, payment},
-        Source,
+        SignatureMatch, Source,
     };
 
     const SECRET: &str = "pdl_ntfset_01hs0t3tw21j988db1pam5xg8m_GrOWLNef+vmtjJYq4mSnHNzvc8uWoJ1I";
@@ -273,7 +235,7 @@ mod tests {
     fn verify(header: Option<&str>, body: &str, now: i64) -> Result<SignatureMatch, Rejection> {
         let source = paddle();
         let headers: Vec<(&str, &str)> = header.map(|h| ("Paddle-Signature", h)).into_iter().collect();
-        source.provider.verify(&testing::request(&source, &headers, body.as_bytes(), now))
+        testing::verify_now(&source, &testing::request(&source, &headers, body.as_bytes(), now))
     }
 
     #[test]
@@ -299,7 +261,7 @@ mod tests {
             |header: &str, body: &[u8]| testing::guard(&source, &[("Paddle-Signature", header)], body, 1_700_000_001);
         let first = guard(header, body).expect("Paddle signs a time");
         assert_eq!(guard(&format!("{header};h1={}", "0".repeat(64)), body), Some(first.clone()));
-        let signed = source.provider.sign(body, DateTime::from_timestamp(1_700_000_002, 0).unwrap());
+        let signed = source.sign(body, DateTime::from_timestamp(1_700_000_002, 0).unwrap());
         assert_ne!(guard(&signed[0].1, body).unwrap().key, first.key, "another signed time is another delivery");
         assert_eq!(first.ttl, std::time::Duration::from_secs(5), "5 s tolerance, 1 s already gone, 1 s rounding");
     }
@@ -339,7 +301,7 @@ mod tests {
     #[test]
     fn uppercase_hex_is_refused_as_the_sdk_refuses_it() {
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let header = paddle().provider.sign(b"{}", at)[0].1.clone();
+        let header = paddle().sign(b"{}", at)[0].1.clone();
         let (ts, h1) = header.split_once(";h1=").unwrap();
         assert!(verify(Some(&header), "{}", 1_700_000_000).is_ok());
         let upper = format!("{ts};h1={}", h1.to_uppercase());
@@ -349,7 +311,7 @@ mod tests {
     #[test]
     fn timestamps_are_checked_both_ways_after_the_signature() {
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let header = paddle().provider.sign(b"{}", at)[0].1.clone();
+        let header = paddle().sign(b"{}", at)[0].1.clone();
         assert!(verify(Some(&header), "{}", 1_700_000_005).is_ok());
         assert!(verify(Some(&header), "{}", 1_699_999_995).is_ok());
         assert_eq!(verify(Some(&header), "{}", 1_700_000_006), Err(Rejection::TimestampOutOfTolerance));
@@ -361,9 +323,9 @@ mod tests {
     fn the_tolerance_is_configurable() {
         let source = testing::source("paddle", &json!({"secrets": [SECRET], "tolerance_secs": 60})).unwrap();
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let signed = source.provider.sign(b"{}", at);
+        let signed = source.sign(b"{}", at);
         let headers = [("Paddle-Signature", signed[0].1.as_str())];
-        assert!(source.provider.verify(&testing::request(&source, &headers, b"{}", 1_700_000_060)).is_ok());
+        assert!(testing::verify_now(&source, &testing::request(&source, &headers, b"{}", 1_700_000_060)).is_ok());
     }
 
     #[test]
@@ -461,6 +423,6 @@ mod tests {
         assert_eq!((facts.amount.get(), facts.currency.code()), (2380, "EUR"));
         assert!(facts.merchant_reference.is_some());
         let at = Utc::now();
-        assert_ne!(source.provider.sample(at), source.provider.sample(at), "each sample is a new payment");
+        assert_ne!(source.sample(at), source.sample(at), "each sample is a new payment");
     }
 }

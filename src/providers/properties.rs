@@ -1,12 +1,15 @@
 //! Property tests over every provider: the stable-toolchain stand-in for
 //! `cargo-fuzz` (no nightly here), using `proptest` through the public
-//! [`Provider`](super::Provider) API of sources built by [`Config::parse`],
-//! one per provider.
+//! [`Source`] API (`verify`, `reverify`, `normalize`, `sample`, `sign`) of
+//! the sources of `tests/fixtures/sources.toml` (at least one per provider;
+//! a test fails when one has no properties here).
 //!
 //! What holds for every provider, whatever the input:
-//! - `verify`, `reverify` and `prefetch` never panic, and a request the
-//!   provider did not sign never verifies (arbitrary header values for each
-//!   header the provider keeps, with arbitrary bodies or its own sample);
+//! - verifying, on arrival or again for a stored arrival, never panics, and
+//!   a request the provider did not sign never verifies (arbitrary header
+//!   values for each header the source keeps, with arbitrary bodies or its
+//!   own sample); a verification that would fetch a key is built, then
+//!   dropped unfetched;
 //! - `normalize` never panics on arbitrary bytes, arbitrary JSON, or a
 //!   sample with a byte replaced, a field removed or a field of another type;
 //!   it answers notifications or an error with a documented reason;
@@ -29,8 +32,6 @@ mod adyen_fields;
 mod signed;
 mod strategies;
 
-use std::sync::OnceLock;
-
 use base64::{engine::general_purpose::STANDARD, Engine};
 use bytes::Bytes;
 use proptest::{
@@ -45,136 +46,14 @@ use self::{
     signed::{braintree_form, form_fields, signed_sample, signs_same_content, ADYEN_SIGNED},
     strategies::{arbitrary_headers, base64_like, garbage, hex_like, joined, number_like, NormalizeBody, UnsignedBody},
 };
-use super::{testing, Source, SourceTable};
-use crate::{
-    config::{Config, Env},
-    domain::{Headers, WebhookRequest},
-};
+use super::{testing, Source, Verification};
+use crate::domain::{Headers, WebhookRequest};
 
 /// Cases per property when `PROPTEST_CASES` is unset: keeps `cargo test --lib` quick.
 const DEFAULT_CASES: u32 = 128;
 
-/// One source per provider, as in `tests/it/providers.rs` (plus Stripe and
-/// Standard Webhooks from the integration harness), with the optional
-/// credentials set so their checks run too. Each source is named as the
-/// test module that exercises it.
-const SOURCES: &str = r#"
-[[sources]]
-name = "adyen"
-provider = "adyen"
-secrets = ["44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"]
-basic_auth_username = "adyen"
-basic_auth_password = "s3cret"
-[[sources]]
-name = "braintree"
-provider = "braintree"
-public_key = "pub_test"
-private_key = "priv_test"
-[[sources]]
-name = "checkout"
-provider = "checkout"
-secrets = ["cko_signature_key"]
-authorization_key = "cko_authorization_key"
-[[sources]]
-name = "coinbase"
-provider = "coinbase"
-secrets = ["cc_shared_secret"]
-[[sources]]
-name = "lemonsqueezy"
-provider = "lemonsqueezy"
-secrets = ["ls_signing_secret"]
-[[sources]]
-name = "paddle"
-provider = "paddle"
-secrets = ["pdl_ntfset_01hs0t3tw21j988db1pam5xg8m_GrOWLNef+vmtjJYq4mSnHNzvc8uWoJ1I"]
-[[sources]]
-name = "paypal"
-provider = "paypal"
-webhook_id = "1JE4291016473214C"
-cert_path = "tests/fixtures/vectors/paypal-cert.pem"
-signing_key_path = "tests/fixtures/vectors/paypal-key.pem"
-[[sources]]
-name = "paypal_fetching"
-provider = "paypal"
-webhook_id = "1JE4291016473214C"
-cert_url_allowlist = ["api.paypal.com", "api.sandbox.paypal.com"]
-[[sources]]
-name = "paystack"
-provider = "paystack"
-secrets = ["sk_test_paystack"]
-[[sources]]
-name = "razorpay"
-provider = "razorpay"
-secrets = ["rzp_webhook_secret"]
-[[sources]]
-name = "shopify"
-provider = "shopify"
-secrets = ["shopify_client_secret"]
-[[sources]]
-name = "square"
-provider = "square"
-secrets = ["square_signature_key"]
-notification_url = "https://payhook.example.com/webhooks/square"
-[[sources]]
-name = "stripe"
-provider = "stripe"
-secrets = ["whsec_test_stripe_secret"]
-[[sources]]
-name = "standard_webhooks"
-provider = "standard-webhooks"
-secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
-[sources.mapping]
-event_type = "/type"
-succeeded_types = ["payment.succeeded"]
-payment_id = "/data/payment_id"
-amount = "/data/total_amount"
-currency = "/data/currency"
-merchant_reference = "/data/metadata/order_id"
-[[sources]]
-name = "generic"
-provider = "hmac"
-secrets = ["generic_secret"]
-header = "X-Signature-256"
-prefix = "sha256="
-timestamp_header = "X-Timestamp"
-signed_content = "{timestamp}.{body}"
-[sources.mapping]
-event_type = "/type"
-succeeded_types = ["payment.succeeded"]
-payment_id = "/data/id"
-amount = "/data/amount"
-amount_unit = "major"
-currency = "/data/currency"
-[[sources]]
-name = "generic_base64"
-provider = "hmac"
-secrets = ["Z2VuZXJpY19zZWNyZXQ="]
-secret_encoding = "base64"
-header = "X-Webhook-Signature"
-algorithm = "sha512"
-encoding = "base64"
-id_header = "X-Webhook-Id"
-signed_content = "{id}:{header:x-webhook-topic}:{body}"
-[sources.mapping]
-event_type = "/type"
-succeeded_types = ["payment.succeeded"]
-payment_id = "/data/id"
-amount = "/data/amount"
-currency = "/data/currency"
-"#;
-
-/// The configured sources, parsed once for every property.
-fn sources() -> &'static SourceTable {
-    static SOURCE_TABLE: OnceLock<SourceTable> = OnceLock::new();
-    SOURCE_TABLE.get_or_init(|| {
-        let config = Config::parse(SOURCES, &Env::default()).expect("SOURCES is a valid config");
-        let sources = config.source_settings().map(Source::configure).collect::<Result<_, _>>();
-        SourceTable::new(sources.expect("every source of SOURCES builds")).expect("SOURCES names each source once")
-    })
-}
-
 fn source(name: &str) -> &'static Source {
-    sources().get(name).unwrap_or_else(|| panic!("SOURCES configures {name}"))
+    testing::fixture(name)
 }
 
 /// `PROPTEST_CASES` (which proptest reads) or [`DEFAULT_CASES`].
@@ -193,13 +72,12 @@ fn check_unsigned(source: &Source, headers: Headers, body: &UnsignedBody) -> Res
     let signed = signed_sample(source);
     let body = body.build(&signed.body);
     let request = WebhookRequest { headers, body: Bytes::from(body), received_at: signed.at };
-    // Dropped unpolled: building the fetch is what parses the URL.
-    drop(source.provider.prefetch(&request));
-    // Only a body that carries its own valid signature may verify.
+    // Only a body that carries its own valid signature may verify. A
+    // verification that would fetch a key is built (which parses the URL),
+    // then dropped unpolled.
     let signed_in_body = signs_same_content(source, &signed.body, &request.body);
-    for (check, verdict) in
-        [("verify", source.provider.verify(&request)), ("reverify", source.provider.reverify(&request))]
-    {
+    let verdicts = [false, true].map(|stored| testing::verify_unfetched(source, &request, stored));
+    for (check, verdict) in [("verify", verdicts[0]), ("reverify", verdicts[1])] {
         prop_assert!(verdict.is_err() || signed_in_body, "{check} accepted an unsigned request: {request:?}");
     }
     Ok(())
@@ -212,7 +90,7 @@ fn check_normalize(source: &Source, headers: Option<Headers>, body: &NormalizeBo
     if let Some(headers) = headers {
         request.headers = headers;
     }
-    let normalized = source.provider.normalize(&testing::arrival(source, request));
+    let normalized = source.normalize(&testing::arrival(source, request));
     if let Err(error) = normalized.and_then(|items| items.into_iter().collect::<Result<Vec<_>, _>>()) {
         let documented =
             ["unparseable_payload", "schema_violation", "unsupported_currency", "invalid_amount", "livemode_mismatch"];
@@ -225,13 +103,18 @@ fn check_normalize(source: &Source, headers: Option<Headers>, body: &NormalizeBo
 /// verification, unless the signed content is untouched (Adyen, Braintree).
 fn check_flip(source: &Source, at: &Index, xor: u8) -> Result<(), TestCaseError> {
     let signed = signed_sample(source);
-    prop_assert!(source.provider.verify(&signed.request).is_ok(), "the signed sample verifies");
+    prop_assert!(testing::verify_now(source, &signed.request).is_ok(), "the signed sample verifies");
     let mut body = signed.body.clone();
     body[at.index(signed.body.len())] ^= xor;
     let request = signed.with_body(&body);
     let same = signs_same_content(source, &signed.body, &body);
-    prop_assert_eq!(source.provider.verify(&request).is_ok(), same, "verify: {:?}", String::from_utf8_lossy(&body));
-    prop_assert_eq!(source.provider.reverify(&request).is_ok(), same, "reverify");
+    prop_assert_eq!(
+        testing::verify_now(source, &request).is_ok(),
+        same,
+        "verify: {:?}",
+        String::from_utf8_lossy(&body)
+    );
+    prop_assert_eq!(testing::reverify_now(source, &request).is_ok(), same, "reverify");
     Ok(())
 }
 
@@ -239,12 +122,14 @@ fn check_flip(source: &Source, at: &Index, xor: u8) -> Result<(), TestCaseError>
 /// property 3 for each source marked `signed` (all but PayPal with fetched
 /// certificates: nothing is fetched here, so even its sample cannot verify).
 macro_rules! properties_of_every_source {
-    ($($name:ident $(+ $signed:ident)?),* $(,)?) => {$(
-        mod $name {
+    ($($name:ident $(+ $signed:ident)?),* $(,)?) => {
+        /// The sources with properties (as module names), to check none is left out.
+        const COVERED: &[&str] = &[$(stringify!($name)),*];
+        $(mod $name {
             use super::*;
 
             fn source() -> &'static Source {
-                super::source(stringify!($name))
+                super::source(&stringify!($name).replace('_', "-"))
             }
 
             proptest! {
@@ -268,8 +153,8 @@ macro_rules! properties_of_every_source {
             }
 
             $(properties_of_every_source!(@$signed);)?
-        }
-    )*};
+        })*
+    };
     (@signed) => {
         proptest! {
             #![proptest_config(config())]
@@ -297,16 +182,28 @@ properties_of_every_source!(
     square + signed,
     stripe + signed,
     standard_webhooks + signed,
-    generic + signed,
-    generic_base64 + signed,
+    hmac + signed,
+    hmac_base64 + signed,
 );
+
+#[test]
+fn every_source_of_the_fixture_has_its_properties() {
+    let mut fixture: Vec<String> = testing::fixture_sources().iter().map(|s| s.name.to_string()).collect();
+    let mut covered: Vec<String> = COVERED.iter().map(|module| module.replace('_', "-")).collect();
+    fixture.sort_unstable();
+    covered.sort_unstable();
+    assert_eq!(
+        fixture, covered,
+        "each source of tests/fixtures/sources.toml gets a line in properties_of_every_source!"
+    );
+}
 
 /// Property 3 without sampling: every position, every other byte value,
 /// for every source that signs. Minutes, so run by hand.
 #[test]
 #[ignore = "exhaustive: minutes; run by hand with --ignored"]
 fn every_single_byte_change_to_every_signed_sample_fails_verification() {
-    let signing = sources().iter().filter(|s| s.name.as_str() != "paypal_fetching");
+    let signing = testing::fixture_sources().iter().filter(|s| s.name.as_str() != "paypal-fetching");
     for source in signing {
         let signed = signed_sample(source);
         for position in 0..signed.body.len() {
@@ -314,7 +211,7 @@ fn every_single_byte_change_to_every_signed_sample_fails_verification() {
                 let mut body = signed.body.clone();
                 body[position] ^= xor;
                 let same = signs_same_content(source, &signed.body, &body);
-                let verified = source.provider.verify(&signed.with_body(&body)).is_ok();
+                let verified = testing::verify_now(source, &signed.with_body(&body)).is_ok();
                 assert_eq!(verified, same, "{}: byte {position} ^ {xor:#04x}", source.name);
             }
         }
@@ -363,8 +260,8 @@ proptest! {
         body[position] ^= xor;
         let request = signed.with_body(&body);
         let flipped = String::from_utf8_lossy(&body[position.saturating_sub(30)..(position + 30).min(body.len())]);
-        prop_assert!(adyen.provider.verify(&request).is_err(), "byte {position} ^ {xor:#04x}: {flipped:?}");
-        prop_assert!(adyen.provider.reverify(&request).is_err(), "byte {position} ^ {xor:#04x}: {flipped:?}");
+        prop_assert!(testing::verify_now(adyen, &request).is_err(), "byte {position} ^ {xor:#04x}: {flipped:?}");
+        prop_assert!(testing::reverify_now(adyen, &request).is_err(), "byte {position} ^ {xor:#04x}: {flipped:?}");
     }
 
     #[test]
@@ -382,7 +279,7 @@ proptest! {
     ) {
         let signed = signed_sample(source("stripe"));
         let request = signed.with_header("stripe-signature", &signed.expand(&header));
-        prop_assert!(source("stripe").provider.verify(&request).is_err());
+        prop_assert!(testing::verify_now(source("stripe"), &request).is_err());
     }
 
     #[test]
@@ -401,8 +298,7 @@ proptest! {
         id in option::of(garbage()),
         timestamp in option::of(number_like()),
     ) {
-        let provider = &source("standard_webhooks").provider;
-        let signed = signed_sample(source("standard_webhooks"));
+        let signed = signed_sample(source("standard-webhooks"));
         let mut request = signed.with_header(&format!("{spelling}-signature"), &list);
         if let Some(id) = id {
             request.headers.remove(&format!("{spelling}-id"));
@@ -412,7 +308,7 @@ proptest! {
             request.headers.remove(&format!("{spelling}-timestamp"));
             request.headers.insert(&format!("{spelling}-timestamp"), &signed.expand(&timestamp));
         }
-        prop_assert!(provider.verify(&request).is_err());
+        prop_assert!(testing::verify_now(source("standard-webhooks"), &request).is_err());
     }
 
     #[test]
@@ -430,7 +326,7 @@ proptest! {
     ) {
         let signed = signed_sample(source("paddle"));
         let request = signed.with_header("paddle-signature", &signed.expand(&header));
-        prop_assert!(source("paddle").provider.verify(&request).is_err());
+        prop_assert!(testing::verify_now(source("paddle"), &request).is_err());
     }
 
     #[test]
@@ -448,7 +344,7 @@ proptest! {
         let signed = signed_sample(braintree);
         let payload = form_fields(&signed.body).1.expect("the sample has a payload");
         let request = signed.with_body(&braintree_form(&pairs, &payload));
-        prop_assert!(braintree.provider.verify(&request).is_err());
+        prop_assert!(testing::verify_now(braintree, &request).is_err());
     }
 
     #[test]
@@ -468,13 +364,13 @@ proptest! {
         let signed = signed_sample(source("paypal"));
         prop_assume!(signed.request.headers.get(name) != Some(value.as_str()));
         let request = signed.with_header(name, &value);
-        prop_assert!(source("paypal").provider.verify(&request).is_err(), "{name}: {value:?}");
+        prop_assert!(testing::verify_now(source("paypal"), &request).is_err(), "{name}: {value:?}");
     }
 
     /// A pinned certificate ignores `PAYPAL-CERT-URL`; a fetching source
-    /// never verifies with a certificate it has not fetched, and only
-    /// builds a fetch (dropped here, never run) for a URL of PayPal's
-    /// certificate form on an allowlisted host.
+    /// decides at once (refusing) unless the URL has PayPal's certificate
+    /// form on an allowlisted host, and only then fetches as part of
+    /// verifying (the fetch is dropped here, never run).
     #[test]
     fn paypal_cert_urls_of_any_shape_never_panic(
         url in prop_oneof![
@@ -486,14 +382,13 @@ proptest! {
         ],
     ) {
         let signed = signed_sample(source("paypal"));
-        prop_assert!(source("paypal").provider.verify(&signed.with_header("paypal-cert-url", &url)).is_ok());
-        let fetching = source("paypal_fetching");
+        prop_assert!(testing::verify_now(source("paypal"), &signed.with_header("paypal-cert-url", &url)).is_ok());
         let request = signed.with_header("paypal-cert-url", &url);
-        let fetch = fetching.provider.prefetch(&request);
         let paypal_form = url.to_ascii_lowercase().contains("paypal.com") && url.contains("/v1/notifications/certs/");
-        prop_assert!(fetch.is_none() || paypal_form, "{url:?}");
-        drop(fetch);
-        prop_assert!(fetching.provider.verify(&request).is_err());
+        match source("paypal-fetching").verify(&request) {
+            Verification::Decided(verdict) => prop_assert!(verdict.expect("fresh").is_err(), "{url:?}"),
+            Verification::Fetching(_) => prop_assert!(paypal_form, "{url:?}"),
+        };
     }
 
     #[test]
@@ -510,8 +405,8 @@ proptest! {
         let signed = signed_sample(adyen);
         prop_assume!(header != STANDARD.encode("adyen:s3cret") && !header.ends_with(&STANDARD.encode("adyen:s3cret")));
         let request = signed.with_header("authorization", &header);
-        prop_assert!(adyen.provider.verify(&request).is_err());
+        prop_assert!(testing::verify_now(adyen, &request).is_err());
         // Credentials are checked on arrival only: the body's HMACs still stand.
-        prop_assert!(adyen.provider.reverify(&request).is_ok());
+        prop_assert!(testing::reverify_now(adyen, &request).is_ok());
     }
 }

@@ -1,15 +1,24 @@
 //! What signature schemes share: HMAC, constant-time comparison, key lists,
-//! timestamp tolerance.
+//! timestamp tolerance; and the static credential some providers send in
+//! `Authorization` besides their signature (Adyen's HTTP Basic auth,
+//! Checkout.com's "Authorization header key"), checked on arrival only and
+//! never stored, so a stored arrival is verified again by its signature
+//! alone. Without the header a request is `missing_signature`, with another
+//! value `invalid_signature`.
 
+use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretSlice};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
-use super::SignatureMatch;
-use crate::config::{ConfigError, SourceSettings};
+use super::{Rejection, SignatureMatch};
+use crate::{
+    config::{ConfigError, SourceSettings},
+    domain::Headers,
+};
 
 /// A source's accepted keys, in configured order (rotation: new and old).
 /// `Debug` shows only the count.
@@ -67,20 +76,15 @@ impl SigningKeys {
         self.0.first().expect("config guarantees at least one secret").expose_secret()
     }
 
-    /// The first key (by position) whose HMAC-SHA256 over `parts` equals one of
+    /// The first key (by position) whose HMAC over `parts` equals one of
     /// `candidates`. Each comparison is constant-time, so timing reveals
     /// nothing of the expected signature.
-    pub fn match_hmac_sha256(&self, parts: &[&[u8]], candidates: &[Vec<u8>]) -> Option<SignatureMatch> {
-        self.match_hmac(Algorithm::Sha256, parts, candidates)
-    }
-
-    /// [`SigningKeys::match_hmac_sha256`] for any [`Algorithm`].
     pub fn match_hmac(&self, algorithm: Algorithm, parts: &[&[u8]], candidates: &[Vec<u8>]) -> Option<SignatureMatch> {
         self.0
             .iter()
             .position(|key| {
                 let expected = algorithm.mac(key.expose_secret(), parts);
-                candidates.iter().any(|c| constant_time_eq(c, &expected))
+                candidates.iter().any(|c| constant_time_eq(c, expected.as_ref()))
             })
             .map(|secret_index| SignatureMatch { secret_index })
     }
@@ -129,39 +133,38 @@ impl Algorithm {
         }
     }
 
-    /// The HMAC of the concatenation of `parts`.
-    pub fn mac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    /// The HMAC of the concatenation of `parts`, without copying them into
+    /// one buffer or the MAC onto the heap.
+    pub fn mac<P: AsRef<[u8]>>(self, key: &[u8], parts: impl IntoIterator<Item = P>) -> MacBytes {
+        fn run<M: Mac + hmac::digest::KeyInit, P: AsRef<[u8]>>(
+            key: &[u8],
+            parts: impl IntoIterator<Item = P>,
+        ) -> MacBytes {
             let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
-            for part in parts {
-                mac.update(part);
-            }
-            mac.finalize().into_bytes().to_vec()
+            parts.into_iter().for_each(|part| mac.update(part.as_ref()));
+            let out = mac.finalize().into_bytes();
+            let mut bytes = [0; 64];
+            bytes[..out.len()].copy_from_slice(&out);
+            MacBytes { bytes, len: out.len() }
         }
         match self {
-            Self::Sha1 => run::<Hmac<Sha1>>(key, parts),
-            Self::Sha256 => run::<Hmac<Sha256>>(key, parts),
-            Self::Sha512 => run::<Hmac<Sha512>>(key, parts),
+            Self::Sha1 => run::<Hmac<Sha1>, P>(key, parts),
+            Self::Sha256 => run::<Hmac<Sha256>, P>(key, parts),
+            Self::Sha512 => run::<Hmac<Sha512>, P>(key, parts),
         }
     }
 }
 
-/// HMAC-SHA256 of the concatenation of `parts` (no copy into one buffer).
-pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
+/// An HMAC on the stack (SHA-512's, the longest, is 64 bytes).
+pub struct MacBytes {
+    bytes: [u8; 64],
+    len: usize,
 }
 
-/// HMAC-SHA512 of the concatenation of `parts`.
-pub fn hmac_sha512(key: &[u8], parts: &[&[u8]]) -> [u8; 64] {
-    let mut mac = Hmac::<Sha512>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    for part in parts {
-        mac.update(part);
+impl AsRef<[u8]> for MacBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
-    mac.finalize().into_bytes().into()
 }
 
 /// Whether a signed unix time lies within `tolerance_secs` of the arrival, in
@@ -172,40 +175,121 @@ pub fn within_tolerance(signed_at: i64, received_at: DateTime<Utc>, tolerance_se
     skew <= tolerance_secs
 }
 
+/// The header carrying the credential.
+pub(super) const AUTHORIZATION: &str = "authorization";
+
+/// What a source expects in `Authorization`. `Debug` shows no secret.
+#[derive(Debug)]
+pub(super) enum Credential {
+    /// `Basic base64(username:password)` (Adyen).
+    Basic { username: String, password: SecretString },
+    /// The whole header value (Checkout.com).
+    Key(SecretString),
+}
+
+impl Credential {
+    /// `basic_auth_username` and `basic_auth_password(_env)`, together or not at all.
+    pub(super) fn basic(settings: &mut SourceSettings<'_>) -> Result<Option<Self>, ConfigError> {
+        let username = settings.string("basic_auth_username")?;
+        let password = settings.secret("basic_auth_password")?;
+        let missing =
+            |key: &str, with: &str| ConfigError::invalid(settings.key(key), format!("is required with a {with}"));
+        match (username, password) {
+            (Some(username), Some(password)) if !username.contains(':') => Ok(Some(Self::Basic { username, password })),
+            (Some(_), Some(_)) => {
+                Err(ConfigError::invalid(settings.key("basic_auth_username"), "must not contain ':'"))
+            }
+            (Some(_), None) => Err(missing("basic_auth_password", "username")),
+            (None, Some(_)) => Err(missing("basic_auth_username", "password")),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The key given as `key` (or `{key}_env`), if any.
+    pub(super) fn key(settings: &mut SourceSettings<'_>, key: &str) -> Result<Option<Self>, ConfigError> {
+        Ok(settings.secret(key)?.map(Self::Key))
+    }
+
+    /// The credential bytes as sent: decoded `username:password` for Basic.
+    fn expected(&self) -> String {
+        match self {
+            Self::Basic { username, password } => format!("{username}:{}", password.expose_secret()),
+            Self::Key(key) => key.expose_secret().to_owned(),
+        }
+    }
+
+    /// Whether `headers` carry the credential.
+    pub(super) fn check(&self, headers: &Headers) -> Result<(), Rejection> {
+        let header = headers.get(AUTHORIZATION).ok_or(Rejection::MissingSignature)?;
+        let received = match self {
+            Self::Basic { .. } => parse_basic(header).ok_or(Rejection::InvalidSignature)?,
+            Self::Key(_) => header.as_bytes().to_vec(),
+        };
+        if credential_eq(&received, self.expected().as_bytes()) {
+            Ok(())
+        } else {
+            Err(Rejection::InvalidSignature)
+        }
+    }
+
+    /// The header the provider sends (for `payhook sign` and tests).
+    pub(super) fn header(&self) -> (String, String) {
+        let value = match self {
+            Self::Basic { .. } => format!("Basic {}", STANDARD.encode(self.expected())),
+            Self::Key(_) => self.expected(),
+        };
+        ("Authorization".into(), value)
+    }
+}
+
+/// The decoded `user:password` bytes of a Basic `Authorization` value;
+/// `None` for another scheme or bad base64.
+fn parse_basic(header: &str) -> Option<Vec<u8>> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    STANDARD.decode(token.trim()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const SHA256: Algorithm = Algorithm::Sha256;
+
     #[test]
     fn hmac_of_parts_equals_hmac_of_whole() {
-        assert_eq!(hmac_sha256(b"k", &[b"ab", b"", b"c"]), hmac_sha256(b"k", &[b"abc"]));
+        let whole: [&[u8]; 1] = [b"abc"];
+        let split: [&[u8]; 3] = [b"ab", b"", b"c"];
+        assert_eq!(SHA256.mac(b"k", split).as_ref(), SHA256.mac(b"k", whole).as_ref());
     }
 
     #[test]
     fn the_matching_key_is_reported_by_position() {
         let keys = SigningKeys::new(vec![b"new".to_vec(), b"old".to_vec()]);
-        let by_old = hmac_sha256(b"old", &[b"body"]).to_vec();
+        let by_old = SHA256.mac(b"old", [b"body"]).as_ref().to_vec();
         assert_eq!(
-            keys.match_hmac_sha256(&[b"body"], &[vec![0; 32], by_old]),
+            keys.match_hmac(SHA256, &[b"body"], &[vec![0; 32], by_old.clone()]),
             Some(SignatureMatch { secret_index: 1 })
         );
-        assert_eq!(keys.match_hmac_sha256(&[b"other"], &[hmac_sha256(b"old", &[b"body"]).to_vec()]), None);
-        assert_eq!(keys.match_hmac_sha256(&[b"body"], &[]), None);
+        assert_eq!(keys.match_hmac(SHA256, &[b"other"], &[by_old]), None);
+        assert_eq!(keys.match_hmac(SHA256, &[b"body"], &[]), None);
     }
 
     #[test]
     fn each_algorithm_has_its_own_output() {
-        let lengths = [Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512].map(|a| a.mac(b"k", &[b"m"]).len());
+        let lengths =
+            [Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512].map(|a| a.mac(b"k", [b"m"]).as_ref().len());
         assert_eq!(lengths, [20, 32, 64]);
-        assert_eq!(Algorithm::Sha256.mac(b"k", &[b"a", b"b"]), hmac_sha256(b"k", &[b"ab"]).to_vec());
         assert_eq!(Algorithm::parse("md5"), None);
     }
 
     #[test]
     fn truncated_signatures_never_match() {
         let keys = SigningKeys::new(vec![b"k".to_vec()]);
-        let full = hmac_sha256(b"k", &[b"body"]);
-        assert_eq!(keys.match_hmac_sha256(&[b"body"], &[full[..31].to_vec()]), None);
+        let full = SHA256.mac(b"k", [b"body"]).as_ref().to_vec();
+        assert_eq!(keys.match_hmac(SHA256, &[b"body"], &[full[..31].to_vec()]), None);
     }
 
     #[test]
@@ -216,12 +300,6 @@ mod tests {
         assert!(!within_tolerance(1_700_000_000 - 301, now, 300));
         assert!(!within_tolerance(1_700_000_000 + 301, now, 300));
         assert!(!within_tolerance(i64::MIN, now, 300));
-    }
-
-    #[test]
-    fn hmac_sha512_matches_the_published_paystack_vector() {
-        let expected = "f2760f4078b7f3fb9737b7e75182b5d47ef3aa1a7d1e9b7610dab33a34000b318d70393bdd445ffcc4c1396497da469f670104d06f05cfd3829c7a984bae8fc2";
-        assert_eq!(hex::encode(hmac_sha512(b"test_secret_123", &[br#"{"id":"evt_1","amount":1000}"#])), expected);
     }
 
     #[test]

@@ -8,40 +8,20 @@
 //! provider event id and the signed timestamp the default occurrence time.
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use chrono::{DateTime, Utc};
 
-use super::{
-    delivery::{self, Delivery},
-    mapping::{Defaults, Mapping},
-    signature::{hmac_sha256, within_tolerance, SigningKeys},
-    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
-};
-use crate::{
-    config::{ConfigError, SourceSettings},
-    domain::{Arrival, Headers, WebhookRequest},
-};
+use super::prelude::*;
 
+/// The header spellings, in the order the Svix SDKs look for them.
 const SPELLINGS: [&str; 2] = ["svix", "webhook"];
 
-/// A configured Standard Webhooks endpoint.
-#[derive(Debug)]
-struct StandardWebhooks {
-    keys: SigningKeys,
-    tolerance_secs: u64,
-    livemode: bool,
-    mapping: Mapping,
-}
+// ---- Configuration --------------------------------------------------------
 
-/// Keys: `secrets`/`secrets_env` (`whsec_<base64>`), `tolerance_secs` (300),
-/// `livemode` (false), and the `mapping` table.
-pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
+pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let keys = SigningKeys::decoded(settings, "whsec_ followed by base64", decode_secret)?;
-    Ok(Box::new(StandardWebhooks {
-        keys,
-        tolerance_secs: settings.u64("tolerance_secs")?.unwrap_or(300),
-        livemode: settings.bool("livemode")?.unwrap_or(false),
-        mapping: Mapping::configure(settings)?,
-    }))
+    let tolerance_secs = settings.u64("tolerance_secs")?.unwrap_or(300);
+    let spelled = |name: &str| SPELLINGS.map(|s| format!("{s}-{name}"));
+    let normalizer = Mapping::configure(settings, spelled("id"), spelled("timestamp"))?;
+    Ok(Provider::new(StandardWebhooks { keys, tolerance_secs }, normalizer))
 }
 
 /// `whsec_<base64>` → key bytes. Padding is optional, as in the SDKs.
@@ -71,74 +51,46 @@ fn v1_signatures(list: &str) -> Vec<Vec<u8>> {
 
 // ---- Verification ---------------------------------------------------------
 
-impl StandardWebhooks {
+/// A Standard Webhooks endpoint's signature.
+#[derive(Debug)]
+struct StandardWebhooks {
+    keys: SigningKeys,
+    tolerance_secs: u64,
+}
+
+impl Scheme for StandardWebhooks {
+    fn headers(&self) -> Vec<String> {
+        SPELLINGS.iter().flat_map(|s| ["id", "timestamp", "signature"].map(|n| format!("{s}-{n}"))).collect()
+    }
+
     /// The signature, then the time; the delivery is its id, its timestamp
     /// and the body (what `v1` signs), whichever spelling carried them and
     /// whatever else the signature list holds.
-    fn check(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Delivery), Rejection> {
+    fn check(&self, request: &WebhookRequest) -> Result<Verified, Rejection> {
         let signatures = header(&request.headers, "signature").ok_or(Rejection::MissingSignature)?;
         let id = header(&request.headers, "id").ok_or(Rejection::InvalidSignature)?;
         let timestamp: i64 =
             header(&request.headers, "timestamp").and_then(|t| t.parse().ok()).ok_or(Rejection::InvalidSignature)?;
         let t = timestamp.to_string();
+        let signed: [&[u8]; 5] = [id.as_bytes(), b".", t.as_bytes(), b".", &request.body];
         let matched = self
             .keys
-            .match_hmac_sha256(&[id.as_bytes(), b".", t.as_bytes(), b".", &request.body], &v1_signatures(signatures))
+            .match_hmac(Algorithm::Sha256, &signed, &v1_signatures(signatures))
             .ok_or(Rejection::InvalidSignature)?;
-        if !within_tolerance(timestamp, request.received_at, self.tolerance_secs) {
-            return Err(Rejection::TimestampOutOfTolerance);
-        }
-        let valid_for = delivery::valid_for(timestamp, self.tolerance_secs, request.received_at);
-        Ok((matched, Delivery::signed(&[id.as_bytes(), t.as_bytes()], valid_for)))
-    }
-}
-
-// ---- Normalization --------------------------------------------------------
-
-impl Provider for StandardWebhooks {
-    fn headers(&self) -> Vec<String> {
-        SPELLINGS.iter().flat_map(|s| ["id", "timestamp", "signature"].map(|n| format!("{s}-{n}"))).collect()
+        Verified::timed(matched, timestamp, self.tolerance_secs, request.received_at, &[id.as_bytes(), t.as_bytes()])
     }
 
-    fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        self.check(request).map(|(matched, _)| matched)
-    }
-
-    fn verify_delivery(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Option<Delivery>), Rejection> {
-        self.check(request).map(|(matched, delivery)| (matched, Some(delivery)))
-    }
-
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        let headers = &arrival.request.headers;
-        let signed_at =
-            header(headers, "timestamp").and_then(|t| t.parse().ok()).and_then(|t| DateTime::from_timestamp(t, 0));
-        let defaults = Defaults {
-            event_id: header(headers, "id").map(str::to_owned),
-            occurred_at: signed_at.unwrap_or(arrival.request.received_at),
-            livemode: self.livemode,
-        };
-        self.mapping.normalize(&arrival.request.body, defaults).map(|n| vec![Ok(n)])
-    }
-
-    // ---- Signing and sample -----------------------------------------------
+    // ---- Signing ----------------------------------------------------------
 
     fn sign(&self, body: &[u8], at: DateTime<Utc>) -> Vec<(String, String)> {
         let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
         let t = at.timestamp().to_string();
-        let mac = hmac_sha256(self.keys.first(), &[id.as_bytes(), b".", t.as_bytes(), b".", body]);
+        let mac = Algorithm::Sha256.mac(self.keys.first(), [id.as_bytes(), b".", t.as_bytes(), b".", body]);
         vec![
             ("webhook-id".into(), id),
             ("webhook-timestamp".into(), t),
             ("webhook-signature".into(), format!("v1,{}", STANDARD.encode(mac))),
         ]
-    }
-
-    fn mapping(&self) -> Option<&Mapping> {
-        Some(&self.mapping)
-    }
-
-    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        serde_json::to_vec_pretty(&self.mapping.sample(at)).expect("a JSON value always serializes")
     }
 }
 
@@ -147,7 +99,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::providers::{testing, Source};
+    use crate::providers::{testing, SignatureMatch, Source};
 
     fn mapping() -> Value {
         json!({"event_type": "/type", "succeeded_types": ["payment.succeeded"], "payment_id": "/data/payment_id",
@@ -160,7 +112,7 @@ mod tests {
 
     fn verify(headers: &[(&str, &str)], now: i64) -> Result<SignatureMatch, Rejection> {
         let source = source(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
-        source.provider.verify(&testing::request(&source, headers, b"{}", now))
+        testing::verify_now(&source, &testing::request(&source, headers, b"{}", now))
     }
 
     #[test]
@@ -198,7 +150,7 @@ mod tests {
     #[test]
     fn the_delivery_is_its_id_timestamp_and_body_whatever_the_list_or_spelling() {
         let source = source(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
-        let signed = source.provider.sign(b"{}", DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        let signed = source.sign(b"{}", DateTime::from_timestamp(1_700_000_000, 0).unwrap());
         let headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let guard = |headers: &[(&str, &str)]| testing::guard(&source, headers, b"{}", 1_700_000_000);
         let first = guard(&headers).expect("Standard Webhooks signs an id and a time");
@@ -212,7 +164,7 @@ mod tests {
     #[test]
     fn timestamps_are_checked_both_ways() {
         let source = source(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
-        let signed = source.provider.sign(b"{}", DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        let signed = source.sign(b"{}", DateTime::from_timestamp(1_700_000_000, 0).unwrap());
         let headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert!(verify(&headers, 1_700_000_300).is_ok());
         assert_eq!(verify(&headers, 1_700_000_301), Err(Rejection::TimestampOutOfTolerance));

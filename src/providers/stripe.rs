@@ -14,49 +14,25 @@
 //! `two_decimal_currencies` (default `["ISK"]`), because Stripe's docs are the
 //! only authority and they have changed before (UGX may need adding).
 
-use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use super::prelude::*;
 
-use super::{
-    delivery::{self, Delivery},
-    fields,
-    signature::{within_tolerance, SigningKeys},
-    NormalizeError, Notification, Provider, Rejection, SignatureMatch,
-};
-use crate::{
-    config::{ConfigError, SourceSettings},
-    domain::{Arrival, Currency, MinorUnits, Normalized, PaymentFacts, PaymentId, WebhookRequest},
-};
+// ---- Configuration --------------------------------------------------------
 
-const HEADER: &str = "stripe-signature";
-
-/// A configured Stripe endpoint.
-#[derive(Debug)]
-struct Stripe {
-    keys: SigningKeys,
-    tolerance_secs: u64,
-    /// JSON pointer to the merchant reference inside `metadata`.
-    reference_pointer: String,
-    /// ISO zero-decimal currencies Stripe counts in hundredths.
-    two_decimal: Vec<Currency>,
-}
-
-/// Keys: `secrets`/`secrets_env`, `tolerance_secs` (300),
-/// `merchant_reference_metadata_key` (`order_id`), `two_decimal_currencies` (`["ISK"]`).
-pub(super) fn configure(settings: &mut SourceSettings<'_>) -> Result<Box<dyn Provider>, ConfigError> {
+pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let keys = SigningKeys::from_settings(settings)?;
     let tolerance_secs = settings.u64("tolerance_secs")?.unwrap_or(300);
     let key = settings.string("merchant_reference_metadata_key")?.unwrap_or_else(|| "order_id".into());
-    let escaped = key.replace('~', "~0").replace('/', "~1");
     let list_key = settings.key("two_decimal_currencies");
     let codes = settings.strings("two_decimal_currencies")?.unwrap_or_else(|| vec!["ISK".into()]);
     let unknown = |code: &String| ConfigError::invalid(&list_key, format!("{code} is not an ISO 4217 currency"));
     let two_decimal = codes.iter().map(|c| Currency::parse(c).ok_or_else(|| unknown(c))).collect::<Result<_, _>>()?;
-    let reference_pointer = format!("/metadata/{escaped}");
-    Ok(Box::new(Stripe { keys, tolerance_secs, reference_pointer, two_decimal }))
+    let normalizer = Stripe { reference_pointer: fields::child("/data/object/metadata", &key), two_decimal };
+    Ok(Provider::new(StripeSignature { keys, tolerance_secs }, normalizer))
 }
 
 // ---- Header parsing -------------------------------------------------------
+
+const HEADER: &str = "stripe-signature";
 
 /// A parsed `Stripe-Signature` header.
 #[derive(Debug, PartialEq)]
@@ -86,124 +62,119 @@ impl SignatureHeader {
 
 // ---- Verification ---------------------------------------------------------
 
-impl Stripe {
+/// A Stripe endpoint's signature.
+#[derive(Debug)]
+struct StripeSignature {
+    keys: SigningKeys,
+    tolerance_secs: u64,
+}
+
+impl Scheme for StripeSignature {
+    fn headers(&self) -> Vec<String> {
+        vec![HEADER.into()]
+    }
+
     /// The signature, then the time; the delivery is `t` and the body (what
     /// `v1` signs), whichever `v1` matched and whatever else the header lists.
-    fn check(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Delivery), Rejection> {
+    fn check(&self, request: &WebhookRequest) -> Result<Verified, Rejection> {
         let header = request.headers.get(HEADER).ok_or(Rejection::MissingSignature)?;
         let parsed = SignatureHeader::parse(header).ok_or(Rejection::InvalidSignature)?;
         let t = parsed.timestamp.to_string();
         let matched = self
             .keys
-            .match_hmac_sha256(&[t.as_bytes(), b".", &request.body], &parsed.v1)
+            .match_hmac(Algorithm::Sha256, &[t.as_bytes(), b".", &request.body], &parsed.v1)
             .ok_or(Rejection::InvalidSignature)?;
-        // Signature first, then time, as the SDKs do: a forger learns nothing
-        // about the tolerance.
-        if !within_tolerance(parsed.timestamp, request.received_at, self.tolerance_secs) {
-            return Err(Rejection::TimestampOutOfTolerance);
-        }
-        let valid_for = delivery::valid_for(parsed.timestamp, self.tolerance_secs, request.received_at);
-        Ok((matched, Delivery::signed(&[t.as_bytes()], valid_for)))
+        Verified::timed(matched, parsed.timestamp, self.tolerance_secs, request.received_at, &[t.as_bytes()])
+    }
+
+    fn sign(&self, body: &[u8], at: DateTime<Utc>) -> Vec<(String, String)> {
+        let t = at.timestamp().to_string();
+        let mac = Algorithm::Sha256.mac(self.keys.first(), [t.as_bytes(), b".", body]);
+        vec![("Stripe-Signature".into(), format!("t={t},v1={}", hex::encode(mac)))]
     }
 }
 
 // ---- Normalization --------------------------------------------------------
 
-/// The payment part of a Stripe object, before the event envelope is added.
+/// A Stripe endpoint's normalizer.
+#[derive(Debug)]
+struct Stripe {
+    /// JSON pointer to the merchant reference inside the object's `metadata`.
+    reference_pointer: String,
+    /// ISO zero-decimal currencies Stripe counts in hundredths.
+    two_decimal: Vec<Currency>,
+}
+
+/// Where an event's payment is: the pointers to its id and amount, and what
+/// the kinds of event say differently.
 struct Payment {
-    id: PaymentId,
-    amount: u64,
-    amount_pointer: &'static str,
-    currency_pointer: &'static str,
-    merchant_reference: Option<String>,
-    customer_id: Option<String>,
-    payment_method: Option<String>,
+    id: &'static str,
+    amount: &'static str,
+    reference: Option<String>,
+    method: Option<String>,
 }
 
 impl Stripe {
+    /// The payment an event announces, if it announces one.
     fn payment(&self, event: &Value, event_type: &str) -> Result<Option<Payment>, NormalizeError> {
-        match event_type {
-            "payment_intent.succeeded" => self.payment_intent(event).map(Some),
-            "charge.succeeded" => self.charge(event),
-            "checkout.session.completed" => self.checkout_session(event),
-            _ => Ok(None),
-        }
-    }
-
-    fn payment_intent(&self, event: &Value) -> Result<Payment, NormalizeError> {
-        Ok(Payment {
-            id: fields::payment_id(event, "/data/object/id")?,
-            amount: fields::u64(event, "/data/object/amount_received")?,
-            amount_pointer: "/data/object/amount_received",
-            currency_pointer: "/data/object/currency",
-            merchant_reference: self.metadata_reference(event)?,
-            customer_id: fields::opt_str(event, "/data/object/customer")?,
-            payment_method: single_method_type(event),
+        let metadata = || fields::opt_str(event, &self.reference_pointer);
+        let object = |field: &str| fields::get(event, &format!("/data/object/{field}"));
+        Ok(match event_type {
+            "payment_intent.succeeded" => Some(Payment {
+                id: "/data/object/id",
+                amount: "/data/object/amount_received",
+                reference: metadata()?,
+                method: single_method_type(event),
+            }),
+            // Only a paid and captured charge is a payment success; an
+            // authorisation alone is not. Charges made without a
+            // PaymentIntent (the legacy Charges API) are keyed by their own id.
+            "charge.succeeded"
+                if fields::flag(event, "/data/object/paid")? && fields::flag(event, "/data/object/captured")? =>
+            {
+                Some(Payment {
+                    id: if object("payment_intent").is_some() {
+                        "/data/object/payment_intent"
+                    } else {
+                        "/data/object/id"
+                    },
+                    amount: match object("amount_captured") {
+                        Some(_) => "/data/object/amount_captured",
+                        None => "/data/object/amount",
+                    },
+                    reference: metadata()?,
+                    method: fields::opt_str(event, "/data/object/payment_method_details/type")?,
+                })
+            }
+            // A paid Checkout Session in payment mode. Sessions without a
+            // PaymentIntent (subscriptions) are ignored: their money moves
+            // through an invoice whose own `payment_intent.succeeded`
+            // announces it, and keying them by session id would publish that
+            // payment twice.
+            "checkout.session.completed"
+                if fields::opt_str(event, "/data/object/payment_status")?.as_deref() == Some("paid")
+                    && object("payment_intent").is_some() =>
+            {
+                Some(Payment {
+                    id: "/data/object/payment_intent",
+                    amount: "/data/object/amount_total",
+                    reference: fields::opt_str(event, "/data/object/client_reference_id")?
+                        .map_or_else(metadata, |r| Ok(Some(r)))?,
+                    method: single_method_type(event),
+                })
+            }
+            _ => None,
         })
     }
 
-    /// Only a paid and captured charge is a payment success; an authorisation
-    /// alone is not. Charges made without a PaymentIntent (the legacy Charges
-    /// API) are keyed by their own id.
-    fn charge(&self, event: &Value) -> Result<Option<Payment>, NormalizeError> {
-        if !(fields::flag(event, "/data/object/paid")? && fields::flag(event, "/data/object/captured")?) {
-            return Ok(None);
-        }
-        let id_pointer = match fields::get(event, "/data/object/payment_intent") {
-            Some(_) => "/data/object/payment_intent",
-            None => "/data/object/id",
-        };
-        let amount_pointer = match fields::get(event, "/data/object/amount_captured") {
-            Some(_) => "/data/object/amount_captured",
-            None => "/data/object/amount",
-        };
-        Ok(Some(Payment {
-            id: fields::payment_id(event, id_pointer)?,
-            amount: fields::u64(event, amount_pointer)?,
-            amount_pointer,
-            currency_pointer: "/data/object/currency",
-            merchant_reference: self.metadata_reference(event)?,
-            customer_id: fields::opt_str(event, "/data/object/customer")?,
-            payment_method: fields::opt_str(event, "/data/object/payment_method_details/type")?,
-        }))
-    }
-
-    /// A paid Checkout Session in payment mode. Sessions without a
-    /// PaymentIntent (subscriptions) are ignored: their money moves through
-    /// an invoice whose own `payment_intent.succeeded` announces it, and
-    /// keying them by session id would publish that payment twice.
-    fn checkout_session(&self, event: &Value) -> Result<Option<Payment>, NormalizeError> {
-        let paid = fields::opt_str(event, "/data/object/payment_status")?.as_deref() == Some("paid");
-        if !paid || fields::get(event, "/data/object/payment_intent").is_none() {
-            return Ok(None);
-        }
-        let reference = match fields::opt_str(event, "/data/object/client_reference_id")? {
-            Some(reference) => Some(reference),
-            None => self.metadata_reference(event)?,
-        };
-        Ok(Some(Payment {
-            id: fields::payment_id(event, "/data/object/payment_intent")?,
-            amount: fields::u64(event, "/data/object/amount_total")?,
-            amount_pointer: "/data/object/amount_total",
-            currency_pointer: "/data/object/currency",
-            merchant_reference: reference,
-            customer_id: fields::opt_str(event, "/data/object/customer")?,
-            payment_method: single_method_type(event),
-        }))
-    }
-
     /// Stripe's amount in ISO minor units.
-    fn amount(&self, amount: u64, currency: Currency, pointer: &str) -> Result<MinorUnits, NormalizeError> {
+    fn amount(&self, event: &Value, pointer: &str, currency: Currency) -> Result<MinorUnits, NormalizeError> {
+        let amount = fields::u64(event, pointer)?;
         if !self.two_decimal.contains(&currency) {
             return Ok(MinorUnits::new(amount));
         }
         MinorUnits::rescale(amount, 2, currency)
             .map_err(|source| NormalizeError::Amount { field: fields::name(pointer), source })
-    }
-
-    fn metadata_reference(&self, event: &Value) -> Result<Option<String>, NormalizeError> {
-        let object = fields::get(event, "/data/object").unwrap_or(&Value::Null);
-        fields::opt_str(object, &self.reference_pointer)
     }
 }
 
@@ -216,55 +187,30 @@ fn single_method_type(event: &Value) -> Option<String> {
     }
 }
 
-impl Stripe {
-    /// A Stripe delivery is one event.
-    fn notification(&self, arrival: &Arrival) -> Result<Normalized, NormalizeError> {
+impl Normalizer for Stripe {
+    /// A delivery is one event.
+    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
         let event = fields::parse(&arrival.request.body)?;
-
         let event_type = fields::str(&event, "/type")?.to_owned();
         let Some(payment) = self.payment(&event, &event_type)? else {
-            return Ok(Normalized::Ignored { event_type });
+            return one(Normalized::Ignored { event_type });
         };
-        let currency = fields::currency(&event, payment.currency_pointer)?;
-        Ok(Normalized::Payment(PaymentFacts {
-            payment_id: payment.id,
-            amount: self.amount(payment.amount, currency, payment.amount_pointer)?,
+        let currency = fields::currency(&event, "/data/object/currency")?;
+        one(Normalized::Payment(PaymentFacts {
+            payment_id: fields::payment_id(&event, payment.id)?,
+            amount: self.amount(&event, payment.amount, currency)?,
             currency,
             livemode: fields::flag(&event, "/livemode")?,
-            merchant_reference: payment.merchant_reference,
-            customer_id: payment.customer_id,
-            payment_method: payment.payment_method,
+            merchant_reference: payment.reference,
+            customer_id: fields::opt_str(&event, "/data/object/customer")?,
+            payment_method: payment.method,
             provider_event_id: Some(fields::str(&event, "/id")?.to_owned()),
             provider_event_type: event_type,
             occurred_at: fields::time(&event, "/created")?,
         }))
     }
-}
 
-impl Provider for Stripe {
-    fn headers(&self) -> Vec<String> {
-        vec![HEADER.into()]
-    }
-
-    fn verify(&self, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
-        self.check(request).map(|(matched, _)| matched)
-    }
-
-    fn verify_delivery(&self, request: &WebhookRequest) -> Result<(SignatureMatch, Option<Delivery>), Rejection> {
-        self.check(request).map(|(matched, delivery)| (matched, Some(delivery)))
-    }
-
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        self.notification(arrival).map(|n| vec![Ok(n)])
-    }
-
-    // ---- Signing and sample -----------------------------------------------
-
-    fn sign(&self, body: &[u8], at: DateTime<Utc>) -> Vec<(String, String)> {
-        let t = at.timestamp().to_string();
-        let mac = super::signature::hmac_sha256(self.keys.first(), &[t.as_bytes(), b".", body]);
-        vec![("Stripe-Signature".into(), format!("t={t},v1={}", hex::encode(mac)))]
-    }
+    // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
         let id = |prefix: &str| format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
@@ -292,7 +238,7 @@ mod tests {
     use super::*;
     use crate::providers::{
         testing::{self, payment},
-        Source,
+        SignatureMatch, Source,
     };
 
     fn stripe() -> Source {
@@ -302,7 +248,7 @@ mod tests {
     fn verify(header: Option<&str>, body: &str, now: i64) -> Result<SignatureMatch, Rejection> {
         let source = stripe();
         let headers: Vec<(&str, &str)> = header.map(|h| ("Stripe-Signature", h)).into_iter().collect();
-        source.provider.verify(&testing::request(&source, &headers, body.as_bytes(), now))
+        testing::verify_now(&source, &testing::request(&source, &headers, body.as_bytes(), now))
     }
 
     #[test]
@@ -330,7 +276,7 @@ mod tests {
     #[test]
     fn timestamps_are_checked_both_ways_after_the_signature() {
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let header = stripe().provider.sign(b"{}", at)[0].1.clone();
+        let header = stripe().sign(b"{}", at)[0].1.clone();
         assert!(verify(Some(&header), "{}", 1_700_000_300).is_ok());
         assert_eq!(verify(Some(&header), "{}", 1_700_000_301), Err(Rejection::TimestampOutOfTolerance));
         assert_eq!(verify(Some(&header), "{}", 1_699_999_699), Err(Rejection::TimestampOutOfTolerance));
@@ -340,7 +286,7 @@ mod tests {
     #[test]
     fn the_delivery_is_t_and_the_body_whatever_else_the_header_lists() {
         let source = stripe();
-        let header = source.provider.sign(b"{}", DateTime::from_timestamp(1_700_000_000, 0).unwrap())[0].1.clone();
+        let header = source.sign(b"{}", DateTime::from_timestamp(1_700_000_000, 0).unwrap())[0].1.clone();
         let guard =
             |header: &str, body: &[u8]| testing::guard(&source, &[("Stripe-Signature", header)], body, 1_700_000_010);
         let first = guard(&header, b"{}").expect("Stripe signs a time");
@@ -348,7 +294,7 @@ mod tests {
         {
             assert_eq!(guard(&padded, b"{}"), Some(first.clone()), "{padded}");
         }
-        let later = source.provider.sign(b"{}", DateTime::from_timestamp(1_700_000_001, 0).unwrap())[0].1.clone();
+        let later = source.sign(b"{}", DateTime::from_timestamp(1_700_000_001, 0).unwrap())[0].1.clone();
         assert_ne!(guard(&later, b"{}").unwrap().key, first.key, "a new signature is a new delivery");
         assert_eq!(first.ttl, std::time::Duration::from_secs(291), "until the tolerance runs out");
     }
@@ -459,6 +405,6 @@ mod tests {
         let facts = testing::sample_round_trip(&source);
         assert_eq!(facts.provider_event_type, "payment_intent.succeeded");
         let at = Utc::now();
-        assert_ne!(source.provider.sample(at), source.provider.sample(at), "each sample is a new payment");
+        assert_ne!(source.sample(at), source.sample(at), "each sample is a new payment");
     }
 }

@@ -1,12 +1,15 @@
 //! Test support shared by every provider file: build a provider from
-//! settings, verify SDK vectors at their pinned time, make arrivals.
+//! settings, the sources of `tests/fixtures/sources.toml`, verify SDK vectors
+//! at their pinned time, make arrivals.
+
+use std::sync::OnceLock;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::Source;
+use super::{Rejection, SignatureMatch, Source, SourceTable, Verification, Verified, VerifiedArrival, VerifyError};
 use crate::{
     config::{Env, SourceSettings},
     domain::{Arrival, ArrivalId, Normalized, PaymentFacts, RequestId, WebhookRequest},
@@ -19,6 +22,29 @@ pub fn source(provider: &str, settings: &Value) -> Result<Source, crate::config:
     table.insert("provider".into(), provider.into());
     let env = Env::default();
     Source::configure(SourceSettings::new("sources[0]".into(), table, &env))
+}
+
+/// The sources of `tests/fixtures/sources.toml`, built once: one or more per
+/// registered provider, with test secrets (the end-to-end test sends the same).
+pub fn fixture_sources() -> &'static SourceTable {
+    static SOURCES: OnceLock<SourceTable> = OnceLock::new();
+    SOURCES.get_or_init(|| {
+        let text = include_str!("../../tests/fixtures/sources.toml");
+        let doc: toml::Table = toml::from_str(text).expect("sources.toml is TOML");
+        let tables = doc["sources"].as_array().expect("sources.toml lists [[sources]]");
+        let env = Env::default();
+        let sources = tables.iter().enumerate().map(|(i, table)| {
+            let table = table.as_table().expect("each source is a table").clone();
+            Source::configure(SourceSettings::new(format!("sources[{i}]"), table, &env))
+                .unwrap_or_else(|e| panic!("sources.toml: {e}"))
+        });
+        SourceTable::new(sources.collect()).expect("sources.toml names each source once")
+    })
+}
+
+/// The source of `tests/fixtures/sources.toml` named `name`.
+pub fn fixture(name: &str) -> &'static Source {
+    fixture_sources().get(name).unwrap_or_else(|| panic!("tests/fixtures/sources.toml has no source {name}"))
 }
 
 /// The request as the ingress would build it: only the headers the source keeps.
@@ -35,6 +61,49 @@ pub fn request(source: &Source, headers: &[(&str, &str)], body: &[u8], received_
     }
 }
 
+/// The verdict of a verification that fetches nothing.
+///
+/// # Panics
+/// When the scheme would fetch a key (nothing is fetched in unit tests).
+fn decided(verification: Verification<'_>) -> Result<Verified, Rejection> {
+    match verification {
+        Verification::Decided(verdict) => verdict.expect("a fresh verification"),
+        Verification::Fetching(_) => panic!("test sources fetch no keys"),
+    }
+}
+
+/// Verifies `request` on arrival (credential and signature), at once.
+pub fn verified_now(source: &Source, request: &WebhookRequest) -> Result<Verified, Rejection> {
+    decided(source.verify(request))
+}
+
+/// [`verified_now`], the matching secret only.
+pub fn verify_now(source: &Source, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+    verified_now(source, request).map(|verified| verified.matched)
+}
+
+/// Verifies a stored `request` again (its signature alone), at once.
+pub fn reverify_now(source: &Source, request: &WebhookRequest) -> Result<SignatureMatch, Rejection> {
+    decided(source.reverify(request)).map(|verified| verified.matched)
+}
+
+/// The verdict where nothing is fetched: a verification that would fetch a
+/// key is dropped unpolled and counts as refused, as it is without the key.
+/// `stored`: verify again as processing does (the signature alone).
+pub fn verify_unfetched(source: &Source, request: &WebhookRequest, stored: bool) -> Result<SignatureMatch, Rejection> {
+    match if stored { source.reverify(request) } else { source.verify(request) } {
+        Verification::Decided(verdict) => verdict.expect("a fresh verification").map(|verified| verified.matched),
+        Verification::Fetching(_) => Err(Rejection::InvalidSignature),
+    }
+}
+
+/// What the ingress makes of `request`: [`super::verify`], at once.
+pub fn arrive(source: &Source, request: WebhookRequest, id: RequestId) -> Result<VerifiedArrival, VerifyError> {
+    verified_now(source, &request)?;
+    let deadline = tokio::time::Instant::now();
+    futures::FutureExt::now_or_never(super::verify(source, request, id, deadline)).expect("decided at once")
+}
+
 /// The replay guard of a request that verifies (none: the provider names no
 /// delivery), as the ingress would compute it.
 ///
@@ -42,7 +111,7 @@ pub fn request(source: &Source, headers: &[(&str, &str)], body: &[u8], received_
 /// When the request does not verify.
 pub fn guard(source: &Source, headers: &[(&str, &str)], body: &[u8], received_at: i64) -> Option<super::Guard> {
     let request = request(source, headers, body, received_at);
-    let verified = super::verify(source, request, RequestId::generate()).expect("the test request verifies");
+    let verified = arrive(source, request, RequestId::generate()).expect("the test request verifies");
     verified.guard().cloned()
 }
 
@@ -65,7 +134,7 @@ pub fn normalize(
 ) -> Result<Vec<Normalized>, super::NormalizeError> {
     let request = request(source, headers, body, Utc::now().timestamp());
     // The first failing notification stands for the delivery in these tests.
-    source.provider.normalize(&arrival(source, request)).and_then(|items| items.into_iter().collect())
+    source.normalize(&arrival(source, request)).and_then(|items| items.into_iter().collect())
 }
 
 /// The payment facts of `body`, panicking unless it is exactly one payment success.
@@ -93,7 +162,7 @@ pub fn check_vectors(file: &str) -> usize {
             .collect();
         let body = case["body"].as_str().expect("cases have a body").as_bytes();
         let at = case["received_at"].as_i64().expect("cases have a time");
-        let verdict = source.provider.verify(&request(&source, &headers, body, at));
+        let verdict = verify_now(&source, &request(&source, &headers, body, at));
         assert_eq!(verdict.is_ok(), case["valid"].as_bool().expect("cases have a verdict"), "{name}: {verdict:?}");
     }
     cases.len()
@@ -102,12 +171,12 @@ pub fn check_vectors(file: &str) -> usize {
 /// Signs a fresh sample and checks it verifies and normalizes to a payment.
 pub fn sample_round_trip(source: &Source) -> PaymentFacts {
     let at = Utc::now();
-    let body = source.provider.sample(at);
-    let signed = source.provider.sign(&body, at);
+    let body = source.sample(at);
+    let signed = source.sign(&body, at);
     let headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let request = request(source, &headers, &body, at.timestamp());
-    assert!(source.provider.verify(&request).is_ok(), "a signed sample verifies");
-    match source.provider.normalize(&arrival(source, request)).as_deref() {
+    assert!(verify_now(source, &request).is_ok(), "a signed sample verifies");
+    match source.normalize(&arrival(source, request)).as_deref() {
         Ok([Ok(Normalized::Payment(facts))]) => facts.clone(),
         other => panic!("a sample is one payment, got {other:?}"),
     }

@@ -17,6 +17,7 @@ mod pipeline;
 mod privacy;
 mod provider_hardening;
 mod providers;
+mod registry;
 mod safety;
 mod settlement;
 mod telemetry;

@@ -23,7 +23,7 @@
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::Value;
 
-use crate::providers::signature::{constant_time_eq, hmac_sha256};
+use crate::providers::signature::{constant_time_eq, Algorithm};
 
 /// The signed fields, in signing order, as JSON pointers into an item.
 const SIGNED_FIELDS: [&str; 8] = [
@@ -65,8 +65,8 @@ impl SignedItem {
 
     /// Whether `key` made this item's HMAC (compared in constant time).
     pub(super) fn signed_by(&self, key: &[u8]) -> bool {
-        let expected = hmac_sha256(key, &[self.fields.signing_string().as_bytes()]);
-        self.signature.as_ref().is_some_and(|signature| constant_time_eq(signature, &expected))
+        let expected = Algorithm::Sha256.mac(key, [self.fields.signing_string().as_bytes()]);
+        self.signature.as_ref().is_some_and(|signature| constant_time_eq(signature, expected.as_ref()))
     }
 
     pub(super) fn fields(&self) -> &SignedFields {

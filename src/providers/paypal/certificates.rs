@@ -33,7 +33,6 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use reqwest::Url;
 use tokio::sync::OnceCell;
 use x509_cert::{
@@ -169,24 +168,21 @@ impl CertFetcher {
         cache.get(url.as_str()).filter(|cert| cert.valid_at(at)).cloned()
     }
 
-    /// The fetch of `url` (allowed, not cached) that a request waits for:
+    /// Loads `url` (allowed, not cached) into the cache, or says why not:
     /// this URL's one fetch of the window, or at once its recorded failure,
     /// or a refusal when the window's budget of URLs is spent.
-    pub(super) fn prefetch(&self, url: Url, at: DateTime<Utc>) -> BoxFuture<'_, Result<(), KeyFetchError>> {
-        Box::pin(async move {
-            let admitted =
-                self.fetches.lock().unwrap_or_else(PoisonError::into_inner).admit(url.as_str(), Instant::now());
-            let Some(fetch) = admitted else {
-                return Err(KeyFetchError(format!(
-                    "PayPal certificate {url}: more than {MAX_URLS_PER_WINDOW} certificate URLs in {}s; not fetched",
-                    FETCH_WINDOW.as_secs()
-                )));
-            };
-            match fetch.get_or_init(|| self.fetch(&url, at)).await {
-                Fetched::Certificate | Fetched::NoCertificate => Ok(()),
-                Fetched::Unavailable(cause) => Err(KeyFetchError(format!("PayPal certificate {url}: {cause}"))),
-            }
-        })
+    pub(super) async fn load(&self, url: Url, at: DateTime<Utc>) -> Result<(), KeyFetchError> {
+        let admitted = self.fetches.lock().unwrap_or_else(PoisonError::into_inner).admit(url.as_str(), Instant::now());
+        let Some(fetch) = admitted else {
+            return Err(KeyFetchError(format!(
+                "PayPal certificate {url}: more than {MAX_URLS_PER_WINDOW} certificate URLs in {}s; not fetched",
+                FETCH_WINDOW.as_secs()
+            )));
+        };
+        match fetch.get_or_init(|| self.fetch(&url, at)).await {
+            Fetched::Certificate | Fetched::NoCertificate => Ok(()),
+            Fetched::Unavailable(cause) => Err(KeyFetchError(format!("PayPal certificate {url}: {cause}"))),
+        }
     }
 
     pub(super) fn remember(&self, url: &Url, cert: PayPalCert, now: DateTime<Utc>) {
@@ -369,11 +365,11 @@ mod tests {
         // connection is refused without any packet leaving the machine.
         let fetcher = fetcher(&["127.0.0.1"]);
         let url = fetcher.allowed("https://127.0.0.1/v1/notifications/certs/CERT-1").unwrap();
-        let error = fetcher.prefetch(url.clone(), time(1_700_000_000)).await.unwrap_err();
+        let error = fetcher.load(url.clone(), time(1_700_000_000)).await.unwrap_err();
         assert!(error.to_string().contains("127.0.0.1"), "{error}");
         let (_, fetch) = fetcher.fetches.lock().unwrap().0.get(url.as_str()).cloned().unwrap();
         assert!(matches!(fetch.get(), Some(Fetched::Unavailable(_))), "the failure is kept");
-        assert!(fetcher.prefetch(url, time(1_700_000_000)).await.is_err(), "and is the answer");
+        assert!(fetcher.load(url, time(1_700_000_000)).await.is_err(), "and is the answer");
     }
 
     #[test]

@@ -19,8 +19,8 @@ pub(super) struct Signed {
 
 pub(super) fn signed_sample(source: &Source) -> Signed {
     let at = DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now is a valid time");
-    let body = source.provider.sample(at);
-    let headers = source.provider.sign(&body, at);
+    let body = source.sample(at);
+    let headers = source.sign(&body, at);
     let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let request = testing::request(source, &pairs, &body, at.timestamp());
     Signed { at, body, request }

@@ -73,7 +73,7 @@ pub(super) fn joined(item: BoxedStrategy<String>, separators: &'static [&'static
 
 /// Arbitrary values (or absence) for every header `source` keeps.
 pub(super) fn arbitrary_headers(source: &Source) -> impl Strategy<Value = Headers> {
-    let names = source.provider.headers();
+    let names = source.kept_headers.clone();
     let value = prop_oneof![garbage(), number_like(), hex_like(64), base64_like()];
     vec(option::of(value), names.len()).prop_map(move |values| {
         let mut headers = Headers::default();
