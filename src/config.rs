@@ -5,6 +5,7 @@
 //! `PAYHOOK_ADMIN_LISTEN`. Unknown keys are errors, so a typo never passes
 //! silently, and every error names the key it is about.
 
+mod redis_target;
 mod settings;
 mod telemetry;
 
@@ -18,6 +19,7 @@ use std::{
 
 use serde::Deserialize;
 
+pub use redis_target::RedisTarget;
 pub use settings::SourceSettings;
 pub use telemetry::TelemetryConfig;
 
@@ -184,8 +186,15 @@ impl ServerConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://` or `rediss://` URL.
-    pub url: String,
+    /// `redis://` or `rediss://` URL of a single node; unset: the default
+    /// node, unless `cluster_nodes` is set (see [`RedisConfig::target`]).
+    pub url: Option<String>,
+    /// Seed nodes of a Redis Cluster (`redis://` or `rediss://`, a password
+    /// in the URL where the nodes need one), instead of `url`.
+    pub cluster_nodes: Vec<String>,
+    /// Arrival streams the ingress spreads arrivals over, each with its own
+    /// hash tag (section "Running on Redis Cluster" of the README).
+    pub arrival_shards: NonZeroU32,
     /// First segment of every key, so several deployments can share a Redis.
     pub key_prefix: String,
     /// Number of output partitions (`{N}` in the event stream names).
@@ -199,7 +208,9 @@ pub struct RedisConfig {
 impl Default for RedisConfig {
     fn default() -> Self {
         Self {
-            url: "redis://127.0.0.1:6379".into(),
+            url: None,
+            cluster_nodes: Vec::new(),
+            arrival_shards: NonZeroU32::MIN,
             key_prefix: "payhook".into(),
             partitions: NonZeroU32::MIN,
             wait_replicas: 0,
@@ -364,7 +375,7 @@ fn apply_env(server: &mut ServerConfig, redis: &mut RedisConfig, env: &Env) -> R
         value.parse::<SocketAddr>().map_err(|e| ConfigError::invalid(var, format!("not a socket address: {e}")))
     };
     if let Some(url) = env.get("PAYHOOK_REDIS_URL") {
-        redis.url = url.to_owned();
+        redis.url = Some(url.to_owned());
     }
     if let Some(listen) = env.get("PAYHOOK_LISTEN") {
         server.listen = addr("PAYHOOK_LISTEN", listen)?;
@@ -389,8 +400,7 @@ fn validate(server: &ServerConfig, redis: &RedisConfig, processing: &ProcessingC
     if let Some((key, _, min)) = server_minimums.iter().find(|(_, value, min)| value < min) {
         return Err(ConfigError::invalid(*key, format!("must be at least {min}")));
     }
-    redis::Client::open(redis.url.as_str())
-        .map_err(|_| ConfigError::invalid("redis.url", "not a valid redis:// or rediss:// URL"))?;
+    redis_target::validate(redis)?;
     // Braces would start a Redis Cluster hash tag and split a payment's dedupe
     // record from its stream; whitespace and ':' would make keys ambiguous.
     let prefix_ok = !redis.key_prefix.is_empty()
@@ -476,7 +486,7 @@ mod tests {
         let text = format!("[redis]\nurl = \"redis://file:1\"\n[server]\nlisten = \"127.0.0.1:1\"\n{MINIMAL}");
         let env = Env::from_pairs([("PAYHOOK_REDIS_URL", "redis://env:2"), ("PAYHOOK_ADMIN_LISTEN", "127.0.0.1:3")]);
         let config = Config::parse(&text, &env).unwrap();
-        assert_eq!(config.redis.url, "redis://env:2");
+        assert_eq!(config.redis.url.as_deref(), Some("redis://env:2"));
         assert_eq!(config.server.listen.to_string(), "127.0.0.1:1");
         assert_eq!(config.server.admin_listen.to_string(), "127.0.0.1:3");
     }

@@ -1,16 +1,22 @@
 //! The durable log in Redis, and the only code that knows its field names.
 //!
 //! [`Store`] is a cheap, cloneable handle over one multiplexed
-//! [`ConnectionManager`]: concurrent requests share the connection and their
-//! commands are pipelined, and it reconnects by itself after an outage.
-//! Processors each get a [dedicated](Store::dedicated) connection, because a
-//! blocking `XREADGROUP` would stall every command queued behind it on a
-//! shared one.
+//! [`Connection`] to one node or a Redis Cluster: concurrent requests share
+//! it and their commands are pipelined, and it reconnects by itself after an
+//! outage (on a cluster: after a failover too). Processors each get a
+//! [dedicated](Store::dedicated) connection, because a blocking `XREADGROUP`
+//! would stall every command queued behind it on a shared one.
+//!
+//! Arrivals are spread over `redis.arrival_shards` streams (see [`keys`]);
+//! every operation on arrivals or dead letters names its shard, and the
+//! operator's views (stats, dead letters, replay) cover every shard.
 //!
 //! Touches: `{p}:arrivals` (append, read, claim, ack, trim), `{p}:dlq`,
-//! `{p}:rejected`, `{p}:layout`. Publishing lives in `crate::publish`.
+//! `{p}:rejected`, `{p}:layout`, and their per-shard forms. Publishing
+//! lives in `crate::publish`.
 
 mod arrivals;
+mod connection;
 mod dlq;
 mod durability;
 mod history;
@@ -23,18 +29,17 @@ mod stats;
 
 use std::{sync::Arc, time::Duration};
 
-use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, Client};
-
 pub use arrivals::{Appended, ArrivalEntry, Claimed, Rejected};
+pub use connection::Connection;
 pub use dlq::{DeadLetter, DlqReason, StoredDeadLetter, UnknownReason};
 pub use durability::Durability;
 pub use keys::Keys;
 pub use layout::{Layout, LayoutMismatch, KEY_VERSION};
 pub use maintenance::Maintained;
 pub use retry::RETRY_CONSUMER;
-pub use stats::{Rates, Stats};
+pub use stats::{Rates, ShardStats, Stats};
 
-use crate::config::Config;
+use crate::config::{Config, RedisTarget};
 
 /// A Redis failure, or an entry that is not what payhook writes.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +53,12 @@ pub enum StoreError {
     /// The configured key layout is not the one this Redis was written with.
     #[error(transparent)]
     Layout(#[from] LayoutMismatch),
+    /// `redis.url` names a node of a Redis Cluster.
+    #[error(
+        "redis.url names a node of a Redis Cluster (cluster_enabled:1): set redis.cluster_nodes to the \
+         cluster's nodes instead, so that payhook follows the cluster's slots"
+    )]
+    ClusterNode,
     /// Fewer replicas than `wait_replicas` acknowledged the write in time.
     #[error("only {acked} of {wanted} replicas acknowledged the arrival")]
     NotReplicated {
@@ -58,11 +69,19 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the configuration is at fault (a layout other than the one
+    /// recorded, a cluster node given as `url`), not the runtime.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::Layout(_) | Self::ClusterNode)
+    }
+}
+
 /// Handle on payhook's Redis keys.
 #[derive(Clone)]
 pub struct Store {
-    client: Client,
-    conn: ConnectionManager,
+    backend: connection::Backend,
+    conn: Connection,
     keys: Arc<Keys>,
     /// How long acknowledged arrivals are kept (trimming).
     retention: Duration,
@@ -86,19 +105,22 @@ impl Store {
     /// `response_timeout` bounds every command.
     pub fn open(config: &Config, response_timeout: Duration) -> Result<Self, StoreError> {
         let redis = &config.redis;
-        let client = Client::open(redis.url.as_str())?;
-        let conn = manager(&client, response_timeout)?;
+        let target = redis.target();
+        let backend = connection::Backend::open(target)?;
+        let conn = backend.connect(response_timeout)?;
         let replication = (redis.wait_replicas > 0).then_some((redis.wait_replicas, redis.wait_timeout_ms));
-        let keys = Arc::new(Keys::new(&redis.key_prefix));
+        // A cluster needs every shard under its own hash tag even with one
+        // shard: settling touches the stream and its dead letters in one MULTI.
+        let tagged = matches!(target, RedisTarget::Cluster(_)) || redis.arrival_shards.get() > 1;
+        let keys = Arc::new(Keys::new(&redis.key_prefix, redis.arrival_shards, tagged));
         let retention = Duration::from_secs(config.processing.arrival_retention_secs);
-        let layout =
-            Layout { partitions: redis.partitions, arrival_shards: std::num::NonZeroU32::MIN, keys: KEY_VERSION };
-        Ok(Self { client, conn, keys, retention, replication, sealer: config.encryption.clone(), layout })
+        let layout = Layout { partitions: redis.partitions, arrival_shards: redis.arrival_shards, keys: KEY_VERSION };
+        Ok(Self { backend, conn, keys, retention, replication, sealer: config.encryption.clone(), layout })
     }
 
     /// A store with its own connection, for a processor's blocking reads.
     pub fn dedicated(&self, response_timeout: Duration) -> Result<Self, StoreError> {
-        Ok(Self { conn: manager(&self.client, response_timeout)?, ..self.clone() })
+        Ok(Self { conn: self.backend.connect(response_timeout)?, ..self.clone() })
     }
 
     /// The key names.
@@ -107,24 +129,18 @@ impl Store {
     }
 
     /// The multiplexed connection (cloning it is cheap and shares it).
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> Connection {
         self.conn.clone()
     }
 
-    /// `PING`, for readiness.
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Connection::Cluster(_))
+    }
+
+    /// `PING`, for readiness (on a cluster, every master must answer).
     pub async fn ping(&self) -> Result<(), StoreError> {
         let _: String = redis::cmd("PING").query_async(&mut self.connection()).await?;
         Ok(())
     }
-}
-
-fn manager(client: &Client, response_timeout: Duration) -> Result<ConnectionManager, StoreError> {
-    let config = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(response_timeout))
-        .set_connection_timeout(Some(response_timeout.min(Duration::from_secs(2))))
-        // Reconnect attempts are cheap and each request has its own deadline,
-        // so keep retrying quickly rather than giving up.
-        .set_number_of_retries(3)
-        .set_max_delay(Duration::from_secs(1));
-    Ok(ConnectionManager::new_lazy_with_config(client.clone(), config)?)
 }
