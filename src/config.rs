@@ -1,8 +1,8 @@
 //! Configuration: loaded once at start-up into typed, validated values.
 //!
 //! Order of precedence: built-in defaults, then the TOML file, then the
-//! environment overrides `PAYHOOK_REDIS_URL`, `PAYHOOK_LISTEN` and
-//! `PAYHOOK_ADMIN_LISTEN`. Unknown keys are errors, so a typo never passes
+//! environment overrides `PAYHOOK_REDIS_URL` (or `PAYHOOK_REDIS_CLUSTER_NODES`),
+//! `PAYHOOK_LISTEN` and `PAYHOOK_ADMIN_LISTEN`. Unknown keys are errors, so a typo never passes
 //! silently, and every error names the key it is about.
 
 mod redis_target;
@@ -374,9 +374,7 @@ fn apply_env(server: &mut ServerConfig, redis: &mut RedisConfig, env: &Env) -> R
     let addr = |var: &str, value: &str| {
         value.parse::<SocketAddr>().map_err(|e| ConfigError::invalid(var, format!("not a socket address: {e}")))
     };
-    if let Some(url) = env.get("PAYHOOK_REDIS_URL") {
-        redis.url = Some(url.to_owned());
-    }
+    redis_target::apply_env(redis, env)?;
     if let Some(listen) = env.get("PAYHOOK_LISTEN") {
         server.listen = addr("PAYHOOK_LISTEN", listen)?;
     }

@@ -37,6 +37,29 @@ impl RedisConfig {
     }
 }
 
+/// Applies `PAYHOOK_REDIS_URL` or `PAYHOOK_REDIS_CLUSTER_NODES` (seeds
+/// separated by commas). Either replaces the file's whole target, `url` and
+/// `cluster_nodes` alike: the environment says where Redis is. Both at once
+/// are refused, as both keys in the file are.
+pub(super) fn apply_env(redis: &mut RedisConfig, env: &super::Env) -> Result<(), ConfigError> {
+    match (env.get("PAYHOOK_REDIS_URL"), env.get("PAYHOOK_REDIS_CLUSTER_NODES")) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            "PAYHOOK_REDIS_URL",
+            "is set together with PAYHOOK_REDIS_CLUSTER_NODES: set one of them",
+        )),
+        (Some(url), None) => {
+            (redis.url, redis.cluster_nodes) = (Some(url.to_owned()), Vec::new());
+            Ok(())
+        }
+        (None, Some(nodes)) => {
+            let nodes = nodes.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+            (redis.url, redis.cluster_nodes) = (None, nodes);
+            Ok(())
+        }
+        (None, None) => Ok(()),
+    }
+}
+
 /// Checks `url`, `cluster_nodes` and `arrival_shards` together.
 pub(super) fn validate(redis: &RedisConfig) -> Result<(), ConfigError> {
     if redis.arrival_shards.get() > MAX_ARRIVAL_SHARDS {
@@ -45,8 +68,8 @@ pub(super) fn validate(redis: &RedisConfig) -> Result<(), ConfigError> {
     if redis.url.is_some() && !redis.cluster_nodes.is_empty() {
         return Err(ConfigError::invalid(
             "redis.url",
-            "is set (in the file or by PAYHOOK_REDIS_URL) together with redis.cluster_nodes: set url for one \
-             node, or cluster_nodes for a Redis Cluster, not both",
+            "is set together with redis.cluster_nodes: set url for one node, or cluster_nodes for a Redis \
+             Cluster, not both",
         ));
     }
     match redis.target() {
@@ -101,15 +124,23 @@ mod tests {
 
     #[test]
     fn url_and_cluster_nodes_together_are_refused_naming_both() {
-        let both = "url = \"redis://a:1\"\ncluster_nodes = [\"redis://b:2\"]";
-        for message in [
-            parse(both, &Env::default()).unwrap_err(),
-            parse("cluster_nodes = [\"redis://b:2\"]", &Env::from_pairs([("PAYHOOK_REDIS_URL", "redis://a:1")]))
-                .unwrap_err(),
-        ] {
-            assert!(message.starts_with("redis.url"), "{message}");
-            assert!(message.contains("redis.cluster_nodes"), "{message}");
-        }
+        let message = parse("url = \"redis://a:1\"\ncluster_nodes = [\"redis://b:2\"]", &Env::default()).unwrap_err();
+        assert!(message.starts_with("redis.url") && message.contains("redis.cluster_nodes"), "{message}");
+        let both =
+            Env::from_pairs([("PAYHOOK_REDIS_URL", "redis://a:1"), ("PAYHOOK_REDIS_CLUSTER_NODES", "redis://b:2")]);
+        let message = parse("", &both).unwrap_err();
+        assert!(message.contains("PAYHOOK_REDIS_URL") && message.contains("PAYHOOK_REDIS_CLUSTER_NODES"), "{message}");
+    }
+
+    #[test]
+    fn the_environment_replaces_the_files_target() {
+        let seeds = Env::from_pairs([("PAYHOOK_REDIS_CLUSTER_NODES", "redis://b:2, redis://c:3")]);
+        let config = parse("url = \"redis://a:1\"", &seeds).unwrap();
+        let nodes = ["redis://b:2".to_owned(), "redis://c:3".to_owned()];
+        assert_eq!(config.redis.target(), super::RedisTarget::Cluster(&nodes));
+        let url = Env::from_pairs([("PAYHOOK_REDIS_URL", "redis://a:1")]);
+        let config = parse("cluster_nodes = [\"redis://b:2\"]", &url).unwrap();
+        assert_eq!(config.redis.target(), super::RedisTarget::Node("redis://a:1"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the real app on loopback.
 
 mod cli;
+mod cluster;
 mod faults;
 mod guard;
 mod harness;

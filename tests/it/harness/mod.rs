@@ -2,6 +2,7 @@
 //! helpers that speak to both over loopback.
 
 mod app;
+pub mod cluster;
 mod gateway;
 mod load;
 mod redis_server;
