@@ -80,7 +80,8 @@ impl StoreError {
 /// Handle on payhook's Redis keys.
 #[derive(Clone)]
 pub struct Store {
-    backend: connection::Backend,
+    /// Makes the dedicated connections (shared: the store is cloned per request).
+    backend: Arc<connection::Backend>,
     conn: Connection,
     keys: Arc<Keys>,
     /// How long acknowledged arrivals are kept (trimming).
@@ -106,7 +107,7 @@ impl Store {
     pub fn open(config: &Config, response_timeout: Duration) -> Result<Self, StoreError> {
         let redis = &config.redis;
         let target = redis.target();
-        let backend = connection::Backend::open(target)?;
+        let backend = Arc::new(connection::Backend::open(target)?);
         let conn = backend.connect(response_timeout)?;
         let replication = (redis.wait_replicas > 0).then_some((redis.wait_replicas, redis.wait_timeout_ms));
         // A cluster needs every shard under its own hash tag even with one
