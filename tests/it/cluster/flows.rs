@@ -6,7 +6,9 @@ use std::collections::HashSet;
 
 use redis::AsyncCommands;
 
-use super::gateway::{cluster_conn, events, generic, payhook, per_payment, standard, stripe, Gateway, Knobs, Target};
+use super::gateway::{
+    cluster_conn, events, generic, payhook, payhook_with, per_payment, standard, stripe, Gateway, Knobs, Target,
+};
 use crate::harness::{cluster::RedisCluster, RedisServer};
 
 #[tokio::test]
@@ -212,4 +214,42 @@ async fn sharded_arrivals_on_one_node_flow_and_a_quiet_shard_is_not_starved_by_a
     let events: redis::streams::StreamRangeReply =
         conn.xrange_all("payhook:events:payment.succeeded.v1:{0}").await.unwrap();
     assert_eq!(events.ids.len(), 401);
+}
+
+#[tokio::test]
+async fn a_cluster_behind_tls_and_a_password_takes_payments_with_rediss_seeds() {
+    // Arrange: every node speaks only TLS (its CA trusted through
+    // SSL_CERT_FILE, as a private CA would be) and wants a password.
+    let cluster = RedisCluster::start_secured().await;
+    let ca = cluster.ca().expect("a secured cluster").display().to_string();
+    let knobs = Knobs { env: vec![("SSL_CERT_FILE".into(), ca)], ..Knobs::cluster(cluster.seeds()) };
+    assert!(cluster.seeds()[0].starts_with("rediss://:"), "{:?}", cluster.seeds());
+    let gateway = Gateway::start(&knobs, "all").await;
+
+    // Act
+    for i in 0..6 {
+        assert_eq!(
+            gateway.send(&stripe(&format!("evt_tls{i}"), &format!("pi_tls{i}"))).await,
+            200,
+            "{}",
+            gateway.log()
+        );
+    }
+    gateway.wait_processed().await;
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    let (_, report) = gateway.admin_post("replay", serde_json::json!({"since": since, "dry_run": true})).await;
+    let without_password: Vec<String> =
+        cluster.seeds().iter().map(|s| s.replace(":cluster-test-password@", "")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        Knobs { target: Target::Cluster(without_password), ..knobs.clone() }.toml((0, 0)),
+    )
+    .unwrap();
+    let refused = payhook_with(&["stats"], &dir.path().join("p.toml"), &knobs.env);
+
+    // Assert: all six stored and published once; without the password, no.
+    assert_eq!(report["matched"], 6, "{report}");
+    assert_eq!(report["duplicate"], 6, "{report}");
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
 }

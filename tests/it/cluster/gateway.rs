@@ -44,6 +44,8 @@ pub struct Knobs {
     pub workers: u32,
     /// Extra `[[sources]]` TOML.
     pub extra_sources: String,
+    /// Environment variables of the process (`SSL_CERT_FILE`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Knobs {
@@ -57,6 +59,7 @@ impl Knobs {
             batch_size: 50,
             workers: 2,
             extra_sources: String::new(),
+            env: Vec::new(),
         }
     }
 
@@ -157,6 +160,7 @@ impl Gateway {
             .args(["serve", "--role", role, "--config"])
             .arg(dir.path().join("payhook.toml"))
             .env("PAYHOOK_ADMIN_TOKEN", TOKEN)
+            .envs(knobs.env.iter().map(|(k, v)| (k, v)))
             .env_remove("PAYHOOK_REDIS_URL")
             .env_remove("PAYHOOK_REDIS_CLUSTER_NODES")
             .stdin(Stdio::null())
@@ -251,11 +255,17 @@ impl Drop for Gateway {
 
 /// Runs `payhook <args> --config <config>`.
 pub fn payhook(args: &[&str], config: &Path) -> Output {
+    payhook_with(args, config, &[])
+}
+
+/// Runs `payhook <args> --config <config>` with environment variables `env`.
+pub fn payhook_with(args: &[&str], config: &Path, env: &[(String, String)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_payhook"))
         .args(args)
         .arg("--config")
         .arg(config)
         .env("PAYHOOK_ADMIN_TOKEN", TOKEN)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env_remove("PAYHOOK_REDIS_URL")
         .env_remove("PAYHOOK_REDIS_CLUSTER_NODES")
         .output()

@@ -3,10 +3,12 @@
 //! makes one (`redis-server --cluster-enabled yes`, then `redis-cli --cluster
 //! create … --cluster-replicas 1 --cluster-yes`). A test can SIGKILL a node,
 //! wait for its replica to take over, restart it, or move slots. Every node
-//! is killed on drop.
+//! is killed on drop. A [secured](RedisCluster::start_secured) cluster
+//! speaks only TLS (clients, bus and replication) and wants a password.
 
 use std::{
     net::TcpListener,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -19,7 +21,18 @@ const NODE_TIMEOUT_MS: u64 = 1_000;
 pub struct RedisCluster {
     nodes: Vec<Node>,
     dir: TempDir,
+    security: Option<Security>,
 }
+
+/// TLS with a private CA, and a password, for every node.
+struct Security {
+    /// The CA certificate clients must trust (PEM).
+    ca: PathBuf,
+    password: &'static str,
+}
+
+/// The password of a secured cluster.
+pub const PASSWORD: &str = "cluster-test-password";
 
 struct Node {
     port: u16,
@@ -41,14 +54,26 @@ impl RedisCluster {
     /// Starts six nodes and makes them one cluster; returns once every node
     /// sees it as `ok` and every replica has synchronised.
     pub async fn start() -> Self {
+        Self::create(false).await
+    }
+
+    /// Like [`RedisCluster::start`], with TLS everywhere (a CA and a server
+    /// certificate for 127.0.0.1 made with `openssl`) and [`PASSWORD`].
+    pub async fn start_secured() -> Self {
+        Self::create(true).await
+    }
+
+    async fn create(secured: bool) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let mut cluster =
-            Self { nodes: (0..6).map(|_| Node { port: free_cluster_port(), child: None }).collect(), dir };
+        let security = secured.then(|| Security { ca: make_certificates(dir.path()), password: PASSWORD });
+        let nodes = (0..6).map(|_| Node { port: free_cluster_port(), child: None }).collect();
+        let mut cluster = Self { nodes, dir, security };
         for index in 0..6 {
             cluster.spawn(index);
         }
         let addresses: Vec<String> = cluster.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let created = Command::new("redis-cli")
+            .args(cluster.client_args())
             .arg("--cluster")
             .arg("create")
             .args(&addresses)
@@ -66,8 +91,25 @@ impl RedisCluster {
         let node = &mut self.nodes[index];
         assert!(node.child.is_none(), "the node runs already");
         let port = node.port.to_string();
-        let child = Command::new("redis-server")
-            .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut command = Command::new("redis-server");
+        match &self.security {
+            None => command.args(["--port", &port]),
+            Some(security) => {
+                let file = |name: &str| self.dir.path().join(name);
+                command
+                    .args(["--port", "0", "--tls-port", &port, "--tls-cluster", "yes", "--tls-replication", "yes"])
+                    .arg("--tls-cert-file")
+                    .arg(file("server.pem"))
+                    .arg("--tls-key-file")
+                    .arg(file("server.key"))
+                    .arg("--tls-ca-cert-file")
+                    .arg(&security.ca)
+                    .args(["--tls-auth-clients", "no"])
+                    .args(["--requirepass", security.password, "--masterauth", security.password])
+            }
+        };
+        let child = command
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--cluster-enabled", "yes", "--cluster-config-file", &format!("nodes-{port}.conf")])
             .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
             // The other masters' slots keep answering while one is down.
@@ -82,9 +124,34 @@ impl RedisCluster {
         wait_until_listening(node.port);
     }
 
-    /// `redis://127.0.0.1:<port>` of every node, the seeds for payhook.
+    /// The URL of every node, the seeds for payhook: `redis://127.0.0.1:<port>`,
+    /// or `rediss://:<password>@127.0.0.1:<port>` when secured.
     pub fn seeds(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| format!("redis://127.0.0.1:{}", n.port)).collect()
+        let scheme = match &self.security {
+            None => "redis://".to_owned(),
+            Some(security) => format!("rediss://:{}@", security.password),
+        };
+        self.nodes.iter().map(|n| format!("{scheme}127.0.0.1:{}", n.port)).collect()
+    }
+
+    /// The CA certificate a client of a secured cluster must trust.
+    pub fn ca(&self) -> Option<&Path> {
+        self.security.as_ref().map(|s| s.ca.as_path())
+    }
+
+    /// `redis-cli`'s TLS and password arguments, if secured.
+    fn client_args(&self) -> Vec<String> {
+        match &self.security {
+            None => Vec::new(),
+            Some(security) => vec![
+                "--tls".into(),
+                "--cacert".into(),
+                security.ca.display().to_string(),
+                "-a".into(),
+                security.password.into(),
+                "--no-auth-warning".into(),
+            ],
+        }
     }
 
     /// A port of a running node, to ask for the cluster's state.
@@ -94,8 +161,13 @@ impl RedisCluster {
 
     /// `redis-cli -p <port> args…`, its output.
     pub fn cli(&self, port: u16, args: &[&str]) -> String {
-        let output =
-            Command::new("redis-cli").arg("-p").arg(port.to_string()).args(args).output().expect("redis-cli runs");
+        let output = Command::new("redis-cli")
+            .args(self.client_args())
+            .arg("-p")
+            .arg(port.to_string())
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
@@ -239,6 +311,28 @@ fn parse_nodes(text: &str) -> Vec<NodeInfo> {
             })
         })
         .collect()
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it, in `dir`; the CA's path.
+fn make_certificates(dir: &Path) -> PathBuf {
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is installed (scripts/test installs it)");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let ca = ["-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=test"];
+    openssl(&[&["req"], &ca[..]].concat());
+    std::fs::write(dir.join("san.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("a temp file");
+    let request = ["-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=node"];
+    openssl(&[&["req"], &request[..]].concat());
+    let sign = ["-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem"];
+    openssl(&[&["x509", "-req", "-days", "1", "-extfile", "san.cnf"], &sign[..]].concat());
+    dir.join("ca.pem")
 }
 
 /// A free port whose cluster bus port (port + 10000) is free too.
