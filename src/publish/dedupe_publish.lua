@@ -18,6 +18,12 @@ local existing = redis.call('GET', KEYS[1])
 if existing then
   local record = cjson.decode(existing)
   if record['fingerprint'] == ARGV[1] then
+    -- A duplicate writes the record again (same value and expiry), so that
+    -- the WAIT sent after this script can only count replicas the ordered
+    -- replication stream has reached past this write, and so past the
+    -- event published with the record: an arrival is acknowledged only once
+    -- its event would survive the loss of this master.
+    redis.call('SET', KEYS[1], existing, 'KEEPTTL')
     return {'duplicate', record['event_id']}
   end
   return {'conflict', record['event_id']}

@@ -23,15 +23,19 @@ use redis::{
 
 use crate::config::RedisTarget;
 
-/// A client: makes connections to the configured target. Built once and
-/// kept behind an `Arc`, so the size of its variants does not matter.
-#[allow(clippy::large_enum_variant)]
+/// A client: makes connections to the configured target.
 pub(super) enum Backend {
     /// One node.
     Node(Client),
-    /// A Redis Cluster.
-    Cluster(ClusterClient),
+    /// A Redis Cluster's seed nodes (a client is built per connection, since
+    /// the cluster client takes its deadlines when built).
+    Cluster(Vec<String>),
 }
+
+/// The shortest and longest pause before a cluster command is retried
+/// (`TRYAGAIN` while a slot migrates, `CLUSTERDOWN` during a failover, a
+/// node that does not answer): short, since every command has its deadline.
+const RETRY_WAIT_MS: (u64, u64) = (20, 500);
 
 /// A multiplexed connection to a node or a cluster; cloning it shares it.
 #[derive(Clone)]
@@ -47,7 +51,11 @@ impl Backend {
     pub(super) fn open(target: RedisTarget<'_>) -> RedisResult<Self> {
         Ok(match target {
             RedisTarget::Node(url) => Self::Node(Client::open(url)?),
-            RedisTarget::Cluster(nodes) => Self::Cluster(ClusterClient::new(nodes.iter().map(String::as_str))?),
+            RedisTarget::Cluster(nodes) => {
+                // Checks the seeds now: one password, user and TLS mode.
+                ClusterClient::new(nodes.iter().map(String::as_str))?;
+                Self::Cluster(nodes.to_vec())
+            }
         })
     }
 
@@ -67,7 +75,16 @@ impl Backend {
                     .set_max_delay(Duration::from_secs(1));
                 Connection::Node(ConnectionManager::new_lazy_with_config(client.clone(), config)?)
             }
-            Self::Cluster(client) => {
+            Self::Cluster(nodes) => {
+                // The builder's response timeout also bounds a command's
+                // retries and redirections as a whole; without it, a command
+                // to a dead master would retry for minutes.
+                let client = ClusterClient::builder(nodes.iter().map(String::as_str))
+                    .response_timeout(response_timeout)
+                    .connection_timeout(connect_timeout)
+                    .min_retry_wait(RETRY_WAIT_MS.0)
+                    .max_retry_wait(RETRY_WAIT_MS.1)
+                    .build()?;
                 let config =
                     ClusterConfig::new().set_response_timeout(response_timeout).set_connection_timeout(connect_timeout);
                 Connection::Cluster(client.get_pending_async_connection_with_config(config))

@@ -134,6 +134,12 @@ impl Store {
         self.conn.clone()
     }
 
+    /// `redis.wait_replicas` and `redis.wait_timeout_ms`, when replicas are
+    /// waited for.
+    pub fn replication(&self) -> Option<(u32, u64)> {
+        self.replication
+    }
+
     /// Whether this store talks to a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         matches!(self.conn, Connection::Cluster(_))

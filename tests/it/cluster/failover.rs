@@ -109,10 +109,13 @@ async fn a_master_killed_under_load_fails_over_and_every_2xx_is_published_exactl
     let load = Load::start(&gateway, 4, "f");
     tokio::time::sleep(Duration::from_millis(1_000)).await;
 
-    // Act: kill -9 the master of shard a0; its replica takes over; the old
-    // master comes back (as the new master's replica); the load goes on.
-    let slot = cluster.slot("payhook:arrivals:{a0}");
+    // Act: kill -9 a master that holds an arrival shard and an output
+    // partition; its replica takes over; the old master comes back (as the
+    // new master's replica); the load goes on.
+    let slot = cluster.slot("payhook:events:payment.succeeded.v1:{1}");
     let victim = cluster.master_of(slot);
+    let shards = ["a0", "a1", "a2"].map(|tag| cluster.master_of(cluster.slot(&format!("payhook:arrivals:{{{tag}}}"))));
+    assert!(shards.contains(&victim), "the victim holds a shard too");
     cluster.kill(victim);
     let successor = cluster.wait_failover(slot, victim).await;
     tokio::time::sleep(Duration::from_millis(1_000)).await;

@@ -233,7 +233,15 @@ impl Gateway {
             if pending == 0.0 && lag == 0.0 {
                 return;
             }
-            assert!(Instant::now() < deadline, "backlog not drained: pending {pending}, lag {lag}\n{}", self.log());
+            if Instant::now() > deadline {
+                let log = self.log();
+                let warnings: Vec<&str> = log.lines().filter(|l| l.contains("WARN") && l.contains("payhook")).collect();
+                let last = &warnings[warnings.len().saturating_sub(30)..];
+                panic!(
+                    "backlog not drained: pending {pending}, lag {lag}; payhook's last warnings:\n{}",
+                    last.join("\n")
+                );
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -241,7 +241,13 @@ impl RedisCluster {
             if ok {
                 return;
             }
-            assert!(Instant::now() < deadline, "the cluster did not become healthy");
+            if Instant::now() > deadline {
+                let states: Vec<String> = up
+                    .iter()
+                    .map(|p| format!("{p}: {}", self.cli(*p, &["info", "replication"]).replace("\r\n", " ")))
+                    .collect();
+                panic!("the cluster did not become healthy:\n{}\n{states:#?}", self.cli(up[0], &["cluster", "nodes"]));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
