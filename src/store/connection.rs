@@ -23,7 +23,9 @@ use redis::{
 
 use crate::config::RedisTarget;
 
-/// A client: makes connections to the configured target.
+/// A client: makes connections to the configured target. Built once and
+/// kept behind an `Arc`, so the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Backend {
     /// One node.
     Node(Client),
