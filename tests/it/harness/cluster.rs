@@ -7,9 +7,11 @@
 //! speaks only TLS (clients, bus and replication) and wants a password.
 
 use std::{
+    collections::BTreeSet,
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -120,8 +122,10 @@ impl RedisCluster {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (the README's test command installs it)");
-        node.child = Some(child);
         wait_until_listening(node.port);
+        node.child = Some(child);
+        let exited = node.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+        assert!(exited.is_none(), "redis-server on port {} exited: is the port taken?", node.port);
     }
 
     /// The URL of every node, the seeds for payhook: `redis://127.0.0.1:<port>`,
@@ -341,11 +345,18 @@ fn make_certificates(dir: &Path) -> PathBuf {
     dir.join("ca.pem")
 }
 
-/// A free port whose cluster bus port (port + 10000) is free too.
+/// A free port whose cluster bus port (port + 10000) is free too, never
+/// handed out before in this test process: the kernel may offer a port it
+/// just offered, to this cluster or to another test's.
 fn free_cluster_port() -> u16 {
+    // A std mutex: held for a set lookup only.
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     loop {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
+        let fresh = !handed_out.contains(&port) && !handed_out.contains(&(port + 10_000));
+        if fresh && port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            handed_out.extend([port, port + 10_000]);
             return port;
         }
     }
