@@ -75,7 +75,7 @@ pub struct App {
 impl AppError {
     /// Whether the cause is the configuration (exit code 2), not the runtime.
     pub fn is_config(&self) -> bool {
-        matches!(self, Self::Build(_) | Self::Store(StoreError::Layout(_)))
+        matches!(self, Self::Build(_)) || matches!(self, Self::Store(error) if error.is_config())
     }
 }
 
@@ -156,7 +156,7 @@ impl App {
 /// answers 503 until it does); processors then check before their first batch.
 async fn check_layout(store: &Store) -> Result<(), AppError> {
     match tokio::time::timeout(Duration::from_secs(2), store.claim_layout()).await {
-        Ok(Err(StoreError::Layout(mismatch))) => Err(AppError::Store(StoreError::Layout(mismatch))),
+        Ok(Err(error)) if error.is_config() => Err(AppError::Store(error)),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "Key layout not checked yet: Redis does not answer.");
             Ok(())

@@ -1,8 +1,8 @@
 //! Configuration: plain data, loaded once at start-up and validated.
 //!
 //! Order of precedence: built-in defaults, then the TOML file, then the
-//! environment overrides `PAYHOOK_REDIS_URL`, `PAYHOOK_LISTEN` and
-//! `PAYHOOK_ADMIN_LISTEN`. Unknown keys are errors, so a typo never passes
+//! environment overrides `PAYHOOK_REDIS_URL` (or `PAYHOOK_REDIS_CLUSTER_NODES`),
+//! `PAYHOOK_LISTEN` and `PAYHOOK_ADMIN_LISTEN`. Unknown keys are errors, so a typo never passes
 //! silently, and every error names the key it is about.
 //!
 //! This module reads no file but the config itself and builds nothing: a
@@ -17,6 +17,7 @@
 mod env;
 mod processing;
 mod redis;
+mod redis_target;
 mod server;
 mod settings;
 mod sources;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use env::Env;
 pub use processing::ProcessingConfig;
 pub use redis::RedisConfig;
+pub use redis_target::RedisTarget;
 pub use server::ServerConfig;
 pub use settings::SourceSettings;
 pub use sources::SourceConfig;
@@ -152,7 +154,7 @@ impl Config {
             env: env.clone(),
         };
         config.server.apply_env(env)?;
-        config.redis.apply_env(env);
+        config.redis.apply_env(env)?;
         config.validate()?;
         Ok(config)
     }
@@ -207,7 +209,7 @@ mod tests {
         let text = format!("[redis]\nurl = \"redis://file:1\"\n[server]\nlisten = \"127.0.0.1:1\"\n{MINIMAL}");
         let env = Env::from_pairs([("PAYHOOK_REDIS_URL", "redis://env:2"), ("PAYHOOK_ADMIN_LISTEN", "127.0.0.1:3")]);
         let config = Config::parse(&text, &env).unwrap();
-        assert_eq!(config.redis.url, "redis://env:2");
+        assert_eq!(config.redis.url.as_deref(), Some("redis://env:2"));
         assert_eq!(config.server.listen.to_string(), "127.0.0.1:1");
         assert_eq!(config.server.admin_listen.to_string(), "127.0.0.1:3");
         assert_eq!(config.env, env, "kept to resolve `*_env` keys when the app is built");

@@ -161,9 +161,10 @@ pub enum Failure {
 
 impl Failure {
     /// A store failure while `doing` something: a key layout other than the
-    /// recorded one is the config's fault (exit 2), anything else the runtime's.
+    /// recorded one (or a cluster node as `url`) is the config's fault (exit
+    /// 2), anything else the runtime's.
     fn store(error: payhook::store::StoreError, doing: &'static str) -> Self {
-        let config = matches!(error, payhook::store::StoreError::Layout(_));
+        let config = error.is_config();
         Self::classified(anyhow::Error::new(error).context(doing), config)
     }
 

@@ -1,4 +1,5 @@
-//! `payhook stats`: backlog, lag, oldest pending age and DLQ size.
+//! `payhook stats`: backlog, lag, oldest pending age and DLQ size (in total,
+//! then shard by shard when arrivals are sharded).
 
 use anyhow::Context;
 use payhook::config::Config;
@@ -12,6 +13,20 @@ pub async fn run(config: &Config) -> Result<(), Failure> {
         "arrivals {}  pending {}  lag {}  oldest pending {}s  dlq {}",
         stats.arrivals, stats.pending, stats.lag, stats.oldest_pending_age_secs, stats.dlq
     );
+    if stats.shards.len() > 1 {
+        for shard in &stats.shards {
+            println!(
+                "  shard {} ({}): arrivals {}  pending {}  lag {}  oldest pending {}s  dlq {}",
+                shard.shard,
+                shard.stream,
+                shard.arrivals,
+                shard.pending,
+                shard.lag,
+                shard.oldest_pending_age_secs,
+                shard.dlq
+            );
+        }
+    }
     let window = payhook::admin::api::RATE_WINDOW;
     let rates = tools
         .store

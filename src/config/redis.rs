@@ -10,8 +10,16 @@ use super::{ConfigError, Env};
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://` or `rediss://` URL.
-    pub url: String,
+    /// `redis://` or `rediss://` URL of a single node; unset: the default
+    /// node, unless `cluster_nodes` is set (see [`RedisConfig::target`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Seed nodes of a Redis Cluster (`redis://` or `rediss://`, a password
+    /// in the URL where the nodes need one), instead of `url`.
+    pub cluster_nodes: Vec<String>,
+    /// Arrival streams the ingress spreads arrivals over, each with its own
+    /// hash tag (section "Running on Redis Cluster" of the README).
+    pub arrival_shards: NonZeroU32,
     /// First segment of every key, so several deployments can share a Redis.
     pub key_prefix: String,
     /// Number of output partitions (`{N}` in the event stream names).
@@ -25,7 +33,9 @@ pub struct RedisConfig {
 impl Default for RedisConfig {
     fn default() -> Self {
         Self {
-            url: "redis://127.0.0.1:6379".into(),
+            url: None,
+            cluster_nodes: Vec::new(),
+            arrival_shards: NonZeroU32::MIN,
             key_prefix: "payhook".into(),
             partitions: NonZeroU32::MIN,
             wait_replicas: 0,
@@ -35,16 +45,13 @@ impl Default for RedisConfig {
 }
 
 impl RedisConfig {
-    /// `PAYHOOK_REDIS_URL`, when set.
-    pub(super) fn apply_env(&mut self, env: &Env) {
-        if let Some(url) = env.get("PAYHOOK_REDIS_URL") {
-            url.clone_into(&mut self.url);
-        }
+    /// `PAYHOOK_REDIS_URL` or `PAYHOOK_REDIS_CLUSTER_NODES`, when set.
+    pub(super) fn apply_env(&mut self, env: &Env) -> Result<(), ConfigError> {
+        super::redis_target::apply_env(self, env)
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        redis::Client::open(self.url.as_str())
-            .map_err(|_| ConfigError::invalid("redis.url", "not a valid redis:// or rediss:// URL"))?;
+        super::redis_target::validate(self)?;
         // Braces would start a Redis Cluster hash tag and split a payment's dedupe
         // record from its stream; whitespace and ':' would make keys ambiguous.
         let prefix_ok = !self.key_prefix.is_empty()

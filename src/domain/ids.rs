@@ -23,7 +23,10 @@ pub enum IdError {
     },
 }
 
-/// The id of a stored arrival: the Redis stream entry id in `payhook:arrivals`.
+/// The id of a stored arrival: the Redis stream entry id in its arrivals
+/// stream, `<ms>-<seq>`, followed by `@<shard>` when the arrival is in shard
+/// 1 or above (see [`Shard`]). With one shard, an arrival id is exactly the
+/// entry id, as it always was.
 ///
 /// Its first half is the arrival time in milliseconds, which is what trimming
 /// by age and replay by time range rely on.
@@ -31,10 +34,11 @@ pub enum IdError {
 pub struct ArrivalId(String);
 
 impl ArrivalId {
-    /// Parses `<ms>-<seq>`, both parts decimal.
+    /// Parses `<ms>-<seq>` or `<ms>-<seq>@<shard>`, all parts decimal, the
+    /// shard from 1 and without leading zeros (one spelling per arrival).
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        let (ms, seq) = s.split_once('-').ok_or(IdError::NotAnEntryId)?;
-        let numeric = |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
+        let (entry, _) = split_shard(s).ok_or(IdError::NotAnEntryId)?;
+        let (ms, seq) = entry.split_once('-').ok_or(IdError::NotAnEntryId)?;
         if numeric(ms) && numeric(seq) {
             Ok(Self(s.to_owned()))
         } else {
@@ -42,14 +46,32 @@ impl ArrivalId {
         }
     }
 
-    /// The id as Redis spells it.
+    /// The arrival stored as entry `entry` of `shard`'s stream.
+    pub fn in_shard(entry: &str, shard: Shard) -> Result<Self, IdError> {
+        match shard.0 {
+            0 => Self::parse(entry),
+            n => Self::parse(&format!("{entry}@{n}")),
+        }
+    }
+
+    /// The id as payhook shows it (and as Redis spells it in shard 0).
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The stream entry id, as Redis spells it.
+    pub fn entry(&self) -> &str {
+        self.0.split_once('@').map_or(&self.0, |(entry, _)| entry)
+    }
+
+    /// The arrival shard whose stream holds it.
+    pub fn shard(&self) -> Shard {
+        split_shard(&self.0).map_or(Shard(0), |(_, shard)| shard)
+    }
+
     /// The arrival time in milliseconds since the epoch (the id's first half).
     pub fn millis(&self) -> Option<u64> {
-        self.0.split_once('-').and_then(|(ms, _)| ms.parse().ok())
+        self.entry().split_once('-').and_then(|(ms, _)| ms.parse().ok())
     }
 }
 
@@ -57,6 +79,39 @@ impl fmt::Display for ArrivalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// One of the `redis.arrival_shards` arrival streams, by index from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Shard(u32);
+
+impl Shard {
+    /// Shard `index`.
+    pub const fn new(index: u32) -> Self {
+        Self(index)
+    }
+
+    /// Its index, `0 … arrival_shards-1`.
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
+/// Splits `<entry>@<shard>` (or a bare `<entry>`: shard 0). `None` for a
+/// shard suffix that is not a canonical number from 1, so that every id has
+/// one spelling. Shared by arrival ids and dead-letter ids.
+pub fn split_shard(s: &str) -> Option<(&str, Shard)> {
+    match s.split_once('@') {
+        None => Some((s, Shard(0))),
+        Some((entry, shard)) => {
+            let canonical = numeric(shard) && !shard.starts_with('0') && shard.len() <= 9;
+            canonical.then(|| shard.parse().ok().map(|n| (entry, Shard(n)))).flatten()
+        }
+    }
+}
+
+fn numeric(p: &str) -> bool {
+    !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The `x-request-id` of a delivery, echoed in the response and carried into the
@@ -173,6 +228,18 @@ mod tests {
     fn arrival_ids_are_redis_entry_ids() {
         assert!(ArrivalId::parse("1700000000000-0").is_ok());
         for bad in ["", "-", "1-", "-1", "a-1", "1-1-1", "1700000000000", "1 - 2"] {
+            assert_eq!(ArrivalId::parse(bad), Err(IdError::NotAnEntryId), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_arrival_id_names_its_shard_from_one_on_and_has_one_spelling() {
+        let id = ArrivalId::in_shard("1700000000000-7", Shard::new(3)).unwrap();
+        assert_eq!((id.as_str(), id.entry(), id.shard()), ("1700000000000-7@3", "1700000000000-7", Shard::new(3)));
+        assert_eq!(id.millis(), Some(1_700_000_000_000));
+        let first = ArrivalId::in_shard("5-0", Shard::new(0)).unwrap();
+        assert_eq!((first.as_str(), first.shard()), ("5-0", Shard::new(0)));
+        for bad in ["5-0@0", "5-0@03", "5-0@", "5-0@x", "5-0@1@2", "@1"] {
             assert_eq!(ArrivalId::parse(bad), Err(IdError::NotAnEntryId), "{bad:?}");
         }
     }

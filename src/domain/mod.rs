@@ -15,6 +15,6 @@ pub use arrival::{Arrival, Headers, WebhookRequest};
 pub(crate) use event::rfc3339;
 pub use event::{CloudEvent, Normalized, PaymentFacts, PaymentSucceededV1, DATA_SCHEMA, EVENT_TYPE};
 pub use idempotency::{Fingerprint, IdempotencyKey, Partition, PaymentId};
-pub use ids::{ArrivalId, EventId, IdError, RequestId, SourceName};
+pub use ids::{split_shard, ArrivalId, EventId, IdError, RequestId, Shard, SourceName};
 pub use money::{AmountError, Currency, MinorUnits};
 pub use trace::TraceContext;

@@ -181,7 +181,7 @@ fn accepted(arrival_id: &ArrivalId, provider_body: Option<&'static str>) -> Resp
         Some(body) => body.into_response(),
         None => Json(json!({ "status": "accepted", "arrival_id": arrival_id.as_str() })).into_response(),
     };
-    let value = arrival_id.as_str().parse().expect("arrival ids are ASCII digits and '-'");
+    let value = arrival_id.as_str().parse().expect("arrival ids are ASCII digits, '-' and '@'");
     response.headers_mut().insert(ARRIVAL_ID, value);
     response
 }

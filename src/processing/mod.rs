@@ -3,7 +3,8 @@
 //! What becomes of an arrival is decided in one place, [`Pipeline`], for
 //! live processing, retries, replay and redrive alike.
 //!
-//! Each worker is a consumer of the `processors` group on `{p}:arrivals`.
+//! Each worker is a consumer of the `processors` group on `{p}:arrivals`
+//! (on every shard's stream, read in turn).
 //! It loops around [`Processor::process_batch`]: the loop only decides
 //! whether to wait. Processing is at-least-once: an arrival is acknowledged
 //! only after its event is published (or it is ignored or dead-lettered), so
@@ -78,6 +79,8 @@ impl Processor {
                 base: Duration::from_millis(processing.retry_base_ms),
                 max: Duration::from_millis(processing.retry_max_ms),
             },
+            // Workers start at different shards, so they spread at once.
+            next_shard: Arc::new(index.into()),
         })
     }
 
@@ -101,7 +104,7 @@ impl Processor {
                 if needs_prepare {
                     self.prepare().await?;
                     // A batch cut off by the failure is still ours: take it up now.
-                    let own = self.store.read_own_pending(&self.consumer, self.batch_size).await?;
+                    let own = self.own_pending().await?;
                     if !own.is_empty() {
                         return Ok(own);
                     }

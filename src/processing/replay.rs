@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pipeline::{Attempt, Decision, Mode, Pipeline, Settled};
 use crate::{
-    domain::ArrivalId,
+    domain::{ArrivalId, Shard},
     store::{ArrivalEntry, DeadLetter, DlqReason, StoreError, StoredDeadLetter, Via},
     telemetry::events::DeadLettered,
 };
@@ -93,14 +93,32 @@ impl Pipeline {
             note: self.retention_note(range.since).await?,
             ..Default::default()
         };
-        let mut start = range.since.timestamp_millis().max(0).to_string();
-        let end = until.timestamp_millis().max(0).to_string();
+        let (since, until) = (range.since.timestamp_millis().max(0), until.timestamp_millis().max(0));
+        for shard in self.store.keys().shards() {
+            self.replay_shard(shard, (since, until), range.source.as_deref(), mode, &mut report).await?;
+        }
+        self.metrics.replays.inc();
+        Ok(report)
+    }
+
+    /// Replays the arrivals of `shard` stored within `(since, until)` (ms),
+    /// page by page in arrival order. Shards are replayed one after the
+    /// other: their arrivals were never ordered among each other.
+    async fn replay_shard(
+        &self,
+        shard: Shard,
+        (since, until): (i64, i64),
+        source: Option<&str>,
+        mode: Mode,
+        report: &mut ReplayReport,
+    ) -> Result<(), StoreError> {
+        let (mut start, end) = (since.to_string(), until.to_string());
         loop {
-            let page = self.store.arrivals_between(&start, &end, PAGE).await?;
+            let page = self.store.arrivals_between(shard, &start, &end, PAGE).await?;
             let Some(last) = page.last() else { break };
-            start = format!("({}", last.id);
+            start = format!("({}", last.id.entry());
             for entry in &page {
-                if matches(entry, range.source.as_deref()) {
+                if matches(entry, source) {
                     report.matched += 1;
                     report.add(&self.decide(entry, mode, Attempt::Operator(Via::Replay)).await);
                 }
@@ -109,8 +127,7 @@ impl Pipeline {
                 break;
             }
         }
-        self.metrics.replays.inc();
-        Ok(report)
+        Ok(())
     }
 
     /// Re-drives dead letters. Each arrival is re-processed once, however

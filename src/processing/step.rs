@@ -1,7 +1,19 @@
 //! One round of processing: read a batch, decide what becomes of each
 //! arrival (the shared [`Pipeline::decide`]), then settle the batch at once.
+//!
+//! With several arrival shards, a processor takes its batches from the
+//! shards in turn: after a batch it moves on to the next shard, so a busy
+//! shard cannot starve a quiet one. It reads without blocking while any
+//! shard has work; only when a whole round finds every shard empty does it
+//! block, briefly, on one of them (the next round starts at the one after).
 
-use std::time::Duration;
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use futures::future::join_all;
 use tracing::Instrument;
@@ -11,6 +23,7 @@ use super::{
     retry::Backoff,
 };
 use crate::{
+    domain::Shard,
     store::{ArrivalEntry, Claimed, Store, StoreError},
     telemetry::{
         events::{ArrivalLost, DeadLettered},
@@ -73,7 +86,14 @@ pub struct Processor {
     pub(super) max_attempts: u32,
     /// Delays between attempts of a failing arrival.
     pub(super) backoff: Backoff,
+    /// The shard this processor looks at first in its next round. Shared by
+    /// the clones of one processor, which are one consumer.
+    pub(super) next_shard: Arc<AtomicUsize>,
 }
+
+/// How long a processor blocks on one shard when every shard was empty:
+/// short, because an arrival in another shard waits for it meanwhile.
+const SHARD_BLOCK: Duration = Duration::from_millis(100);
 
 impl Processor {
     /// Reads a batch (first arrivals abandoned by a crashed or failed
@@ -83,23 +103,56 @@ impl Processor {
         self.process(entries).await
     }
 
-    /// The next batch to work on: failed arrivals whose retry is due, then
-    /// arrivals abandoned by a dead processor, then new ones. Claimed
-    /// arrivals found deleted from the stream are reported as lost.
+    /// The next batch to work on, from the shards in turn (one shard: from
+    /// it, waiting up to `block`).
     pub(super) async fn next_batch(&self, block: Duration) -> Result<Vec<ArrivalEntry>, StoreError> {
+        let shards: Vec<Shard> = self.store.keys().shards().collect();
+        if let [only] = shards[..] {
+            return self.batch_of(only, Some(block)).await;
+        }
+        let start = self.next_shard.load(Ordering::Relaxed);
+        for step in 0..shards.len() {
+            let at = (start + step) % shards.len();
+            let batch = self.batch_of(shards[at], None).await?;
+            if !batch.is_empty() {
+                self.next_shard.store((at + 1) % shards.len(), Ordering::Relaxed);
+                return Ok(batch);
+            }
+        }
+        self.next_shard.store((start + 1) % shards.len(), Ordering::Relaxed);
+        self.store
+            .read_new(shards[start % shards.len()], &self.consumer, self.batch_size, Some(block.min(SHARD_BLOCK)))
+            .await
+    }
+
+    /// The next batch of `shard`: failed arrivals whose retry is due, then
+    /// arrivals abandoned by a dead processor, then new ones (waiting up to
+    /// `block` for them, if given). Claimed arrivals found deleted from the
+    /// stream are reported as lost.
+    async fn batch_of(&self, shard: Shard, block: Option<Duration>) -> Result<Vec<ArrivalEntry>, StoreError> {
         let backoff = self.backoff;
         let is_due = |id: &str, deliveries, idle| backoff.is_due(id, deliveries, idle);
-        let due = self.store.claim_due(&self.consumer, self.batch_size, backoff.base / 2, is_due).await?;
+        let due = self.store.claim_due(shard, &self.consumer, self.batch_size, backoff.base / 2, is_due).await?;
         let due = self.report_lost(due);
         if !due.is_empty() {
             return Ok(due);
         }
-        let stale = self.store.claim_stale(&self.consumer, self.visibility_timeout, self.batch_size).await?;
+        let stale = self.store.claim_stale(shard, &self.consumer, self.visibility_timeout, self.batch_size).await?;
         let stale = self.report_lost(stale);
         if !stale.is_empty() {
             return Ok(stale);
         }
-        self.store.read_new(&self.consumer, self.batch_size, block).await
+        self.store.read_new(shard, &self.consumer, self.batch_size, block).await
+    }
+
+    /// Arrivals this consumer was given but has not settled, in every shard
+    /// (settling groups them by shard again).
+    pub(super) async fn own_pending(&self) -> Result<Vec<ArrivalEntry>, StoreError> {
+        let mut own = Vec::new();
+        for shard in self.store.keys().shards() {
+            own.extend(self.store.read_own_pending(shard, &self.consumer, self.batch_size).await?);
+        }
+        Ok(own)
     }
 
     /// Logs and counts the claimed arrivals found deleted; returns the others.

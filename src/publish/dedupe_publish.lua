@@ -83,6 +83,9 @@ local existing = redis.call('GET', idem)
 if existing then
   local record = cjson.decode(existing)
   if record['fingerprint'] == fingerprint then
+    -- Recording the duplicate is a write, so a WAIT sent after this script
+    -- can only count replicas the ordered replication stream has reached
+    -- past it, and so past the event published with the record.
     remember(entry('duplicate', 'null'), key, cap, lifetime_ms(ttl))
     return {'duplicate', record['event_id']}
   end

@@ -12,13 +12,21 @@
 //! also appends to the payment's story (`crate::store::payments`), in the
 //! same step, so what an operator reads there is exactly what was published.
 //!
+//! With `redis.wait_replicas`, `WAIT` follows the script in the same
+//! pipeline (on a cluster: on the partition's master), and too few replicas
+//! fail the publish: the arrival is retried rather than acknowledged, so a
+//! master lost right after a publish cannot take with it an event whose
+//! arrival is already settled. The retry then finds the record (and waits
+//! again), or, on the replica that took over without it, publishes anew:
+//! once, either way.
+//!
 //! Touches: `{p}:idem:{N}:<key>`, `{p}:events:payment.succeeded.v1:{N}`,
 //! `{p}:story:{N}:<key>`, `{p}:pevent:{N}:<provider event id>`.
 
 use std::{num::NonZeroU32, sync::Arc};
 
 use chrono::{SecondsFormat, Utc};
-use redis::Script;
+use redis::{Script, Value};
 
 use crate::{
     domain::{CloudEvent, Fingerprint, IdempotencyKey, Partition, PaymentSucceededV1},
@@ -113,8 +121,8 @@ impl Publisher {
         let partition = Partition::of(key, self.partitions);
         let json = serde_json::to_string(event).expect("events always serialize");
         let now = Utc::now();
-        let (status, value): (String, String) = self
-            .invocation(partition, key, announcement.provider_event_id)
+        let mut invocation = self.invocation(partition, key, announcement.provider_event_id);
+        invocation
             .arg("publish")
             .arg(fingerprint.as_str())
             .arg(event.id())
@@ -125,16 +133,43 @@ impl Publisher {
             .arg(now.to_rfc3339_opts(SecondsFormat::Millis, true))
             .arg(STORY_CAP)
             .arg(announcement.middle())
-            .arg(now.timestamp_millis())
-            .invoke_async(&mut self.store.connection())
-            .await
-            .map_err(StoreError::from)?;
+            .arg(now.timestamp_millis());
+        let (status, value): (String, String) = match self.store.replication() {
+            None => invocation.invoke_async(&mut self.store.connection()).await.map_err(StoreError::from)?,
+            Some(replication) => self.publish_replicated(&invocation, replication).await?,
+        };
         match status.as_str() {
             "published" => Ok(Published::New { entry_id: value }),
             "duplicate" => Ok(Published::Duplicate { event_id: value }),
             "conflict" => Ok(Published::Conflict { event_id: value }),
             _ => Err(PublishError::UnknownStatus(status)),
         }
+    }
+
+    /// The script, then `WAIT`, in one pipeline (loading the script first if
+    /// this master does not know it: a pipeline does not load scripts).
+    async fn publish_replicated(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+        (wanted, timeout_ms): (u32, u64),
+    ) -> Result<(String, String), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(invocation).cmd("WAIT").arg(wanted).arg(timeout_ms);
+        let mut conn = self.store.connection();
+        let replies: Vec<Value> = match pipe.query_async(&mut conn).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                invocation.load_async(&mut conn).await?;
+                pipe.query_async(&mut conn).await?
+            }
+            other => other?,
+        };
+        let unexpected = || StoreError::from(redis::RedisError::from((redis::ErrorKind::Client, "no reply to WAIT")));
+        let [outcome, acked] = <[Value; 2]>::try_from(replies).map_err(|_| unexpected())?;
+        let acked: u32 = redis::from_redis_value(acked).map_err(|e| StoreError::Redis(e.into()))?;
+        if acked < wanted {
+            return Err(StoreError::NotReplicated { wanted, acked });
+        }
+        redis::from_redis_value(outcome).map_err(|e| StoreError::Redis(e.into()))
     }
 
     /// What [`Publisher::publish`] would answer for these facts now, without

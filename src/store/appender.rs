@@ -14,10 +14,10 @@
 //! every write before it). A failed pipeline fails every request of its
 //! batch (503); a command refused on its own fails only its request.
 
-use redis::{aio::ConnectionManager, Cmd, Script, Value};
+use redis::{Cmd, Script, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
+use super::{Connection, StoreError};
 
 /// Most appends in one pipeline.
 const MAX_BATCH: usize = 256;
@@ -49,7 +49,7 @@ impl Appender {
     /// `wait`: `WAIT` arguments (replicas, timeout ms) after each batch.
     /// `script`: loaded when Redis does not know it (after a restart); the
     /// commands it refused are then sent once more.
-    pub(super) fn start(conn: ConnectionManager, wait: Option<(u32, u64)>, script: &'static Script) -> Self {
+    pub(super) fn start(conn: Connection, wait: Option<(u32, u64)>, script: &'static Script) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         tokio::spawn(run(queue, Batcher { conn, wait, script }));
         Self { jobs }
@@ -65,7 +65,7 @@ impl Appender {
 
 /// What the task sends with.
 struct Batcher {
-    conn: ConnectionManager,
+    conn: Connection,
     wait: Option<(u32, u64)>,
     script: &'static Script,
 }

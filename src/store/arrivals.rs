@@ -1,5 +1,11 @@
-//! `{p}:arrivals`: append at ingress; read, reclaim and acknowledge in
-//! processors. Trimming is the processors' side's job (`maintenance`).
+//! `{p}:arrivals` (one stream per shard): append at ingress; read, reclaim
+//! and acknowledge in processors. Trimming is the processors' side's job
+//! (`maintenance`).
+//!
+//! The ingress puts an arrival in the shard given by a stable hash of its
+//! replay guard (the signed identity of the delivery), so every copy of a
+//! delivery meets its guard in one shard; an arrival without a guard goes by
+//! a hash of its body. Order is kept within a shard, not across shards.
 //!
 //! Entry fields: `source`, `provider`, `received_at` (RFC 3339, ms), `headers`
 //! (JSON object of kept headers), `body` (the exact raw bytes), `request_id`.
@@ -18,7 +24,7 @@ use super::{
     appender::Appender, keys::PROCESSORS_GROUP, sealing::Sealer, DeadLetter, Store, StoreError, RETRY_CONSUMER,
 };
 use crate::{
-    domain::{Arrival, ArrivalId, Headers, RequestId, SourceName, WebhookRequest},
+    domain::{Arrival, ArrivalId, Headers, RequestId, Shard, SourceName, WebhookRequest},
     providers::VerifiedArrival,
 };
 
@@ -45,20 +51,26 @@ fn parse<T: redis::FromRedisValue>(reply: Value) -> Result<T, StoreError> {
     redis::from_redis_value(reply).map_err(|e| StoreError::Redis(e.into()))
 }
 
-/// The script's `{outcome, entry id}`. A replay's id is read from the guard
-/// key, so it is checked rather than trusted.
-fn guarded((outcome, id): (String, String)) -> Result<Appended, StoreError> {
+/// The script's `{outcome, entry id}` in `shard`. A replay's id is read from
+/// the guard key, so it is checked rather than trusted.
+fn guarded((outcome, id): (String, String), shard: Shard) -> Result<Appended, StoreError> {
     let unexpected = |what| StoreError::Redis((redis::ErrorKind::UnexpectedReturnType, what).into());
     match outcome.as_str() {
-        "stored" => Ok(Appended::Stored(entry_id(&id))),
-        "replayed" => ArrivalId::parse(&id).map(Appended::Replayed).map_err(|_| unexpected("replay guard value")),
+        "stored" => Ok(Appended::Stored(entry_id(&id, shard))),
+        "replayed" => {
+            ArrivalId::in_shard(&id, shard).map(Appended::Replayed).map_err(|_| unexpected("replay guard value"))
+        }
         "conflict" => Ok(Appended::Conflict),
         _ => Err(unexpected("store_once.lua outcome")),
     }
 }
 
-fn entry_id(id: &str) -> ArrivalId {
-    ArrivalId::parse(id).expect("Redis names stream entries <ms>-<seq>")
+/// The arrival id of entry `id` of `shard`'s stream.
+///
+/// # Panics
+/// Never: Redis names stream entries `<ms>-<seq>`.
+fn entry_id(id: &str, shard: Shard) -> ArrivalId {
+    ArrivalId::in_shard(id, shard).expect("Redis names stream entries <ms>-<seq>")
 }
 
 /// Claims pending arrivals and reports those deleted while pending.
@@ -123,10 +135,11 @@ impl Store {
     /// connection while it waits: this trades ingest rate for surviving the
     /// loss of the primary.
     pub async fn append(&self, arrival: &VerifiedArrival) -> Result<Appended, StoreError> {
-        let committed = self.appender().commit(self.append_command(arrival)).await?;
+        let shard = self.shard_of(arrival);
+        let committed = self.appender(shard).commit(self.append_command(arrival, shard)).await?;
         let appended = match arrival.guard() {
-            Some(_) => guarded(parse(committed.append)?)?,
-            None => Appended::Stored(entry_id(&parse::<String>(committed.append)?)),
+            Some(_) => guarded(parse(committed.append)?, shard)?,
+            None => Appended::Stored(entry_id(&parse::<String>(committed.append)?, shard)),
         };
         if let (Some((wanted, _)), Some(acked)) = (self.replication, committed.replicas) {
             // A refused body was not stored: there is nothing to wait for.
@@ -137,13 +150,30 @@ impl Store {
         Ok(appended)
     }
 
-    /// The group-commit task (see `appender`), started on first use.
-    fn appender(&self) -> &Appender {
-        self.appender.get_or_init(|| Appender::start(self.connection(), self.replication, &STORE_ONCE))
+    /// The shard of `arrival`: by its replay guard (already a SHA-256, so
+    /// its first bytes are an even hash), else by a CRC-32 of its body. With
+    /// one shard, no hashing at all.
+    fn shard_of(&self, arrival: &VerifiedArrival) -> Shard {
+        if self.keys.shard_count() == 1 {
+            return Shard::new(0);
+        }
+        let hash = match arrival.guard() {
+            Some(guard) => guard.key.get(..8).and_then(|hex| u32::from_str_radix(hex, 16).ok()).unwrap_or(0),
+            None => crc32fast::hash(&arrival.request().body),
+        };
+        self.keys.shard_for(hash)
     }
 
-    /// The append: plain, or through the guard's script.
-    fn append_command(&self, arrival: &VerifiedArrival) -> redis::Cmd {
+    /// The group-commit task of `shard` (see `appender`), started on first
+    /// use. One per shard: a batch, and the `WAIT` after it, stay in the
+    /// shard's slot, so on a cluster they go to the master that takes them.
+    fn appender(&self, shard: Shard) -> &Appender {
+        self.appenders[shard.index() as usize]
+            .get_or_init(|| Appender::start(self.connection(), self.replication, &STORE_ONCE))
+    }
+
+    /// The append to `shard`: plain, or through the guard's script.
+    fn append_command(&self, arrival: &VerifiedArrival, shard: Shard) -> redis::Cmd {
         let mut cmd = match arrival.guard() {
             Some(guard) => {
                 // EVALSHA written out rather than through a `ScriptInvocation`,
@@ -152,15 +182,15 @@ impl Store {
                 let mut cmd = redis::cmd("EVALSHA");
                 cmd.arg(STORE_ONCE.get_hash())
                     .arg(2)
-                    .arg(self.keys.arrivals())
-                    .arg(self.keys.seen(&guard.key))
+                    .arg(self.keys.arrivals(shard))
+                    .arg(self.keys.seen(shard, &guard.key))
                     .arg(ttl_ms)
                     .arg(&guard.body_hash[..]);
                 cmd
             }
             None => {
                 let mut cmd = redis::cmd("XADD");
-                cmd.arg(self.keys.arrivals()).arg("*");
+                cmd.arg(self.keys.arrivals(shard)).arg("*");
                 cmd
             }
         };
@@ -220,57 +250,68 @@ impl Store {
         Ok(())
     }
 
-    /// Creates the processors' group (and the stream) if missing. The group
-    /// starts at the beginning, so arrivals stored by an ingress-only gateway
-    /// before any processor ran are processed too.
+    /// Creates the processors' group (and the stream) of every shard where
+    /// missing. The group starts at the beginning, so arrivals stored by an
+    /// ingress-only gateway before any processor ran are processed too.
     pub async fn ensure_group(&self) -> Result<(), StoreError> {
-        let created: Result<String, _> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(self.keys.arrivals())
-            .arg(PROCESSORS_GROUP)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut self.connection())
-            .await;
-        match created {
-            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-            other => other.map(drop).map_err(StoreError::from),
+        for shard in self.keys.shards() {
+            let created: Result<String, _> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(self.keys.arrivals(shard))
+                .arg(PROCESSORS_GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut self.connection())
+                .await;
+            match created {
+                Err(e) if e.code() == Some("BUSYGROUP") => {}
+                other => other.map(drop)?,
+            }
         }
+        Ok(())
     }
 
-    /// Up to `count` arrivals never delivered to any processor, waiting up to
-    /// `block` for the first. Use on a [dedicated](Store::dedicated) store.
+    /// Up to `count` arrivals of `shard` never delivered to any processor,
+    /// waiting up to `block` for the first (`None`: not at all). Use on a
+    /// [dedicated](Store::dedicated) store.
     pub async fn read_new(
         &self,
+        shard: Shard,
         consumer: &str,
         count: usize,
-        block: Duration,
+        block: Option<Duration>,
     ) -> Result<Vec<ArrivalEntry>, StoreError> {
-        let entries = self.read_group(consumer, count, Some(block), ">").await?;
-        Ok(entries.into_iter().map(|entry| self.parse_entry(entry, 1)).collect())
+        let entries = self.read_group(shard, consumer, count, block, ">").await?;
+        Ok(entries.into_iter().map(|entry| self.parse_entry(entry, shard, 1)).collect())
     }
 
     /// Up to `count` arrivals this consumer was given but has not settled:
     /// after a failed round (Redis went away mid-batch), a processor takes
     /// its own batch up again at once instead of waiting for the visibility
     /// timeout.
-    pub async fn read_own_pending(&self, consumer: &str, count: usize) -> Result<Vec<ArrivalEntry>, StoreError> {
-        let entries = self.read_group(consumer, count, None, "0").await?;
+    pub async fn read_own_pending(
+        &self,
+        shard: Shard,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<ArrivalEntry>, StoreError> {
+        let entries = self.read_group(shard, consumer, count, None, "0").await?;
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let deliveries = self.deliveries(consumer, &entries).await?;
+        let deliveries = self.deliveries(shard, consumer, &entries).await?;
         let with_count = |entry: StreamId| {
             let count = deliveries.get(&entry.id).copied().unwrap_or(1);
-            self.parse_entry(entry, count)
+            self.parse_entry(entry, shard, count)
         };
         Ok(entries.into_iter().map(with_count).collect())
     }
 
-    /// `XREADGROUP` on the arrivals: `>` for new entries, `0` for this
+    /// `XREADGROUP` on `shard`'s arrivals: `>` for new entries, `0` for this
     /// consumer's own pending ones.
     async fn read_group(
         &self,
+        shard: Shard,
         consumer: &str,
         count: usize,
         block: Option<Duration>,
@@ -281,7 +322,7 @@ impl Store {
         if let Some(block) = block {
             cmd.arg("BLOCK").arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX));
         }
-        cmd.arg("STREAMS").arg(self.keys.arrivals()).arg(from);
+        cmd.arg("STREAMS").arg(self.keys.arrivals(shard)).arg(from);
         let reply: Option<StreamReadReply> = cmd.query_async(&mut self.connection()).await?;
         Ok(reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect())
     }
@@ -291,8 +332,14 @@ impl Store {
     /// Arrivals parked for a retry are left alone: they wait for their
     /// backoff, however long, not for the visibility timeout
     /// ([`Store::claim_due`]).
-    pub async fn claim_stale(&self, consumer: &str, min_idle: Duration, count: usize) -> Result<Claimed, StoreError> {
-        self.claim(consumer, min_idle, count, &[]).await
+    pub async fn claim_stale(
+        &self,
+        shard: Shard,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Claimed, StoreError> {
+        self.claim(shard, consumer, min_idle, count, &[]).await
     }
 
     /// Claims `ids` for `consumer` (or, with none, searches the pending
@@ -302,13 +349,14 @@ impl Store {
     /// nor mistaken for a lost one.
     pub(super) async fn claim(
         &self,
+        shard: Shard,
         consumer: &str,
         min_idle: Duration,
         count: usize,
         ids: &[&str],
     ) -> Result<Claimed, StoreError> {
         let (claimed, before, lost): (StreamClaimReply, Vec<(String, u32)>, Vec<String>) = CLAIM
-            .key(self.keys.arrivals())
+            .key(self.keys.arrivals(shard))
             .arg(PROCESSORS_GROUP)
             .arg(consumer)
             .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
@@ -321,18 +369,23 @@ impl Store {
         let entries = claimed.ids.into_iter().map(|entry| {
             // This claim is a delivery too.
             let deliveries = before.get(&entry.id).map_or(1, |n| n.saturating_add(1));
-            self.parse_entry(entry, deliveries)
+            self.parse_entry(entry, shard, deliveries)
         });
-        let lost = lost.iter().map(|id| entry_id(id)).collect();
+        let lost = lost.iter().map(|id| entry_id(id, shard)).collect();
         Ok(Claimed { entries: entries.collect(), lost })
     }
 
     /// Delivery counts of entries `consumer` holds (from `XPENDING`), which
     /// is what `max_attempts` is measured against.
-    async fn deliveries(&self, consumer: &str, entries: &[StreamId]) -> Result<HashMap<String, u32>, StoreError> {
+    async fn deliveries(
+        &self,
+        shard: Shard,
+        consumer: &str,
+        entries: &[StreamId],
+    ) -> Result<HashMap<String, u32>, StoreError> {
         let (first, last) = (&entries[0].id, &entries[entries.len() - 1].id);
         let reply: StreamPendingCountReply = redis::cmd("XPENDING")
-            .arg(self.keys.arrivals())
+            .arg(self.keys.arrivals(shard))
             .arg(PROCESSORS_GROUP)
             .arg(first)
             .arg(last)
@@ -345,36 +398,60 @@ impl Store {
     }
 
     /// Acknowledges `done`, moves `dead` to the DLQ (acknowledging them too)
-    /// and parks `retry` until their backoff passes, in one MULTI/EXEC, so a
+    /// and parks `retry` until their backoff passes: for each shard, in one
+    /// MULTI/EXEC on that shard's stream and dead letters (one slot), so a
     /// dead letter is never both in the DLQ and still pending.
     pub async fn settle(&self, done: &[ArrivalId], dead: &[DeadLetter], retry: &[ArrivalId]) -> Result<(), StoreError> {
-        if done.is_empty() && dead.is_empty() && retry.is_empty() {
-            return Ok(());
+        let shards = done.iter().chain(retry).chain(dead.iter().map(|d| &d.arrival_id)).map(ArrivalId::shard);
+        let shards: std::collections::BTreeSet<Shard> = shards.collect();
+        for shard in shards {
+            let mine = |ids: &[ArrivalId]| ids.iter().filter(|id| id.shard() == shard).cloned().collect::<Vec<_>>();
+            let dead: Vec<&DeadLetter> = dead.iter().filter(|d| d.arrival_id.shard() == shard).collect();
+            self.settle_shard(shard, &mine(done), &dead, &mine(retry)).await?;
         }
+        Ok(())
+    }
+
+    async fn settle_shard(
+        &self,
+        shard: Shard,
+        done: &[ArrivalId],
+        dead: &[&DeadLetter],
+        retry: &[ArrivalId],
+    ) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
         pipe.atomic();
-        self.park(&mut pipe, retry);
+        self.park(&mut pipe, shard, retry);
         for letter in dead {
-            letter.add_to(&mut pipe, self.keys.dlq());
+            letter.add_to(&mut pipe, self.keys.dlq(shard));
         }
-        let ids: Vec<&str> = done.iter().chain(dead.iter().map(|d| &d.arrival_id)).map(ArrivalId::as_str).collect();
+        let ids: Vec<&str> = done.iter().chain(dead.iter().map(|d| &d.arrival_id)).map(ArrivalId::entry).collect();
         if !ids.is_empty() {
-            pipe.cmd("XACK").arg(self.keys.arrivals()).arg(PROCESSORS_GROUP).arg(ids).ignore();
+            pipe.cmd("XACK").arg(self.keys.arrivals(shard)).arg(PROCESSORS_GROUP).arg(ids).ignore();
         }
         pipe.query_async::<()>(&mut self.connection()).await?;
         Ok(())
     }
 
-    /// Number of entries in the arrivals stream.
+    /// Number of entries in the arrivals streams of every shard.
     pub async fn arrivals_len(&self) -> Result<u64, StoreError> {
-        Ok(redis::cmd("XLEN").arg(self.keys.arrivals()).query_async(&mut self.connection()).await?)
+        let mut total = 0;
+        for shard in self.keys.shards() {
+            total += self.stream_len(self.keys.arrivals(shard)).await?;
+        }
+        Ok(total)
+    }
+
+    /// `XLEN` of `key`.
+    pub(super) async fn stream_len(&self, key: &str) -> Result<u64, StoreError> {
+        Ok(redis::cmd("XLEN").arg(key).query_async(&mut self.connection()).await?)
     }
 }
 
 impl Store {
     /// An entry as read from the stream, its body opened if it was sealed.
-    pub(super) fn parse_entry(&self, entry: StreamId, deliveries: u32) -> ArrivalEntry {
-        let id = ArrivalId::parse(&entry.id).expect("Redis stream entry ids have the <ms>-<seq> form");
+    pub(super) fn parse_entry(&self, entry: StreamId, shard: Shard, deliveries: u32) -> ArrivalEntry {
+        let id = entry_id(&entry.id, shard);
         let arrival = parse_arrival(id.clone(), entry.map, self.sealer.as_deref());
         ArrivalEntry { id, arrival, deliveries }
     }

@@ -39,19 +39,48 @@ pub struct DeadLetterPage {
 }
 
 impl Store {
-    /// Up to `count` letters matching `filter`, newest first, older than
-    /// `before` (an entry id; none: from the newest).
+    /// Up to `count` letters matching `filter`, newest first over every
+    /// shard, older than `before` (a letter id; none: from the newest).
     pub async fn search_dead_letters(
         &self,
         filter: &DeadLetterFilter,
         before: Option<&str>,
         count: usize,
     ) -> Result<DeadLetterPage, StoreError> {
-        let mut end = before.map_or_else(|| "+".to_owned(), |id| format!("({id}"));
-        let (mut letters, mut scanned) = (Vec::<StoredDeadLetter>::new(), 0);
+        let cursor = before.map(StoredDeadLetter::order_of);
+        let mut matching = Vec::new();
+        let mut truncated = None;
+        for shard in self.keys().shards() {
+            let (found, last) = self.search_shard(shard, filter, cursor).await?;
+            matching.extend(found);
+            // A shard read up to the scan limit may hold more, older letters.
+            truncated = truncated.max(last);
+        }
+        matching.sort_by_key(|letter| std::cmp::Reverse(letter.order()));
+        let more = matching.len() > count;
+        matching.truncate(count);
+        let next = match (more, truncated) {
+            (true, _) => matching.last().map(|l| l.id.clone()),
+            (false, Some(last)) => Some(last),
+            (false, None) => None,
+        };
+        Ok(DeadLetterPage { letters: matching, next })
+    }
+
+    /// The letters of `shard` matching `filter` older than `cursor`, read
+    /// newest first up to [`SCAN_LIMIT`]; with the id of the last letter
+    /// read when the limit cut the reading short.
+    async fn search_shard(
+        &self,
+        shard: crate::domain::Shard,
+        filter: &DeadLetterFilter,
+        cursor: Option<(u64, u64)>,
+    ) -> Result<(Vec<StoredDeadLetter>, Option<String>), StoreError> {
+        let mut end = cursor.map_or_else(|| "+".to_owned(), |(ms, seq)| format!("({ms}-{seq}"));
+        let (mut found, mut scanned) = (Vec::new(), 0);
         loop {
             let reply: StreamRangeReply = redis::cmd("XREVRANGE")
-                .arg(self.keys.dlq())
+                .arg(self.keys().dlq(shard))
                 .arg(&end)
                 .arg("-")
                 .arg("COUNT")
@@ -59,26 +88,16 @@ impl Store {
                 .query_async(&mut self.connection())
                 .await?;
             let full = reply.ids.len() == PAGE;
-            let Some(last) = reply.ids.last().map(|e| e.id.clone()) else {
-                return Ok(DeadLetterPage { letters, next: None });
-            };
+            let Some(last) = reply.ids.last().map(|e| e.id.clone()) else { return Ok((found, None)) };
             scanned += reply.ids.len();
-            for letter in reply.ids.into_iter().map(StoredDeadLetter::from_entry) {
-                if !filter.accepts(&letter) {
-                    continue;
-                }
-                if letters.len() == count {
-                    // One more match exists: the page ends at the last one shown.
-                    let next = letters.last().map(|l| l.id.clone());
-                    return Ok(DeadLetterPage { letters, next });
-                }
-                letters.push(letter);
-            }
+            let letters = reply.ids.into_iter().map(|entry| StoredDeadLetter::from_entry(entry, shard));
+            found.extend(letters.filter(|letter| filter.accepts(letter)));
             if !full {
-                return Ok(DeadLetterPage { letters, next: None });
+                return Ok((found, None));
             }
             if scanned >= SCAN_LIMIT {
-                return Ok(DeadLetterPage { letters, next: Some(last) });
+                let last = found.last().map_or(last, |l: &StoredDeadLetter| l.id.clone());
+                return Ok((found, Some(last)));
             }
             end = format!("({last}");
         }

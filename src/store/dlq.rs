@@ -1,5 +1,7 @@
-//! `{p}:dlq`: arrivals, or single notifications of them, that cannot become
-//! events, with the reason why.
+//! `{p}:dlq` (one stream per arrival shard, beside its arrivals): arrivals,
+//! or single notifications of them, that cannot become events, with the
+//! reason why. A letter's id is its entry id, with `@<shard>` from shard 1
+//! on, as for arrivals; listings merge every shard's letters, newest first.
 //!
 //! Entry fields: `arrival_id`, `source`, `reason` (a [`DlqReason`]), `error`
 //! (text without payload contents), `attempts`, `failed_at`, and `item` (the
@@ -16,7 +18,7 @@ use redis::streams::{StreamId, StreamRangeReply};
 use serde::{Serialize, Serializer};
 
 use super::{Store, StoreError};
-use crate::domain::{ArrivalId, SourceName};
+use crate::domain::{split_shard, ArrivalId, Shard, SourceName};
 
 /// Why an arrival, or one notification of it, became a dead letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -174,15 +176,31 @@ impl DeadLetter {
 /// the field that cannot be read (an entry payhook did not write).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredDeadLetter {
-    /// Its own entry id in `{p}:dlq`.
+    /// Its own entry id in its shard's `{p}:dlq`, with `@<shard>` from shard 1 on.
     pub id: String,
     /// The letter, or the field at fault.
     pub letter: Result<DeadLetter, &'static str>,
 }
 
 impl StoredDeadLetter {
-    pub(super) fn from_entry(entry: StreamId) -> Self {
-        Self { letter: DeadLetter::from_entry(&entry), id: entry.id }
+    pub(super) fn from_entry(entry: StreamId, shard: Shard) -> Self {
+        let id = match shard.index() {
+            0 => entry.id.clone(),
+            n => format!("{}@{n}", entry.id),
+        };
+        Self { letter: DeadLetter::from_entry(&entry), id }
+    }
+
+    /// Its entry id's (milliseconds, sequence), for ordering across shards.
+    pub(super) fn order(&self) -> (u64, u64) {
+        Self::order_of(&self.id)
+    }
+
+    /// A letter id's (milliseconds, sequence); (0, 0) for text that is none.
+    pub(super) fn order_of(id: &str) -> (u64, u64) {
+        let entry = split_shard(id).map_or("", |(entry, _)| entry);
+        let (ms, seq) = entry.split_once('-').unwrap_or_default();
+        (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
     }
 
     /// The failed arrival's id as text; empty for an unreadable letter.
@@ -261,43 +279,60 @@ impl Serialize for StoredDeadLetter {
 }
 
 impl Store {
-    /// The newest `count` dead letters, newest first.
+    /// The newest `count` dead letters of every shard, newest first.
     pub async fn dead_letters(&self, count: usize) -> Result<Vec<StoredDeadLetter>, StoreError> {
-        let reply: StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(self.keys.dlq())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(&mut self.connection())
-            .await?;
-        Ok(reply.ids.into_iter().map(StoredDeadLetter::from_entry).collect())
+        let mut letters = Vec::new();
+        for shard in self.keys.shards() {
+            let reply: StreamRangeReply = redis::cmd("XREVRANGE")
+                .arg(self.keys.dlq(shard))
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(count)
+                .query_async(&mut self.connection())
+                .await?;
+            letters.extend(reply.ids.into_iter().map(|entry| StoredDeadLetter::from_entry(entry, shard)));
+        }
+        letters.sort_by_key(|letter| std::cmp::Reverse(letter.order()));
+        letters.truncate(count);
+        Ok(letters)
     }
 
-    /// The dead letter `id`.
+    /// The dead letter `id` (none for an id of no shard of this layout).
     pub async fn dead_letter(&self, id: &str) -> Result<Option<StoredDeadLetter>, StoreError> {
-        let reply: StreamRangeReply =
-            redis::cmd("XRANGE").arg(self.keys.dlq()).arg(id).arg(id).query_async(&mut self.connection()).await?;
-        Ok(reply.ids.into_iter().next().map(StoredDeadLetter::from_entry))
+        let Some((entry, shard)) = split_shard(id).filter(|(_, shard)| self.keys.has(*shard)) else {
+            return Ok(None);
+        };
+        let reply: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(self.keys.dlq(shard))
+            .arg(entry)
+            .arg(entry)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(reply.ids.into_iter().next().map(|entry| StoredDeadLetter::from_entry(entry, shard)))
     }
 
     /// Removes the dead letter `id` after a redrive, adding `successors` in
     /// the same MULTI/EXEC: the letters of an arrival's notifications that
-    /// still fail once the arrival as a whole passes.
+    /// still fail once the arrival as a whole passes. They are letters of the
+    /// same arrival, so of the same shard: one slot.
     pub async fn retire_dead_letter(&self, id: &str, successors: &[DeadLetter]) -> Result<(), StoreError> {
+        let Some((entry, shard)) = split_shard(id).filter(|(_, shard)| self.keys.has(*shard)) else {
+            return Ok(());
+        };
         let mut pipe = redis::pipe();
         pipe.atomic();
-        pipe.cmd("XDEL").arg(self.keys.dlq()).arg(id).ignore();
+        pipe.cmd("XDEL").arg(self.keys.dlq(shard)).arg(entry).ignore();
         for letter in successors {
-            letter.add_to(&mut pipe, self.keys.dlq());
+            letter.add_to(&mut pipe, self.keys.dlq(shard));
         }
         pipe.query_async::<()>(&mut self.connection()).await?;
         Ok(())
     }
 
-    /// Number of dead letters.
-    pub async fn dlq_len(&self) -> Result<u64, StoreError> {
-        Ok(redis::cmd("XLEN").arg(self.keys.dlq()).query_async(&mut self.connection()).await?)
+    /// Number of dead letters in `shard`.
+    pub(super) async fn dlq_len(&self, shard: Shard) -> Result<u64, StoreError> {
+        self.stream_len(self.keys.dlq(shard)).await
     }
 }
 

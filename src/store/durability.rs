@@ -6,6 +6,10 @@
 //! or exactly the dedupe records, which carry a TTL (`volatile-*`). payhook
 //! reads both (`CONFIG GET`) and reports them at start-up and on `/readyz`,
 //! so an operator never has to guess what "stored" means.
+//!
+//! On a Redis Cluster each master has its own settings, and an arrival is
+//! as safe as the master of its shard: every master is read, and the report
+//! is the weakest one's, naming it when the masters differ.
 
 use serde::Serialize;
 
@@ -49,6 +53,8 @@ pub struct Durability {
     pub dedupe_records_evictable: bool,
     /// One sentence for operators.
     pub summary: String,
+    /// Masters read (1 on one node).
+    pub masters: usize,
 }
 
 impl Durability {
@@ -71,7 +77,25 @@ impl Durability {
             can_lose_acknowledged: !persisted || evicts_arrivals,
             dedupe_records_evictable: evicts_dedupe,
             summary,
+            masters: 1,
         }
+    }
+
+    /// The verdict for a cluster's masters (`(address, settings)`): the
+    /// weakest master's, since each holds some shards' arrivals and some
+    /// partitions' dedupe records.
+    pub fn assess_masters(masters: Vec<(String, RedisSettings)>, wait_replicas: u32) -> Option<Self> {
+        let count = masters.len();
+        let differ = masters.windows(2).any(|pair| pair[0].1 != pair[1].1);
+        let verdicts = masters.into_iter().map(|(node, settings)| (node, Self::assess(settings, wait_replicas)));
+        let weakest = verdicts.max_by_key(|(_, d)| (d.can_lose_acknowledged, d.dedupe_records_evictable));
+        weakest.map(|(node, mut verdict)| {
+            verdict.masters = count;
+            if differ {
+                verdict.summary = format!("{} (master {node}, the weakest of {count})", verdict.summary);
+            }
+            verdict
+        })
     }
 }
 
@@ -121,27 +145,54 @@ fn eviction(policy: &str, maxmemory: &str) -> Option<String> {
 }
 
 impl Store {
-    /// Reads the persistence and eviction settings; a Redis that refuses
-    /// `CONFIG` (managed services often do) is reported as unknown, not as an
-    /// error.
+    /// Reads the persistence and eviction settings of every master; a Redis
+    /// that refuses `CONFIG` (managed services often do) is reported as
+    /// unknown, not as an error.
     pub async fn durability(&self) -> Result<Durability, StoreError> {
-        let mut conn = self.connection();
-        let mut get = async |name: &str| -> Result<String, StoreError> {
-            let reply: Result<Vec<String>, _> = redis::cmd("CONFIG").arg("GET").arg(name).query_async(&mut conn).await;
-            match reply {
-                Ok(pair) => Ok(pair.get(1).cloned().unwrap_or_else(|| UNKNOWN.into())),
-                Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => Err(e.into()),
-                Err(_) => Ok(UNKNOWN.into()),
+        let mut masters: Vec<(String, RedisSettings)> = Vec::new();
+        for name in ["appendonly", "appendfsync", "maxmemory-policy", "maxmemory"] {
+            let answers = self.connection().on_every_master(redis::cmd("CONFIG").arg("GET").arg(name)).await?;
+            for (node, answer) in answers {
+                let value = match answer {
+                    Ok(value) => setting(value),
+                    Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => return Err(e.into()),
+                    Err(_) => UNKNOWN.into(),
+                };
+                let index = match masters.iter().position(|(n, _)| *n == node) {
+                    Some(index) => index,
+                    None => {
+                        masters.push((node, RedisSettings::unknown()));
+                        masters.len() - 1
+                    }
+                };
+                masters[index].1.set(name, value);
             }
-        };
-        let settings = RedisSettings {
-            appendonly: get("appendonly").await?,
-            appendfsync: get("appendfsync").await?,
-            maxmemory_policy: get("maxmemory-policy").await?,
-            maxmemory: get("maxmemory").await?,
-        };
+        }
         let wait = self.replication.map_or(0, |(n, _)| n);
-        Ok(Durability::assess(settings, wait))
+        Durability::assess_masters(masters, wait)
+            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Client, "no master answered")).into())
+    }
+}
+
+/// The value of a `CONFIG GET` reply (`[name, value]`), or unknown.
+fn setting(reply: redis::Value) -> String {
+    let pair: Vec<String> = redis::from_redis_value(reply).unwrap_or_default();
+    pair.get(1).cloned().unwrap_or_else(|| UNKNOWN.into())
+}
+
+impl RedisSettings {
+    fn unknown() -> Self {
+        let unknown = || UNKNOWN.to_owned();
+        Self { appendonly: unknown(), appendfsync: unknown(), maxmemory_policy: unknown(), maxmemory: unknown() }
+    }
+
+    fn set(&mut self, name: &str, value: String) {
+        match name {
+            "appendonly" => self.appendonly = value,
+            "appendfsync" => self.appendfsync = value,
+            "maxmemory-policy" => self.maxmemory_policy = value,
+            _ => self.maxmemory = value,
+        }
     }
 }
 
@@ -168,6 +219,24 @@ mod tests {
             assert!(verdict.can_lose_acknowledged, "{aof}/{fsync}");
             assert!(!verdict.summary.is_empty());
         }
+    }
+
+    #[test]
+    fn a_cluster_is_as_durable_as_its_weakest_master_which_is_named() {
+        let settings = |fsync: &str| RedisSettings {
+            appendonly: "yes".into(),
+            appendfsync: fsync.into(),
+            maxmemory_policy: "noeviction".into(),
+            maxmemory: "0".into(),
+        };
+        let masters = vec![("a:1".into(), settings("always")), ("b:2".into(), settings("everysec"))];
+        let verdict = Durability::assess_masters(masters, 0).unwrap();
+        assert!(verdict.can_lose_acknowledged && verdict.masters == 2);
+        assert!(verdict.summary.contains("master b:2, the weakest of 2"), "{}", verdict.summary);
+        let alike = vec![("a:1".into(), settings("always")), ("b:2".into(), settings("always"))];
+        let verdict = Durability::assess_masters(alike, 0).unwrap();
+        assert!(!verdict.can_lose_acknowledged && !verdict.summary.contains("master"), "{}", verdict.summary);
+        assert!(Durability::assess_masters(Vec::new(), 0).is_none());
     }
 
     #[test]

@@ -2,9 +2,17 @@
 //!
 //! Where a payment's dedupe record lives depends on `redis.partitions` (its
 //! `{N}` hash tag). A gateway started with another count would look for the
-//! record in the wrong partition and publish the payment a second time. So
-//! the first gateway records the layout, and every gateway, replay or redrive
-//! checks it before publishing anything, refusing a different one.
+//! record in the wrong partition and publish the payment a second time. In
+//! the same way, `redis.arrival_shards` decides which streams hold arrivals
+//! and their replay guards: with another count, processors would not read
+//! arrivals stored in the others' shards, and a replayed delivery would miss
+//! its guard. So the first gateway records the layout, and every gateway,
+//! replay or redrive checks it before publishing anything, refusing a
+//! different one.
+//!
+//! A gateway configured with one node's `redis.url` also refuses a node that
+//! is part of a Redis Cluster: it would not follow the cluster's
+//! redirections, and it would use the single-node key names.
 
 use std::{collections::HashMap, num::NonZeroU32, sync::LazyLock};
 
@@ -24,7 +32,7 @@ static RECORD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lay
 pub struct Layout {
     /// `redis.partitions`.
     pub partitions: NonZeroU32,
-    /// `redis.arrival_shards` (1 until arrivals are sharded).
+    /// `redis.arrival_shards`.
     pub arrival_shards: NonZeroU32,
     /// [`KEY_VERSION`].
     pub keys: u32,
@@ -78,6 +86,9 @@ impl Store {
     /// Records the configured layout if this Redis has none, else checks it
     /// is the one recorded. Anything that publishes calls this first.
     pub async fn claim_layout(&self) -> Result<(), StoreError> {
+        if !self.is_cluster() {
+            self.refuse_cluster_node().await?;
+        }
         let (key, layout) = (self.keys().layout(), &self.layout);
         let mut invocation = RECORD.key(key);
         for (field, value) in layout.fields() {
@@ -88,6 +99,17 @@ impl Store {
             Some(mismatch) => Err(StoreError::Layout(mismatch)),
             None => Ok(()),
         }
+    }
+}
+
+impl Store {
+    /// Fails when the one node of `redis.url` has cluster mode on.
+    async fn refuse_cluster_node(&self) -> Result<(), StoreError> {
+        let info: String = redis::cmd("INFO").arg("cluster").query_async(&mut self.connection()).await?;
+        if info.lines().any(|line| line.trim() == "cluster_enabled:1") {
+            return Err(StoreError::ClusterNode);
+        }
+        Ok(())
     }
 }
 
@@ -113,6 +135,17 @@ mod tests {
         let message = mismatch.to_string();
         assert!(message.starts_with("redis.partitions = 4"), "{message}");
         assert!(message.contains("Changing the key layout"), "{message}");
+    }
+
+    #[test]
+    fn another_arrival_shard_count_is_named() {
+        let stored = recorded(&[("partitions", "1"), ("arrival_shards", "3"), ("keys", "1")]);
+        let mismatch = layout(1).mismatch(&stored, "payhook:layout").unwrap();
+        assert_eq!(
+            (mismatch.key, mismatch.configured.as_str(), mismatch.recorded.as_str()),
+            ("arrival_shards", "1", "3")
+        );
+        assert!(mismatch.to_string().starts_with("redis.arrival_shards = 1"), "{mismatch}");
     }
 
     #[test]

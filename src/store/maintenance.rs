@@ -1,4 +1,4 @@
-//! Housekeeping of `{p}:arrivals` and its `processors` group.
+//! Housekeeping of `{p}:arrivals` (every shard's) and its `processors` group.
 //!
 //! Trimming by age lives here, not in the ingress's `XADD`: only the group
 //! knows which arrivals are still unacknowledged, and trimming one of those
@@ -14,7 +14,7 @@ use std::{sync::LazyLock, time::Duration};
 use redis::Script;
 
 use super::{keys::PROCESSORS_GROUP, Store, StoreError, RETRY_CONSUMER};
-use crate::domain::ArrivalId;
+use crate::domain::{ArrivalId, Shard};
 
 /// Trims by age below the oldest unacknowledged arrival, removes idle
 /// consumers, and reports the oldest unacknowledged arrival.
@@ -34,29 +34,43 @@ pub struct Maintained {
 type Reply = (String, u64, u64, Vec<String>);
 
 impl Store {
-    /// One maintenance pass: trims arrivals older than the retention window
+    /// One maintenance pass over every shard: trims arrivals older than the retention window
     /// unless the processors have not acknowledged them (pending, or not yet
     /// delivered; without the group, nothing is trimmed), and removes
     /// consumers that hold no arrival and were idle for `idle_consumer` (the
     /// retry pseudo-consumer stays).
     pub async fn maintain(&self, idle_consumer: Duration) -> Result<Maintained, StoreError> {
-        let (_, _, trimmed, removed_consumers) = self.run_maintain(self.retention, idle_consumer).await?;
-        Ok(Maintained { trimmed, removed_consumers })
+        let mut done = Maintained::default();
+        for shard in self.keys.shards() {
+            let (_, _, trimmed, removed) = self.run_maintain(shard, self.retention, idle_consumer).await?;
+            done.trimmed += trimmed;
+            done.removed_consumers.extend(removed);
+        }
+        // A gateway's consumer is in the group of every shard it read.
+        done.removed_consumers.sort_unstable();
+        done.removed_consumers.dedup();
+        Ok(done)
     }
 
-    /// How long the oldest arrival the processors have not acknowledged
-    /// (pending, or never delivered) has waited; zero when there is none.
-    pub(super) async fn oldest_unacknowledged_age(&self) -> Result<Duration, StoreError> {
+    /// How long the oldest arrival of `shard` the processors have not
+    /// acknowledged (pending, or never delivered) has waited; zero when there
+    /// is none.
+    pub(super) async fn oldest_unacknowledged_age(&self, shard: Shard) -> Result<Duration, StoreError> {
         // Zero durations ask the script to only look.
-        let (oldest, now_ms, _, _) = self.run_maintain(Duration::ZERO, Duration::ZERO).await?;
+        let (oldest, now_ms, _, _) = self.run_maintain(shard, Duration::ZERO, Duration::ZERO).await?;
         let stored_ms = ArrivalId::parse(&oldest).ok().and_then(|id| id.millis());
         Ok(stored_ms.map_or(Duration::ZERO, |ms| Duration::from_millis(now_ms.saturating_sub(ms))))
     }
 
-    async fn run_maintain(&self, retention: Duration, idle_consumer: Duration) -> Result<Reply, StoreError> {
+    async fn run_maintain(
+        &self,
+        shard: Shard,
+        retention: Duration,
+        idle_consumer: Duration,
+    ) -> Result<Reply, StoreError> {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Ok(MAINTAIN
-            .key(self.keys.arrivals())
+            .key(self.keys.arrivals(shard))
             .arg(PROCESSORS_GROUP)
             .arg(ms(retention))
             .arg(ms(idle_consumer))

@@ -300,11 +300,28 @@ impl Store {
     /// written after its arrival, so only letters from the oldest arrival's
     /// time on are read.
     pub async fn dead_letters_of(&self, arrivals: &[ArrivalId]) -> Result<(Vec<StoredDeadLetter>, bool), StoreError> {
-        let Some(from) = arrivals.iter().filter_map(ArrivalId::millis).min() else { return Ok((Vec::new(), false)) };
+        let (mut found, mut truncated) = (Vec::new(), false);
+        for shard in self.keys.shards() {
+            // A dead letter is in the DLQ of its arrival's shard.
+            let here: Vec<&ArrivalId> = arrivals.iter().filter(|a| a.shard() == shard).collect();
+            let Some(from) = here.iter().filter_map(|a| a.millis()).min() else { continue };
+            let (letters, cut) = self.shard_dead_letters_of(shard, &here, from).await?;
+            found.extend(letters);
+            truncated |= cut;
+        }
+        Ok((found, truncated))
+    }
+
+    async fn shard_dead_letters_of(
+        &self,
+        shard: crate::domain::Shard,
+        arrivals: &[&ArrivalId],
+        from: u64,
+    ) -> Result<(Vec<StoredDeadLetter>, bool), StoreError> {
         let (mut start, mut scanned, mut found) = (from.to_string(), 0, Vec::new());
         while scanned < DLQ_SCAN_LIMIT {
             let page: StreamRangeReply = redis::cmd("XRANGE")
-                .arg(self.keys.dlq())
+                .arg(self.keys.dlq(shard))
                 .arg(&start)
                 .arg("+")
                 .arg("COUNT")
@@ -318,7 +335,7 @@ impl Store {
             found.extend(
                 page.ids
                     .into_iter()
-                    .map(StoredDeadLetter::from_entry)
+                    .map(|entry| StoredDeadLetter::from_entry(entry, shard))
                     .filter(|l| arrivals.iter().any(|a| a.as_str() == l.arrival_id())),
             );
             if !full {
@@ -331,10 +348,10 @@ impl Store {
     /// Where the arrival `id` is in processing.
     pub async fn progress(&self, id: &ArrivalId) -> Result<Progress, StoreError> {
         let pending: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
-            .arg(self.keys.arrivals())
+            .arg(self.keys.arrivals(id.shard()))
             .arg(PROCESSORS_GROUP)
-            .arg(id.as_str())
-            .arg(id.as_str())
+            .arg(id.entry())
+            .arg(id.entry())
             .arg(1)
             .query_async(&mut self.connection())
             .await
@@ -342,16 +359,16 @@ impl Store {
         if let Some((_, consumer, _, _)) = pending.first() {
             return Ok(if consumer == RETRY_CONSUMER { Progress::RetryScheduled } else { Progress::Pending });
         }
-        let delivered = self.last_delivered().await?;
-        let read = delivered.is_some_and(|last| entry_order(id.as_str()) <= entry_order(&last));
+        let delivered = self.last_delivered(id.shard()).await?;
+        let read = delivered.is_some_and(|last| entry_order(id.entry()) <= entry_order(&last));
         Ok(if read { Progress::Done } else { Progress::Waiting })
     }
 
-    /// The processors group's last delivered id, if the group exists.
-    async fn last_delivered(&self) -> Result<Option<String>, StoreError> {
+    /// The processors group's last delivered id in `shard`, if the group exists.
+    async fn last_delivered(&self, shard: crate::domain::Shard) -> Result<Option<String>, StoreError> {
         let groups: Vec<redis::Value> = redis::cmd("XINFO")
             .arg("GROUPS")
-            .arg(self.keys.arrivals())
+            .arg(self.keys.arrivals(shard))
             .query_async(&mut self.connection())
             .await
             .or_else(|e| if e.code() == Some("ERR") { Ok(Vec::new()) } else { Err(e) })?;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use redis::streams::StreamPendingCountReply;
 
 use super::{keys::PROCESSORS_GROUP, Claimed, Store, StoreError};
-use crate::domain::ArrivalId;
+use crate::domain::{ArrivalId, Shard};
 
 /// The pseudo-consumer that holds arrivals waiting for a retry.
 pub const RETRY_CONSUMER: &str = "retry";
@@ -24,35 +24,37 @@ pub const RETRY_CONSUMER: &str = "retry";
 const SCAN_FACTOR: usize = 10;
 
 impl Store {
-    /// Queues, on `pipe`, the parking of `ids` with the retry pseudo-consumer.
-    pub(super) fn park(&self, pipe: &mut redis::Pipeline, ids: &[ArrivalId]) {
+    /// Queues, on `pipe`, the parking of `ids` (all of `shard`) with the
+    /// retry pseudo-consumer.
+    pub(super) fn park(&self, pipe: &mut redis::Pipeline, shard: Shard, ids: &[ArrivalId]) {
         if ids.is_empty() {
             return;
         }
         pipe.cmd("XCLAIM")
-            .arg(self.keys.arrivals())
+            .arg(self.keys.arrivals(shard))
             .arg(PROCESSORS_GROUP)
             .arg(RETRY_CONSUMER)
             .arg(0)
-            .arg(ids.iter().map(ArrivalId::as_str).collect::<Vec<_>>())
+            .arg(ids.iter().map(ArrivalId::entry).collect::<Vec<_>>())
             .arg("JUSTID")
             .ignore();
     }
 
-    /// Claims for `consumer` up to `count` parked arrivals that are due:
+    /// Claims for `consumer` up to `count` parked arrivals of `shard` that are due:
     /// `is_due(entry id, deliveries so far, idle time)`. Only arrivals parked
     /// at least `min_idle` are looked at, and a window of several times
     /// `count` of them, so arrivals with long delays at the head of the
     /// queue do not hold back the due ones behind them.
     pub async fn claim_due(
         &self,
+        shard: Shard,
         consumer: &str,
         count: usize,
         min_idle: Duration,
         is_due: impl Fn(&str, u32, Duration) -> bool,
     ) -> Result<Claimed, StoreError> {
         let parked: StreamPendingCountReply = redis::cmd("XPENDING")
-            .arg(self.keys.arrivals())
+            .arg(self.keys.arrivals(shard))
             .arg(PROCESSORS_GROUP)
             .arg("IDLE")
             .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
@@ -73,6 +75,6 @@ impl Store {
         if due.is_empty() {
             return Ok(Claimed::default());
         }
-        self.claim(consumer, min_idle, count, &due).await
+        self.claim(shard, consumer, min_idle, count, &due).await
     }
 }

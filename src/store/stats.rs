@@ -4,6 +4,7 @@ use redis::Value;
 use serde::Serialize;
 
 use super::{keys::PROCESSORS_GROUP, Store, StoreError};
+use crate::domain::Shard;
 
 /// Throughput over a short window, per second.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -27,10 +28,10 @@ pub struct Totals {
     pub dead_letters: u64,
 }
 
-/// Backlog, lag and dead letters.
+/// Backlog, lag and dead letters, over every arrival shard.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
-    /// Entries kept in the arrivals stream.
+    /// Entries kept in the arrivals streams.
     pub arrivals: u64,
     /// Arrivals delivered to a processor and not yet acknowledged.
     pub pending: u64,
@@ -41,23 +42,76 @@ pub struct Stats {
     pub oldest_pending_age_secs: u64,
     /// Dead letters.
     pub dlq: u64,
+    /// The same, shard by shard (one entry with one shard).
+    pub shards: Vec<ShardStats>,
+}
+
+/// The backlog of one arrival shard.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ShardStats {
+    /// The shard's index.
+    pub shard: u32,
+    /// Its arrivals stream.
+    pub stream: String,
+    /// Entries kept in it.
+    pub arrivals: u64,
+    /// Delivered, not yet acknowledged.
+    pub pending: u64,
+    /// Not yet delivered.
+    pub lag: u64,
+    /// Age in seconds of its oldest unacknowledged arrival.
+    pub oldest_pending_age_secs: u64,
+    /// Its dead letters.
+    pub dlq: u64,
+}
+
+impl Stats {
+    /// The totals of `shards`; the oldest age is the oldest of any shard.
+    fn of(shards: Vec<ShardStats>) -> Self {
+        let sum = |field: fn(&ShardStats) -> u64| shards.iter().map(field).sum();
+        Self {
+            arrivals: sum(|s| s.arrivals),
+            pending: sum(|s| s.pending),
+            lag: sum(|s| s.lag),
+            oldest_pending_age_secs: shards.iter().map(|s| s.oldest_pending_age_secs).max().unwrap_or(0),
+            dlq: sum(|s| s.dlq),
+            shards,
+        }
+    }
 }
 
 impl Store {
-    /// Reads the backlog from `XINFO GROUPS`, `XLEN` and the maintenance
-    /// script (in its read-only form) for the oldest unacknowledged arrival.
+    /// Reads the backlog of every shard from `XINFO GROUPS`, `XLEN` and the
+    /// maintenance script (in its read-only form) for the oldest
+    /// unacknowledged arrival.
     pub async fn stats(&self) -> Result<Stats, StoreError> {
+        let mut shards = Vec::with_capacity(self.keys.shard_count());
+        for shard in self.keys.shards() {
+            shards.push(self.shard_stats(shard).await?);
+        }
+        Ok(Stats::of(shards))
+    }
+
+    async fn shard_stats(&self, shard: Shard) -> Result<ShardStats, StoreError> {
+        let stream = self.keys.arrivals(shard);
         let groups: Value = redis::cmd("XINFO")
             .arg("GROUPS")
-            .arg(self.keys.arrivals())
+            .arg(stream)
             .query_async(&mut self.connection())
             .await
             .unwrap_or(Value::Nil);
-        let arrivals = self.arrivals_len().await?;
+        let arrivals = self.stream_len(stream).await?;
         // No group yet: no processor has run, so every arrival is lag.
         let (pending, lag) = group_numbers(&groups).unwrap_or((0, arrivals));
-        let oldest_pending_age_secs = self.oldest_unacknowledged_age().await?.as_secs();
-        Ok(Stats { arrivals, pending, lag, oldest_pending_age_secs, dlq: self.dlq_len().await? })
+        Ok(ShardStats {
+            shard: shard.index(),
+            stream: stream.to_owned(),
+            arrivals,
+            pending,
+            lag,
+            oldest_pending_age_secs: self.oldest_unacknowledged_age(shard).await?.as_secs(),
+            dlq: self.dlq_len(shard).await?,
+        })
     }
 }
 
@@ -70,8 +124,9 @@ impl Store {
         partitions: std::num::NonZeroU32,
         window: std::time::Duration,
     ) -> Result<Rates, StoreError> {
-        let keys: Vec<String> = [self.keys.arrivals().to_owned(), self.keys.dlq().to_owned()]
-            .into_iter()
+        let shards = self.keys.shard_count();
+        let keys: Vec<String> = (self.keys.shards().map(|s| self.keys.arrivals(s).to_owned()))
+            .chain(self.keys.shards().map(|s| self.keys.dlq(s).to_owned()))
             .chain((0..partitions.get()).map(|n| self.keys.events(crate::domain::Partition::from_index(n))))
             .collect();
         let before = self.entries_added(&keys).await?;
@@ -82,9 +137,9 @@ impl Store {
             delta as f64 / window.as_secs_f64()
         };
         Ok(Rates {
-            arrivals_per_sec: per_sec(0..1),
-            dead_letters_per_sec: per_sec(1..2),
-            events_per_sec: per_sec(2..keys.len()),
+            arrivals_per_sec: per_sec(0..shards),
+            dead_letters_per_sec: per_sec(shards..2 * shards),
+            events_per_sec: per_sec(2 * shards..keys.len()),
         })
     }
 
@@ -94,10 +149,11 @@ impl Store {
     pub async fn totals(&self, partitions: std::num::NonZeroU32) -> Result<Totals, StoreError> {
         let events: Vec<String> =
             (0..partitions.get()).map(|n| self.keys.events(crate::domain::Partition::from_index(n))).collect();
-        let fixed = self.entries_added(&[self.keys.arrivals().to_owned(), self.keys.dlq().to_owned()]).await?;
+        let arrivals: Vec<String> = self.keys.shards().map(|s| self.keys.arrivals(s).to_owned()).collect();
+        let dlqs: Vec<String> = self.keys.shards().map(|s| self.keys.dlq(s).to_owned()).collect();
         Ok(Totals {
-            arrivals: fixed[0],
-            dead_letters: fixed[1],
+            arrivals: self.entries_added(&arrivals).await?.iter().sum(),
+            dead_letters: self.entries_added(&dlqs).await?.iter().sum(),
             events: self.entries_added(&events).await?.iter().sum(),
         })
     }

@@ -356,7 +356,7 @@ async fn payhook_payment_prints_the_story_and_exits_0_1_or_2() {
     let down_url = down.url();
     down.kill();
     let mut offline = offline_config();
-    offline.redis.url = down_url;
+    offline.redis.url = Some(down_url);
     std::fs::write(&config, toml(&offline)).unwrap();
     let unreachable = payment("pi_cli", false);
 

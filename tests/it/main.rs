@@ -2,6 +2,7 @@
 //! the real app on loopback.
 
 mod cli;
+mod cluster;
 mod config;
 mod console;
 mod faults;

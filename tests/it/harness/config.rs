@@ -36,7 +36,7 @@ fn config_at(redis_url: &str) -> Config {
             request_timeout_ms: 2_000,
             ..ServerConfig::default()
         },
-        redis: RedisConfig { url: redis_url.to_owned(), ..RedisConfig::default() },
+        redis: RedisConfig { url: Some(redis_url.to_owned()), ..RedisConfig::default() },
         processing: ProcessingConfig::default(),
         encryption: EncryptionConfig::default(),
         telemetry: Default::default(),

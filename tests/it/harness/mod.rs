@@ -2,6 +2,7 @@
 //! built from a typed config, and helpers that speak to both over loopback.
 
 mod app;
+pub mod cluster;
 mod config;
 mod gateway;
 mod load;
