@@ -3,6 +3,10 @@
 layout only (payhook:arrivals with group `processors`, the partition-0 event
 stream): memory, backlog, and the exactly-once check.
 
+PORT is one redis-server's port, or a Redis Cluster's masters' ports
+separated by commas: then every arrival shard's stream (`payhook:arrivals*`)
+and DLQ are found on the masters, and memory is summed over them.
+
     probe.py PORT memory                  used_memory in bytes
     probe.py PORT arrivals                XLEN payhook:arrivals
     probe.py PORT backlog                 entries not yet settled: lag + pending
@@ -84,25 +88,98 @@ def pairs(flat):
     return dict(zip(flat[::2], flat[1::2]))
 
 
-def memory(r):
-    for line in r("INFO", "memory").splitlines():
-        if line.startswith("used_memory:"):
-            return int(line.split(":", 1)[1])
-    raise RuntimeError("INFO memory has no used_memory")
+def masters(known):
+    """The ports of a cluster's masters that are not failing, asked of the
+    first of `known` that answers (waiting up to a minute)."""
+    deadline = time.monotonic() + 60
+    while True:
+        for port in known:
+            try:
+                nodes = Redis(port)("CLUSTER", "NODES")
+            except (OSError, RuntimeError):
+                continue
+            ports = masters_in(nodes)
+            if ports:
+                return ports
+        if time.monotonic() > deadline:
+            raise RuntimeError("no node of the cluster answers CLUSTER NODES")
+        time.sleep(0.2)
 
 
-def backlog(r):
+def masters_in(nodes):
+    ports = []
+    for line in nodes.splitlines():
+        fields = line.split()
+        if "master" in fields[2].split(",") and "fail" not in fields[2]:
+            ports.append(int(fields[1].split("@")[0].rsplit(":", 1)[1]))
+    return ports
+
+
+class Nodes:
+    """One node, or a cluster's masters: where each key lives."""
+
+    def __init__(self, ports):
+        ports = [int(p) for p in ports.split(",")]
+        self.cluster = len(ports) > 1
+        if self.cluster:
+            # The masters now: a replica may have taken over since the run
+            # began, and a demoted master may be loading its new master's data.
+            ports = masters(ports)
+        self.nodes = [Redis(p) for p in ports]
+
+    def streams(self, prefix):
+        """(node, key) of every stream named `prefix` or `prefix:{tag}`."""
+        if not self.cluster:
+            return [(self.nodes[0], prefix)]
+        found = []
+        for node in self.nodes:
+            cursor = "0"
+            while True:
+                cursor, keys = node("SCAN", cursor, "MATCH", prefix + "*", "TYPE", "stream", "COUNT", 1000)
+                found.extend((node, k) for k in keys if k == prefix or k.startswith(prefix + ":"))
+                if cursor == "0":
+                    break
+        return found
+
+    def owner(self, key):
+        """The node holding `key` (the others answer MOVED)."""
+        for node in self.nodes:
+            try:
+                node("EXISTS", key)
+                return node
+            except RuntimeError:
+                continue
+        raise RuntimeError(f"no node holds {key}")
+
+
+def memory(nodes):
+    total = 0
+    for r in nodes.nodes:
+        line = next(l for l in r("INFO", "memory").splitlines() if l.startswith("used_memory:"))
+        total += int(line.split(":", 1)[1])
+    return total
+
+
+def arrivals(nodes):
+    return sum(r("XLEN", key) for r, key in nodes.streams(ARRIVALS))
+
+
+def backlog(nodes):
+    return sum(stream_backlog(r, key) for r, key in nodes.streams(ARRIVALS))
+
+
+def stream_backlog(r, stream):
     """Entries the group has not settled: not yet delivered (lag) plus
     delivered and not acknowledged (pending)."""
-    groups = [pairs(g) for g in r("XINFO", "GROUPS", ARRIVALS)]
+    groups = [pairs(g) for g in r("XINFO", "GROUPS", stream)]
     group = next((g for g in groups if g["name"] == GROUP), None)
     if group is None:
-        return r("XLEN", ARRIVALS)
+        return r("XLEN", stream)
     lag = group.get("lag")
     if lag is None:
         # Redis cannot count the lag (entries were deleted): nothing is
         # undelivered exactly when the group has reached the last id.
-        last = pairs(r("XINFO", "STREAM", ARRIVALS))["last-generated-id"]
+        last = pairs(r("XINFO", "STREAM", stream))["last-generated-id"]
         lag = 0 if group["last-delivered-id"] == last else 1
     return lag + group["pending"]
 
@@ -119,7 +196,8 @@ def drain(r, seconds):
         time.sleep(0.2)
 
 
-def event_keys(r):
+def event_keys(nodes):
+    r = nodes.owner(EVENTS)
     start, keys = "-", []
     while True:
         last, page = r("EVAL", EVENT_KEYS_PAGE, 1, EVENTS, start, 10000)
@@ -154,19 +232,19 @@ def check(r, ok_file, sent, answered, non2xx):
     problems += [f"{duplicates} duplicate events"] if duplicates else []
     if unacknowledged > may_be_stored:
         problems.append(f"{unacknowledged} events without a 2xx, but only {may_be_stored} requests {unanswered}")
-    dead = r("XLEN", DLQ)
+    dead = sum(node("XLEN", key) for node, key in r.streams(DLQ))
     problems += [f"{dead} dead letters"] if dead else []
     print(f"FAIL ({len(delivered):,} events for {len(acknowledged):,} 2xx: {'; '.join(problems)})")
     return 1
 
 
 def main(argv):
-    r = Redis(int(argv[1]))
+    r = Nodes(argv[1])
     command, rest = argv[2], argv[3:]
     if command == "memory":
         print(memory(r))
     elif command == "arrivals":
-        print(r("XLEN", ARRIVALS))
+        print(arrivals(r))
     elif command == "backlog":
         print(backlog(r))
     elif command == "drain":
