@@ -179,16 +179,18 @@ impl Config {
     }
 }
 
+/// The smallest valid config, for the unit tests of config and what builds on it.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MINIMAL: &str = r#"
+pub(crate) const MINIMAL: &str = r#"
         [[sources]]
         name = "stripe"
         provider = "stripe"
         secrets = ["whsec_test_secret"]
     "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     fn error(text: &str) -> String {
         Config::parse(text, &Env::default()).unwrap_err().to_string()

@@ -94,14 +94,7 @@ fn sealer(config: &Config) -> Result<Option<Arc<Sealer>>, BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Env;
-
-    const MINIMAL: &str = r#"
-        [[sources]]
-        name = "stripe"
-        provider = "stripe"
-        secrets = ["whsec_test_secret"]
-    "#;
+    use crate::config::{Env, MINIMAL};
 
     fn build(text: &str, env: &Env) -> Result<Runtime, String> {
         let config = Config::parse(text, env).map_err(|e| e.to_string())?;

@@ -93,14 +93,7 @@ pub(super) fn validate(redis: &RedisConfig) -> Result<(), ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, Env};
-
-    const MINIMAL: &str = r#"
-        [[sources]]
-        name = "stripe"
-        provider = "stripe"
-        secrets = ["whsec_test_secret"]
-    "#;
+    use crate::config::{Config, Env, MINIMAL};
 
     fn parse(redis: &str, env: &Env) -> Result<Config, String> {
         Config::parse(&format!("[redis]\n{redis}\n{MINIMAL}"), env).map_err(|e| e.to_string())
