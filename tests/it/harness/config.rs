@@ -93,3 +93,22 @@ pub fn sources(text: &str) -> Vec<SourceConfig> {
 pub fn toml(config: &Config) -> String {
     toml::to_string(config).expect("a config serializes")
 }
+
+/// The environment variables `config/payhook.example.toml` reads its secrets from.
+pub const EXAMPLE_SECRET_VARS: [&str; 15] = [
+    "STRIPE_WEBHOOK_SECRET",
+    "DODO_WEBHOOK_SECRET",
+    "ADYEN_HMAC_KEY",
+    "ADYEN_WEBHOOK_PASSWORD",
+    "BRAINTREE_PRIVATE_KEY",
+    "SQUARE_SIGNATURE_KEY",
+    "RAZORPAY_WEBHOOK_SECRET",
+    "PADDLE_WEBHOOK_SECRET",
+    "CKO_SIGNATURE_KEY",
+    "CKO_AUTHORIZATION_KEY",
+    "PAYSTACK_SECRET_KEY",
+    "LEMONSQUEEZY_SIGNING_SECRET",
+    "SHOPIFY_CLIENT_SECRET",
+    "COINBASE_COMMERCE_WEBHOOK_SECRET",
+    "ACME_WEBHOOK_SECRET",
+];

@@ -11,7 +11,9 @@ mod schemas;
 mod sign;
 
 pub use app::{metric, Running, TestApp};
-pub use config::{config, offline_config, source, sources, toml, with_admin_token, STRIPE_SECRET, SW_SECRET};
+pub use config::{
+    config, offline_config, source, sources, toml, with_admin_token, EXAMPLE_SECRET_VARS, STRIPE_SECRET, SW_SECRET,
+};
 pub use gateway::Gateway;
 pub use load::{Load, Sent};
 pub use redis_server::RedisServer;
