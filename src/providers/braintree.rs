@@ -245,12 +245,14 @@ mod tests {
 
     const VECTORS: &str = include_str!("../../tests/fixtures/vectors/braintree.json");
 
-    fn braintree() -> Source {
+    /// A Braintree source with test keys (also for the scheme's tests).
+    pub(super) fn braintree() -> Source {
         testing::source("braintree", &json!({"public_key": "public_key_123", "private_key": "private_key_123"}))
             .unwrap()
     }
 
-    fn form(signature: Option<&str>, payload: Option<&str>) -> Vec<u8> {
+    /// A webhook form with the fields given.
+    pub(super) fn form(signature: Option<&str>, payload: Option<&str>) -> Vec<u8> {
         let mut form = form_urlencoded::Serializer::new(String::new());
         signature.map(|s| form.append_pair("bt_signature", s));
         payload.map(|p| form.append_pair("bt_payload", p));

@@ -107,25 +107,10 @@ impl Scheme for BraintreeSignature {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-    use crate::providers::{
-        testing::{self, verify_now},
-        Source,
-    };
+    use crate::providers::testing::{self, verify_now};
 
-    fn braintree() -> Source {
-        testing::source("braintree", &json!({"public_key": "public_key_123", "private_key": "private_key_123"}))
-            .unwrap()
-    }
-
-    fn form(signature: Option<&str>, payload: Option<&str>) -> Vec<u8> {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        signature.map(|s| form.append_pair("bt_signature", s));
-        payload.map(|p| form.append_pair("bt_payload", p));
-        form.finish().into_bytes()
-    }
+    use crate::providers::braintree::tests::{braintree, form};
 
     fn verify(body: &[u8]) -> Result<SignatureMatch, Rejection> {
         let source = braintree();
