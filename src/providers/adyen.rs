@@ -68,7 +68,7 @@
 //! `livemode` (false).
 
 mod scheme;
-mod signed;
+pub(super) mod signed;
 
 use self::scheme::AdyenSignature;
 use super::prelude::*;

@@ -26,7 +26,7 @@ use serde_json::Value;
 use crate::providers::signature::{constant_time_eq, Algorithm};
 
 /// The signed fields, in signing order, as JSON pointers into an item.
-const SIGNED_FIELDS: [&str; 8] = [
+pub(in crate::providers) const SIGNED_FIELDS: [&str; 8] = [
     "/pspReference",
     "/originalReference",
     "/merchantAccountCode",

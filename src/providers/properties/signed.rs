@@ -73,17 +73,10 @@ pub(super) fn signs_same_content(source: &Source, signed: &[u8], other: &[u8]) -
     }
 }
 
-pub(super) const ADYEN_SIGNED: [&str; 9] = [
-    "/pspReference",
-    "/originalReference",
-    "/merchantAccountCode",
-    "/merchantReference",
-    "/amount/value",
-    "/amount/currency",
-    "/eventCode",
-    "/success",
-    "/additionalData/hmacSignature",
-];
+/// Adyen's signed fields (as its verification reads them), then the signature.
+pub(super) fn adyen_signed() -> impl Iterator<Item = &'static str> {
+    crate::providers::adyen::signed::SIGNED_FIELDS.into_iter().chain(["/additionalData/hmacSignature"])
+}
 
 /// Per item, the values of the eight signed fields and the signature.
 fn adyen_signed_values(body: &[u8]) -> Option<Vec<Vec<Option<Value>>>> {
@@ -93,7 +86,7 @@ fn adyen_signed_values(body: &[u8]) -> Option<Vec<Vec<Option<Value>>>> {
         .iter()
         .map(|item| {
             let item = item.get("NotificationRequestItem")?;
-            Some(ADYEN_SIGNED.iter().map(|p| item.pointer(p).cloned()).collect())
+            Some(adyen_signed().map(|p| item.pointer(p).cloned()).collect())
         })
         .collect()
 }

@@ -17,6 +17,8 @@ use std::{
 
 use tempfile::TempDir;
 
+use super::redis_server::wait_until_listening;
+
 /// How long a node may be unreachable before the cluster fails it over.
 const NODE_TIMEOUT_MS: u64 = 1_000;
 
@@ -360,15 +362,4 @@ fn free_cluster_port() -> u16 {
             return port;
         }
     }
-}
-
-fn wait_until_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("redis-server did not start on port {port}");
 }
