@@ -223,20 +223,19 @@ impl Normalizer for Adyen {
     /// One unsigned item of the first configured success event, for the
     /// first listed merchant account (the scheme signs it).
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let psp = || uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
         let event_code = self.succeeded_on.first().map_or("AUTHORISATION", String::as_str);
         let account = self.sample_account.as_deref().unwrap_or("YOUR_MERCHANT_ACCOUNT");
-        let mut item = json!({
-            "amount": {"currency": "EUR", "value": 1000}, "eventCode": event_code,
-            "eventDate": at.to_rfc3339_opts(SecondsFormat::Secs, false),
-            "merchantAccountCode": account, "merchantReference": format!("order_{}", psp()),
-            "paymentMethod": "visa", "pspReference": psp(), "reason": "", "success": "true"
-        });
-        if event_code == "CAPTURE" {
-            item["originalReference"] = json!(psp());
+        let vars =
+            [("live", if self.livemode { "true" } else { "false" }), ("event_code", event_code), ("account", account)];
+        let body = sample::render(include_str!("samples/adyen.json"), at, &vars);
+        if event_code != "CAPTURE" {
+            return body;
         }
-        let body = json!({"live": self.livemode.to_string(), "notificationItems": [{"NotificationRequestItem": item}]});
-        serde_json::to_vec_pretty(&body).expect("a json! value always serializes")
+        // A capture names the authorisation it captures.
+        let mut body: Value = serde_json::from_slice(&body).expect("the sample template is JSON");
+        let item = &mut body["notificationItems"][0]["NotificationRequestItem"];
+        item["originalReference"] = json!(uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase());
+        serde_json::to_vec_pretty(&body).expect("a JSON value always serializes")
     }
 }
 

@@ -185,45 +185,14 @@ impl Normalizer for Braintree {
 
     /// A form with a `transaction_settled` payload (the scheme signs it).
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let payload = wrap_base64(&sample_xml(at));
+        let payload = wrap_base64(sample::render(include_str!("samples/braintree.xml"), at, &[]));
         form_urlencoded::Serializer::new(String::new()).append_pair("bt_payload", &payload).finish().into_bytes()
     }
 }
 
-/// A `transaction_settled` notification as Braintree sends it, with fresh ids.
-fn sample_xml(at: DateTime<Utc>) -> String {
-    let fresh = || uuid::Uuid::new_v4().simple().to_string();
-    let (id, order, customer) = (&fresh()[..8], &fresh()[..12], &fresh()[..9]);
-    let timestamp = at.to_rfc3339_opts(SecondsFormat::Secs, true);
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<notification>
-  <timestamp type="datetime">{timestamp}</timestamp>
-  <kind>transaction_settled</kind>
-  <subject>
-    <transaction>
-      <id>{id}</id>
-      <status>settled</status>
-      <type>sale</type>
-      <currency-iso-code>USD</currency-iso-code>
-      <amount>49.99</amount>
-      <order-id>order_{order}</order-id>
-      <merchant-account-id>payhook_sample</merchant-account-id>
-      <payment-instrument-type>us_bank_account</payment-instrument-type>
-      <customer>
-        <id>{customer}</id>
-      </customer>
-      <tax-amount>0</tax-amount>
-    </transaction>
-  </subject>
-</notification>
-"#
-    )
-}
-
 /// Base64 with a line break every 76 characters and a final one, as
 /// Braintree's Python SDK (`base64.encodebytes`) writes it.
-fn wrap_base64(data: &str) -> String {
+fn wrap_base64(data: impl AsRef<[u8]>) -> String {
     let encoded = STANDARD.encode(data);
     let mut wrapped = String::with_capacity(encoded.len() + encoded.len() / 76 + 1);
     for line in encoded.as_bytes().chunks(76) {

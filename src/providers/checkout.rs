@@ -66,22 +66,7 @@ impl Normalizer for Checkout {
     // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let id = |prefix: &str| format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-        let (event_id, payment_id) = (id("evt"), id("pay"));
-        let time = at.to_rfc3339_opts(SecondsFormat::Secs, true);
-        let event = json!({
-            "id": event_id, "type": "payment_captured", "created_on": time,
-            "data": {
-                "action_id": id("act"), "response_code": "10000", "response_summary": "Approved",
-                "amount": 10000, "currency": "EUR", "id": payment_id, "processed_on": time,
-                "reference": format!("ORD-{}", &payment_id[4..12])
-            },
-            "_links": {
-                "self": {"href": format!("https://api.sandbox.checkout.com/events/{event_id}")},
-                "payment": {"href": format!("https://api.sandbox.checkout.com/payments/{payment_id}")}
-            }
-        });
-        serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
+        sample::render(include_str!("samples/checkout.json"), at, &[])
     }
 }
 

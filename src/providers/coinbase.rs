@@ -69,30 +69,8 @@ impl Normalizer for Coinbase {
     // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let local = if self.0.amount_unit == AmountUnit::Major { json!("100.00") } else { json!("10000") };
-        let code = uuid::Uuid::new_v4().simple().to_string()[..8].to_ascii_uppercase();
-        let time = at.to_rfc3339();
-        let delivery = json!({
-            "id": 1, "scheduled_for": time, "attempt_number": 1,
-            "event": {
-                "id": uuid::Uuid::new_v4().to_string(), "resource": "event", "type": SUCCEEDED,
-                "api_version": "2018-03-22", "created_at": time,
-                "data": {
-                    "id": uuid::Uuid::new_v4().to_string(), "resource": "charge", "code": code,
-                    "name": "payhook sample", "description": "A sample charge", "pricing_type": "fixed_price",
-                    "hosted_url": format!("https://commerce.coinbase.com/charges/{code}"),
-                    "created_at": time, "confirmed_at": time,
-                    "metadata": {"order_id": format!("order_{}", &code[..6])},
-                    "pricing": {
-                        "local": {"amount": local, "currency": "USD"},
-                        "bitcoin": {"amount": "0.00250000", "currency": "BTC"}
-                    },
-                    "timeline": [{"time": time, "status": "NEW"}, {"time": time, "status": "COMPLETED"}],
-                    "payments": []
-                }
-            }
-        });
-        serde_json::to_vec_pretty(&delivery).expect("a json! value always serializes")
+        let amount = if self.0.amount_unit == AmountUnit::Major { "\"100.00\"" } else { "\"10000\"" };
+        sample::render(include_str!("samples/coinbase.json"), at, &[("amount", amount)])
     }
 }
 

@@ -88,25 +88,7 @@ impl Normalizer for LemonSqueezy {
     // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let uuid = uuid::Uuid::new_v4();
-        let order_id = (1_000_000 + uuid.as_u128() % 9_000_000).to_string();
-        let time = at.to_rfc3339_opts(SecondsFormat::Micros, true);
-        let event = json!({
-            "meta": {"event_name": "order_created", "test_mode": true,
-                     "custom_data": {"order_id": format!("order_{}", &uuid.simple().to_string()[..8])}},
-            "data": {
-                "type": "orders", "id": order_id,
-                "attributes": {
-                    "store_id": 1, "customer_id": 4242, "identifier": uuid.to_string(),
-                    "order_number": 1001, "currency": "USD", "currency_rate": "1.0000",
-                    "subtotal": 999, "discount_total": 0, "tax": 200, "total": 1199,
-                    "status": "paid", "status_formatted": "Paid", "refunded": false,
-                    "test_mode": true, "created_at": time, "updated_at": time
-                },
-                "links": {"self": format!("https://api.lemonsqueezy.com/v1/orders/{order_id}")}
-            }
-        });
-        serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
+        sample::render(include_str!("samples/lemonsqueezy.json"), at, &[])
     }
 
     /// `X-Event-Name`, read from the body so the header matches it.

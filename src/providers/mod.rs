@@ -35,6 +35,7 @@ mod prelude;
 #[cfg(test)]
 mod properties;
 mod razorpay;
+mod sample;
 mod shopify;
 mod signature;
 mod source;

@@ -180,23 +180,7 @@ impl Normalizer for Paddle {
     // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let id = |prefix: &str| format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-        let (txn, when) = (id("txn"), at.to_rfc3339_opts(SecondsFormat::Micros, true));
-        let event = json!({
-            "event_id": id("evt"), "event_type": "transaction.completed", "occurred_at": when,
-            "notification_id": id("ntf"),
-            "data": {
-                "id": txn, "status": "completed", "origin": "web", "currency_code": "EUR",
-                "customer_id": id("ctm"), "collection_mode": "automatic", "billed_at": when,
-                "custom_data": {"order_id": format!("order_{}", &txn[4..12])},
-                "details": {"totals": {"subtotal": "2000", "tax": "380", "discount": "0", "credit": "0",
-                    "total": "2380", "grand_total": "2380", "balance": "0", "currency_code": "EUR"}},
-                "payments": [{"amount": "2380", "status": "captured", "captured_at": when,
-                    "payment_attempt_id": uuid::Uuid::new_v4().to_string(),
-                    "method_details": {"type": "card", "card": {"type": "visa", "last4": "4242"}}}]
-            }
-        });
-        serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
+        sample::render(include_str!("samples/paddle.json"), at, &[])
     }
 }
 

@@ -130,22 +130,7 @@ impl Normalizer for PayPal {
     // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let id = |len: usize| uuid::Uuid::new_v4().simple().to_string()[..len].to_ascii_uppercase();
-        let (capture, time) = (id(17), at.to_rfc3339_opts(SecondsFormat::Secs, true));
-        let event = json!({
-            "id": format!("WH-{}-{}", id(17), id(17)), "create_time": at.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "resource_type": "capture", "event_type": SUCCEEDED, "summary": "Payment completed for $ 10.00 USD",
-            "resource": {
-                "id": capture, "status": "COMPLETED", "amount": {"currency_code": "USD", "value": "10.00"},
-                "final_capture": true, "invoice_id": format!("INV-{}", id(8)),
-                "supplementary_data": {"related_ids": {"order_id": id(17)}},
-                "create_time": time, "update_time": time,
-                "links": [{"href": format!("https://api.sandbox.paypal.com/v2/payments/captures/{capture}"),
-                           "rel": "self", "method": "GET"}]
-            },
-            "event_version": "1.0", "resource_version": "2.0"
-        });
-        serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
+        sample::render(include_str!("samples/paypal.json"), at, &[])
     }
 }
 

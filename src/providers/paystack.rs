@@ -62,20 +62,7 @@ impl Normalizer for Paystack {
     // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let uuid = uuid::Uuid::new_v4().simple().to_string();
-        // A transaction id of nine digits, like Paystack's.
-        let id = 100_000_000 + uuid::Uuid::new_v4().as_u128() % 900_000_000;
-        let time = at.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let event = json!({
-            "event": "charge.success",
-            "data": {
-                "id": id as u64, "domain": "test", "status": "success", "reference": format!("ref_{}", &uuid[..12]),
-                "amount": 50000, "message": null, "gateway_response": "Successful",
-                "paid_at": time, "created_at": time, "channel": "card", "currency": "NGN",
-                "metadata": {}, "fees": 850, "customer": {"id": 84312, "customer_code": format!("CUS_{}", &uuid[12..26])}
-            }
-        });
-        serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
+        sample::render(include_str!("samples/paystack.json"), at, &[])
     }
 }
 

@@ -11,7 +11,7 @@ pub(super) use super::{
     fields,
     hmac::{Encoding, Hmac, Preset},
     mapping::{AmountUnit, Mapping},
-    one,
+    one, sample,
     signature::{within_tolerance, Algorithm, Credential, SigningKeys},
     NormalizeError, Normalizer, Notification, Provider, Rejection, Scheme, SignatureMatch, Verification, Verified,
 };

@@ -63,18 +63,7 @@ impl Normalizer for Razorpay {
 
     /// A captured card payment as Razorpay shows it (no contact details).
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let payment = json!({
-            "id": format!("pay_{}", random_id()), "entity": "payment", "amount": 50_000, "currency": "INR",
-            "base_amount": 50_000, "status": "captured", "order_id": format!("order_{}", random_id()),
-            "invoice_id": null, "international": false, "method": "card", "amount_refunded": 0,
-            "refund_status": null, "captured": true, "description": "payhook sample", "notes": [],
-            "fee": 1180, "tax": 180, "error_code": null, "created_at": at.timestamp() - 5
-        });
-        let event = json!({
-            "entity": "event", "account_id": format!("acc_{}", random_id()), "event": "payment.captured",
-            "contains": ["payment"], "payload": {"payment": {"entity": payment}}, "created_at": at.timestamp()
-        });
-        serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
+        sample::render(include_str!("samples/razorpay.json"), at, &[])
     }
 
     fn headers_for(&self, _body: &[u8], _at: DateTime<Utc>) -> Vec<(String, String)> {

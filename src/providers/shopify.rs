@@ -116,24 +116,7 @@ impl Normalizer for Shopify {
     // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        // Shopify ids are 13-digit integers; take them from a fresh uuid.
-        let id = || 1_000_000_000_000 + uuid::Uuid::new_v4().as_u128() % 9_000_000_000_000;
-        let (order, number, when) = (id(), 1000 + id() % 9000, at.to_rfc3339_opts(SecondsFormat::Secs, true));
-        let body = json!({
-            "id": order, "admin_graphql_api_id": format!("gid://shopify/Order/{order}"),
-            "name": format!("#{number}"), "order_number": number, "test": true,
-            "financial_status": "paid", "fulfillment_status": null,
-            "currency": "EUR", "presentment_currency": "EUR",
-            "subtotal_price": "20.00", "total_tax": "3.80", "total_price": "23.80",
-            "current_total_price": "23.80",
-            "total_price_set": {"shop_money": {"amount": "23.80", "currency_code": "EUR"},
-                "presentment_money": {"amount": "23.80", "currency_code": "EUR"}},
-            "created_at": when, "processed_at": when, "updated_at": when,
-            "payment_gateway_names": ["bogus"],
-            "customer": {"id": id(), "admin_graphql_api_id": "gid://shopify/Customer/1"},
-            "line_items": [{"id": id(), "title": "Sample item", "quantity": 1, "price": "20.00"}]
-        });
-        serde_json::to_vec_pretty(&body).expect("a json! value always serializes")
+        sample::render(include_str!("samples/shopify.json"), at, &[])
     }
 
     /// The Events-family headers of an `orders/paid` delivery, beside the

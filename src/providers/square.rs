@@ -97,21 +97,7 @@ impl Normalizer for Square {
 
     /// A completed card payment of 10.00 USD, as Square shows it.
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        // Square ids are opaque base62 strings.
-        let square_id = || uuid::Uuid::new_v4().simple().to_string();
-        let (id, money, time) = (square_id(), json!({"amount": 1000, "currency": "USD"}), at.to_rfc3339());
-        let payment = json!({
-            "id": id, "status": "COMPLETED", "source_type": "CARD",
-            "amount_money": money, "approved_money": money, "total_money": money,
-            "order_id": square_id(), "location_id": "S8GWD5R9QB376",
-            "created_at": time, "updated_at": time, "version_token": square_id()
-        });
-        let event = json!({
-            "merchant_id": "6SSW7HV8K2ST5", "type": "payment.updated",
-            "event_id": uuid::Uuid::new_v4().to_string(), "created_at": time,
-            "data": {"type": "payment", "id": id, "object": {"payment": payment}}
-        });
-        serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
+        sample::render(include_str!("samples/square.json"), at, &[])
     }
 }
 

@@ -213,21 +213,7 @@ impl Normalizer for Stripe {
     // ---- Sample -----------------------------------------------------------
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let id = |prefix: &str| format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-        let pi = id("pi");
-        let event = json!({
-            "id": id("evt"), "object": "event", "api_version": "2024-06-20",
-            "created": at.timestamp(), "livemode": false, "pending_webhooks": 1,
-            "type": "payment_intent.succeeded",
-            "data": {"object": {
-                "id": pi, "object": "payment_intent", "amount": 2000, "amount_received": 2000,
-                "currency": "eur", "customer": id("cus"), "status": "succeeded",
-                "latest_charge": id("ch"), "payment_method": id("pm"),
-                "payment_method_types": ["card"], "livemode": false, "created": at.timestamp(),
-                "metadata": {"order_id": format!("order_{}", &pi[3..11])}
-            }}
-        });
-        serde_json::to_vec_pretty(&event).expect("a json! value always serializes")
+        sample::render(include_str!("samples/stripe.json"), at, &[])
     }
 }
 

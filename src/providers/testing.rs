@@ -172,6 +172,7 @@ pub fn check_vectors(file: &str) -> usize {
 pub fn sample_round_trip(source: &Source) -> PaymentFacts {
     let at = Utc::now();
     let body = source.sample(at);
+    assert!(!String::from_utf8_lossy(&body).contains("{{"), "every placeholder of the sample is filled in");
     let signed = source.sign(&body, at);
     let headers: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let request = request(source, &headers, &body, at.timestamp());
