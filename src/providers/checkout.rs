@@ -38,36 +38,22 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
     let scheme = Hmac::preset(&SIGNATURE, settings)?;
     let succeeded_types = super::succeeded_on(settings, &SUCCESS_EVENTS, &SUCCESS_EVENTS[..1], Some("event type"))?;
     let credential = Credential::key(settings, "authorization_key")?;
-    let livemode = settings.bool("livemode")?.unwrap_or(false);
     let mapping = Mapping {
-        livemode,
+        livemode: settings.bool("livemode")?.unwrap_or(false),
         succeeded_types,
         event_id: Some("/id".into()),
         occurred_at: ["/created_on", "/timestamp", "/data/processed_on"].map(String::from).to_vec(),
         merchant_reference: Some("/data/reference".into()),
         customer_id: Some("/data/customer/id".into()),
         payment_method: Some("/data/source/type".into()),
-        ..Mapping::fixed("/type", &[], "/data/id", "/data/amount", "/data/currency")
+        ..Mapping::fixed(
+            "checkout",
+            include_str!("samples/checkout.json"),
+            ["/type", "/data/id", "/data/amount", "/data/currency"],
+            &[],
+        )
     };
-    Ok(Provider::new(scheme, Checkout(mapping)).with_credential(credential))
-}
-
-// ---- Normalization --------------------------------------------------------
-
-/// A Checkout.com endpoint's normalizer: its mapping.
-#[derive(Debug)]
-struct Checkout(Mapping);
-
-impl Normalizer for Checkout {
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        one(self.0.event(&arrival.request)?)
-    }
-
-    // ---- Sample -----------------------------------------------------------
-
-    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        sample::render(include_str!("samples/checkout.json"), at, &[])
-    }
+    Ok(Provider::new(scheme, mapping).with_credential(credential))
 }
 
 #[cfg(test)]

@@ -33,45 +33,22 @@ const SIGNATURE: Preset = Preset(&["x-cc-webhook-signature"], Algorithm::Sha256,
 
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let scheme = Hmac::preset(&SIGNATURE, settings)?;
-    let livemode = settings.bool("livemode")?.unwrap_or(false);
     let key = settings.string("merchant_reference_metadata_key")?.unwrap_or_else(|| "order_id".into());
-    let unit_key = settings.key("amount_unit");
-    let amount_unit = match settings.string("amount_unit")?.as_deref() {
-        None | Some("major") => AmountUnit::Major,
-        Some("minor") => AmountUnit::Minor,
-        Some(_) => return Err(ConfigError::invalid(unit_key, "expected \"major\" or \"minor\"")),
-    };
+    let data = |field: &str| format!("/event/data/{field}");
     let mapping = Mapping {
-        livemode,
+        livemode: settings.bool("livemode")?.unwrap_or(false),
         event_id: Some("/event/id".into()),
-        amount_unit,
+        amount_unit: AmountUnit::configure(settings, AmountUnit::Major)?,
         occurred_at: vec!["/event/created_at".into()],
-        merchant_reference: Some(fields::child("/event/data/metadata", &key)),
-        ..Mapping::fixed("/event/type", &[SUCCEEDED], "/event/data/code", AMOUNT, "/event/data/pricing/local/currency")
+        merchant_reference: Some(fields::child(&data("metadata"), &key)),
+        ..Mapping::fixed(
+            "coinbase",
+            include_str!("samples/coinbase.json"),
+            ["/event/type", &data("code"), &data("pricing/local/amount"), &data("pricing/local/currency")],
+            &["charge:confirmed"],
+        )
     };
-    Ok(Provider::new(scheme, Coinbase(mapping)))
-}
-
-// ---- Normalization --------------------------------------------------------
-
-const SUCCEEDED: &str = "charge:confirmed";
-const AMOUNT: &str = "/event/data/pricing/local/amount";
-
-/// A Coinbase Commerce endpoint's normalizer: its mapping.
-#[derive(Debug)]
-struct Coinbase(Mapping);
-
-impl Normalizer for Coinbase {
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        one(self.0.event(&arrival.request)?)
-    }
-
-    // ---- Sample -----------------------------------------------------------
-
-    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        let amount = if self.0.amount_unit == AmountUnit::Major { "\"100.00\"" } else { "\"10000\"" };
-        sample::render(include_str!("samples/coinbase.json"), at, &[("amount", amount)])
-    }
+    Ok(Provider::new(scheme, mapping))
 }
 
 #[cfg(test)]

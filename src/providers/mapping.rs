@@ -17,6 +17,18 @@ pub(super) enum AmountUnit {
     Major,
 }
 
+impl AmountUnit {
+    /// The `amount_unit` key: `"minor"` or `"major"`, else `default`.
+    pub(super) fn configure(settings: &mut SourceSettings<'_>, default: Self) -> Result<Self, ConfigError> {
+        match settings.string("amount_unit")?.as_deref() {
+            None => Ok(default),
+            Some("minor") => Ok(Self::Minor),
+            Some("major") => Ok(Self::Major),
+            Some(_) => Err(ConfigError::invalid(settings.key("amount_unit"), "must be \"minor\" or \"major\"")),
+        }
+    }
+}
+
 /// Where the payment facts are in a payload, and what stands in for the
 /// ones it does not map. As a [`Normalizer`] it is a generic scheme's.
 #[derive(Debug)]
@@ -45,14 +57,23 @@ pub struct Mapping {
     pub(super) time_headers: Vec<String>,
     /// The source's `livemode`.
     pub(super) livemode: bool,
+    /// A named provider's sample template (`{{amount}}` is filled in by the
+    /// unit); none: a payload laid out by the pointers.
+    pub(super) sample: Option<&'static str>,
 }
 
 impl Mapping {
     /// A named provider's mapping of the required facts (minor units; the
-    /// others are set on the result).
-    pub(super) fn fixed(event_type: &str, succeeded: &[&str], payment_id: &str, amount: &str, currency: &str) -> Self {
+    /// others are set on the result): its payments are `provider`'s, and
+    /// `sample` is its sample template.
+    pub(super) fn fixed(
+        provider: &str,
+        sample: &'static str,
+        [event_type, payment_id, amount, currency]: [&str; 4],
+        succeeded: &[&str],
+    ) -> Self {
         Self {
-            label: None,
+            label: Some(provider.into()),
             event_type: event_type.into(),
             succeeded_types: succeeded.iter().map(|t| (*t).to_owned()).collect(),
             event_id: None,
@@ -67,6 +88,7 @@ impl Mapping {
             id_headers: Vec::new(),
             time_headers: Vec::new(),
             livemode: false,
+            sample: Some(sample),
         }
     }
 
@@ -81,12 +103,7 @@ impl Mapping {
         let key = settings.key("mapping");
         let mut table = settings.table("mapping")?.ok_or_else(|| ConfigError::invalid(key, "is required"))?;
         let succeeded_types = table.strings("succeeded_types")?.filter(|t| !t.is_empty());
-        let unit_key = table.key("amount_unit");
-        let amount_unit = match table.string("amount_unit")?.as_deref() {
-            None | Some("minor") => AmountUnit::Minor,
-            Some("major") => AmountUnit::Major,
-            Some(_) => return Err(ConfigError::invalid(unit_key, "must be \"minor\" or \"major\"")),
-        };
+        let amount_unit = AmountUnit::configure(&mut table, AmountUnit::Minor)?;
         let label_key = table.key("provider");
         let label = table.string("provider")?;
         if label.as_deref().is_some_and(|label| SourceName::parse(label).is_err()) {
@@ -109,12 +126,13 @@ impl Mapping {
             id_headers: id_headers.into_iter().collect(),
             time_headers: time_headers.into_iter().collect(),
             livemode,
+            sample: None,
         };
         table.finish()?;
         Ok(mapping)
     }
 
-    /// The configured `provider` label, if any.
+    /// The `provider` label (configured, or a named provider's), if any.
     pub fn label(&self) -> Option<&str> {
         self.label.as_deref()
     }
@@ -186,7 +204,14 @@ impl Normalizer for Mapping {
     }
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        serde_json::to_vec_pretty(&self.sample_payload(at)).expect("a JSON value always serializes")
+        let amount = match self.amount_unit {
+            AmountUnit::Minor => "10000",
+            AmountUnit::Major => "\"100.00\"",
+        };
+        match self.sample {
+            Some(template) => sample::render(template, at, &[("amount", amount)]),
+            None => serde_json::to_vec_pretty(&self.sample_payload(at)).expect("a JSON value always serializes"),
+        }
     }
 
     fn mapping(&self) -> Option<&Mapping> {

@@ -28,16 +28,20 @@ const SIGNATURE: Preset = Preset(&["x-razorpay-signature"], Algorithm::Sha256, E
 
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let scheme = Hmac::preset(&SIGNATURE, settings)?;
-    let livemode = settings.bool("livemode")?.unwrap_or(false);
     let at = |field: &str| format!("/payload/payment/entity/{field}");
     let mapping = Mapping {
-        livemode,
+        livemode: settings.bool("livemode")?.unwrap_or(false),
         id_headers: vec![EVENT_ID.into()],
         occurred_at: vec!["/created_at".into()],
         merchant_reference: Some(at("order_id")),
         customer_id: Some(at("customer_id")),
         payment_method: Some(at("method")),
-        ..Mapping::fixed("/event", &["payment.captured", "order.paid"], &at("id"), &at("amount"), &at("currency"))
+        ..Mapping::fixed(
+            "razorpay",
+            include_str!("samples/razorpay.json"),
+            ["/event", &at("id"), &at("amount"), &at("currency")],
+            &["payment.captured", "order.paid"],
+        )
     };
     Ok(Provider::new(scheme, Razorpay(mapping)))
 }
@@ -63,7 +67,7 @@ impl Normalizer for Razorpay {
 
     /// A captured card payment as Razorpay shows it (no contact details).
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        sample::render(include_str!("samples/razorpay.json"), at, &[])
+        self.0.sample(at)
     }
 
     fn headers_for(&self, _body: &[u8], _at: DateTime<Utc>) -> Vec<(String, String)> {
