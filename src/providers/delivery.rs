@@ -6,9 +6,11 @@
 //! a padded Standard Webhooks signature list, an unsigned id header) takes no
 //! part in it, so a captured request cannot be made to look new.
 //!
-//! The guard key is SHA-256 of the source and that identity; its value holds
-//! the SHA-256 of the body and the first arrival id, and it lives exactly as
-//! long as a copy of the delivery could still verify. When the signature
+//! The guard is named by the SHA-256 of the source and that identity; it holds
+//! the SHA-256 of the body and the first arrival id, and it lives as long as
+//! a copy of the delivery could still verify. Where the signature carries its
+//! time, that is one instant for every copy ([`Guard::timed`]), so the store
+//! can keep such guards in buckets that expire together. When the signature
 //! covers the body (every HMAC scheme), the body is part of the identity.
 //! PayPal signs only a CRC-32 of the body, which anyone can match, so there
 //! the transmission id alone names the delivery and a second body under it is
@@ -32,6 +34,8 @@ pub struct Delivery {
     binding: Binding,
     /// How much longer, from its arrival, a copy of the delivery would verify.
     valid_for: Duration,
+    /// Whether the signature carries its time (see [`Guard::timed`]).
+    timed: bool,
 }
 
 /// How a signature binds the body to the signed values.
@@ -46,15 +50,23 @@ enum Binding {
 
 impl Delivery {
     /// A delivery whose MAC covers `parts` (its time, its id, whatever else
-    /// the scheme signs besides the body) and the body.
+    /// the scheme signs besides the body) and the body; `parts` include the
+    /// signed time, after which the delivery verifies for `valid_for` more.
     pub fn signed(parts: &[&[u8]], valid_for: Duration) -> Self {
-        Self { signed: length_prefixed(parts), binding: Binding::Signed, valid_for }
+        Self { signed: length_prefixed(parts), binding: Binding::Signed, valid_for, timed: true }
     }
 
-    /// A delivery named by `parts` whose body is covered only by a checksum
-    /// an attacker can match: one body per name.
+    /// A delivery whose MAC covers `parts` (an id, no time) and the body: a
+    /// copy verifies forever, so the guard remembers it for `remember_for`
+    /// after each copy's arrival.
+    pub fn untimed(parts: &[&[u8]], remember_for: Duration) -> Self {
+        Self { timed: false, ..Self::signed(parts, remember_for) }
+    }
+
+    /// A delivery named by `parts` (its signed time among them) whose body is
+    /// covered only by a checksum an attacker can match: one body per name.
     pub fn checksummed(parts: &[&[u8]], valid_for: Duration) -> Self {
-        Self { signed: length_prefixed(parts), binding: Binding::Checksum, valid_for }
+        Self { binding: Binding::Checksum, ..Self::signed(parts, valid_for) }
     }
 
     /// The guard of this delivery of `body` to `source`.
@@ -66,7 +78,7 @@ impl Delivery {
         if self.binding == Binding::Signed {
             key.update(body_hash);
         }
-        Guard { key: hex::encode(key.finalize()), body_hash, ttl: self.valid_for }
+        Guard { key: key.finalize().into(), body_hash, ttl: self.valid_for, timed: self.timed }
     }
 }
 
@@ -82,12 +94,16 @@ fn length_prefixed(parts: &[&[u8]]) -> Vec<u8> {
 /// What the store needs to hold a delivery's replay guard.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Guard {
-    /// Hex SHA-256 naming the delivery (source and signed identity).
-    pub key: String,
+    /// SHA-256 naming the delivery (source and signed identity).
+    pub key: [u8; 32],
     /// SHA-256 of the body: the same delivery with another body is refused.
     pub body_hash: [u8; 32],
-    /// How long the guard must live: until no copy would verify any more.
+    /// How long, from this copy's arrival, the guard must live: until no copy
+    /// would verify any more.
     pub ttl: Duration,
+    /// The signature carries its time, so every copy of the delivery stops
+    /// verifying at one instant (arrival plus `ttl`, the same for each copy).
+    pub timed: bool,
 }
 
 /// How much longer than `received_at` a request signed at `signed_at` passes

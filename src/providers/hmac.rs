@@ -219,14 +219,17 @@ impl Hmac {
     /// forever, so the guard remembers it for `tolerance_secs` only (a later
     /// copy is stored again, and the processors' dedupe stops it there).
     fn delivery(&self, request: &WebhookRequest, signed_at: Option<i64>) -> Option<Delivery> {
-        let valid_for = match signed_at.filter(|_| self.content.contains(&Part::Timestamp)) {
-            Some(at) => delivery::valid_for(at, self.tolerance_secs, request.received_at),
-            None if self.content.contains(&Part::Id) => Duration::from_secs(self.tolerance_secs),
-            None => return None,
-        };
         let named = self.content.iter().filter(|part| **part != Part::Body);
         let named: Vec<&[u8]> = named.filter_map(|part| self.part(part, &request.headers, &[])).collect();
-        Some(Delivery::signed(&named, valid_for))
+        match signed_at.filter(|_| self.content.contains(&Part::Timestamp)) {
+            Some(at) => {
+                Some(Delivery::signed(&named, delivery::valid_for(at, self.tolerance_secs, request.received_at)))
+            }
+            None if self.content.contains(&Part::Id) => {
+                Some(Delivery::untimed(&named, Duration::from_secs(self.tolerance_secs)))
+            }
+            None => None,
+        }
     }
 }
 

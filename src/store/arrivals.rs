@@ -158,7 +158,7 @@ impl Store {
             return Shard::new(0);
         }
         let hash = match arrival.guard() {
-            Some(guard) => guard.key.get(..8).and_then(|hex| u32::from_str_radix(hex, 16).ok()).unwrap_or(0),
+            Some(guard) => u32::from_be_bytes([guard.key[0], guard.key[1], guard.key[2], guard.key[3]]),
             None => crc32fast::hash(&arrival.request().body),
         };
         self.keys.shard_for(hash)
@@ -178,14 +178,19 @@ impl Store {
             Some(guard) => {
                 // EVALSHA written out rather than through a `ScriptInvocation`,
                 // which would copy every argument, the body included, once more.
-                let ttl_ms = u64::try_from(guard.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
                 let mut cmd = redis::cmd("EVALSHA");
-                cmd.arg(STORE_ONCE.get_hash())
-                    .arg(2)
-                    .arg(self.keys.arrivals(shard))
-                    .arg(self.keys.seen(shard, &guard.key))
-                    .arg(ttl_ms)
-                    .arg(&guard.body_hash[..]);
+                cmd.arg(STORE_ONCE.get_hash()).arg(2).arg(self.keys.arrivals(shard));
+                let ttl_ms = i64::try_from(guard.ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+                if guard.timed {
+                    // Every copy stops verifying at this instant: its bucket
+                    // is that second, and expires at the second's end.
+                    let expires_ms = arrival.request().received_at.timestamp_millis().saturating_add(ttl_ms);
+                    let second = expires_ms.div_euclid(1000);
+                    cmd.arg(self.keys.seen_bucket(shard, second)).arg(&guard.key[..]).arg((second + 1) * 1000);
+                } else {
+                    cmd.arg(self.keys.seen(shard, &hex::encode(guard.key))).arg("").arg(ttl_ms);
+                }
+                cmd.arg(&guard.body_hash[..]);
                 cmd
             }
             None => {

@@ -11,7 +11,8 @@
 //! | `{p}:dlq` | stream | dead letters |
 //! | `{p}:rejected` | capped stream | verification failures, for forensics |
 //! | `{p}:layout` | hash | the partitions, arrival shards and key version the data was written with |
-//! | `{p}:seen:{{p}:arrivals}:<sha256>` | string, TTL | body hash and first arrival id of a signed delivery, to drop exact replays |
+//! | `{p}:seen:{{p}:arrivals}:t<unix s>` | hash, expires at the second's end | replay guards of the signed deliveries that stop verifying in that second: delivery SHA-256 → body hash and first arrival id, to drop exact replays |
+//! | `{p}:seen:{{p}:arrivals}:<sha256>` | string, TTL | the guard of a delivery that signs an id but no time (generic `hmac`) |
 //! | `{p}:story:{N}:{key}` | capped list of JSON, TTL of the dedupe record | a payment's story: each announcement's outcome |
 //! | `{p}:pevent:{N}:<provider event id>` | string, same TTL | the idempotency key a provider event announced |
 //!
@@ -24,7 +25,7 @@
 //! | --- | --- |
 //! | `{p}:arrivals:{T}` | shard K's arrivals, group `processors` |
 //! | `{p}:dlq:{T}` | dead letters of shard K's arrivals |
-//! | `{p}:seen:{T}:<sha256>` | replay guards of deliveries stored in shard K |
+//! | `{p}:seen:{T}:t<unix s>`, `{p}:seen:{T}:<sha256>` | replay guards of deliveries stored in shard K |
 //!
 //! `T` is `aK` (`a0`, `a1`, …), unless that tag's slot lies outside the K-th
 //! of `arrival_shards` equal bands of the 16384 slots; then it is the first of
@@ -134,6 +135,13 @@ impl Keys {
     /// slot and the check-and-append script can touch both.
     pub fn seen(&self, shard: Shard, delivery: &str) -> String {
         format!("{}{delivery}", self.shard(shard).seen)
+    }
+
+    /// The replay guards of the deliveries stored in `shard` that stop
+    /// verifying in the unix second `second` (a hash by delivery; see
+    /// `store_once.lua`). Same hash tag as [`Keys::seen`].
+    pub fn seen_bucket(&self, shard: Shard, second: i64) -> String {
+        format!("{}t{second}", self.shard(shard).seen)
     }
 
     /// The dedupe record of `key`, in `partition`'s hash slot.

@@ -279,14 +279,64 @@ async fn the_guard_forgets_a_delivery_once_it_could_no_longer_verify() {
         }
     })
     .await;
+    let signed_at = Utc::now().timestamp() - 30;
     let body = json_bytes(&stripe_payment_intent("evt_g4", "pi_g4", 100, "eur"));
-    let header = stripe_header(STRIPE_SECRET, Utc::now().timestamp() - 30, &body);
+    let header = stripe_header(STRIPE_SECRET, signed_at, &body);
     assert_eq!(app.post("stripe", &body, &[("Stripe-Signature".into(), header)]).await.status(), 200);
+    // A copy verifies until signed_at + 60 (whole seconds, so one more): the
+    // guard is in the hash of the deliveries that stop verifying then.
     let keys = guard_keys(&app).await;
-    assert_eq!(keys.len(), 1, "one guard key per delivery");
+    assert_eq!(keys, [format!("payhook:seen:{{payhook:arrivals}}:t{}", signed_at + 61)]);
+    let mut conn = app.redis.conn().await;
+    let fields: usize = conn.hlen(&keys[0]).await.unwrap();
+    assert_eq!(fields, 1, "one field per delivery");
+    let ttl_ms: i64 = conn.pttl(&keys[0]).await.unwrap();
+    // Signed 30 s ago with a 60 s tolerance: a copy verifies for about 31 s more.
+    assert!(ttl_ms > 0 && ttl_ms <= 33_000, "the guard lives only while a copy would verify: {ttl_ms} ms");
+}
+
+#[tokio::test]
+async fn a_delivery_signing_an_id_but_no_time_is_remembered_for_the_tolerance_after_each_copy() {
+    let by_id = source(
+        "by-id",
+        "hmac",
+        toml::toml! {
+            secrets = ["generic_secret"]
+            header = "X-Signature"
+            id_header = "X-Delivery"
+            signed_content = "{id}.{body}"
+            tolerance_secs = 120
+            [mapping]
+            event_type = "/type"
+            succeeded_types = ["payment.succeeded"]
+            payment_id = "/data/id"
+            amount = "/data/amount"
+            currency = "/data/currency"
+        },
+    );
+    let app = TestApp::spawn_with(Role::Ingress, |c| c.sources.push(by_id)).await;
+    let body =
+        json_bytes(&json!({"type": "payment.succeeded", "data": {"id": "g5", "amount": 100, "currency": "EUR"}}));
+    let mac = {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"generic_secret").unwrap();
+        mac.update(b"dlv_5.");
+        mac.update(&body);
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let headers = [("X-Signature".to_owned(), mac), ("X-Delivery".to_owned(), "dlv_5".to_owned())];
+    let first = app.post("by-id", &body, &headers).await;
+    assert_eq!(first.status(), 200);
+    let copy = app.post("by-id", &body, &headers).await;
+    assert_eq!((copy.status().as_u16(), arrival_id(&copy)), (200, arrival_id(&first)), "an exact replay");
+    assert_eq!(stream_len(&app, "payhook:arrivals").await, 1);
+    // No signed time, so no shared instant: the guard is its own key, kept
+    // for the tolerance after the latest copy.
+    let keys = guard_keys(&app).await;
+    assert_eq!(keys.len(), 1);
+    assert!(!keys[0].rsplit(':').next().unwrap().starts_with('t'), "not a bucket: {keys:?}");
     let ttl_ms: i64 = app.redis.conn().await.pttl(&keys[0]).await.unwrap();
-    // Signed 30 s ago with a 60 s tolerance: a copy verifies for about 30 s more.
-    assert!(ttl_ms > 0 && ttl_ms <= 32_000, "the guard lives only while a copy would verify: {ttl_ms} ms");
+    assert!(ttl_ms > 110_000 && ttl_ms <= 120_000, "{ttl_ms} ms");
 }
 
 // ---- Item 7: WAIT travels with the append, and replays wait too -----------
