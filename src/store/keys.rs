@@ -138,10 +138,11 @@ impl Keys {
     }
 
     /// The replay guards of the deliveries stored in `shard` that stop
-    /// verifying in the unix second `second` (a hash by delivery; see
-    /// `store_once.lua`). Same hash tag as [`Keys::seen`].
-    pub fn seen_bucket(&self, shard: Shard, second: i64) -> String {
-        format!("{}t{second}", self.shard(shard).seen)
+    /// verifying in the unix second `second`, slice `slice` of them by
+    /// delivery hash (a hash by delivery; see `store_once.lua`). Same hash
+    /// tag as [`Keys::seen`].
+    pub fn seen_bucket(&self, shard: Shard, second: i64, slice: u16) -> String {
+        format!("{}t{second}:{slice}", self.shard(shard).seen)
     }
 
     /// The dedupe record of `key`, in `partition`'s hash slot.
@@ -248,6 +249,8 @@ mod tests {
             let slot = Slot::for_key(keys.arrivals(shard));
             assert_eq!(Slot::for_key(keys.dlq(shard)), slot);
             assert_eq!(Slot::for_key(keys.seen(shard, "ab")), slot);
+            assert_eq!(keys.seen_bucket(shard, 1_796_380_215, 7), format!("payhook:seen:{{{tag}}}:t1796380215:7"));
+            assert_eq!(Slot::for_key(keys.seen_bucket(shard, 1_796_380_215, 7)), slot);
         }
         // A cluster with one shard is tagged too: settle's MULTI needs it.
         assert_eq!(Keys::new("payhook", NonZeroU32::MIN, true).arrivals(Shard::new(0)), "payhook:arrivals:{a0}");

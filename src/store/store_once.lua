@@ -2,23 +2,26 @@
 -- step (one round trip, and no window in which two copies both pass).
 --
 -- KEYS[1]  {p}:arrivals                  the stream
--- KEYS[2]  the replay guard (same slot): {p}:seen:{T}:t<unix s>, a hash of
---          the guards of every delivery that stops verifying in that second,
---          or {p}:seen:{T}:<hex delivery>, a delivery's own key
--- ARGV[1]  the delivery (32 raw bytes), the hash field; '' with its own key
+-- KEYS[2]  the replay guard (same slot): {p}:seen:{T}:t<unix s>:<slice>, a
+--          hash of the guards of the deliveries that stop verifying in that
+--          second (one slice of them by their hash), or
+--          {p}:seen:{T}:<hex delivery>, a delivery's own key
+-- ARGV[1]  the delivery (16 raw bytes), the hash field; '' with its own key
 -- ARGV[2]  milliseconds: the bucket's expiry (unix ms), or the own key's TTL
--- ARGV[3]  SHA-256 of the body, 32 raw bytes
+-- ARGV[3]  the body's SHA-256, its first 16 raw bytes, where only a checksum
+--          binds the body to the delivery; else '' (the MAC covers the body,
+--          so the delivery names it already)
 -- ARGV[4…] the entry's field/value pairs
 --
--- A guard holds the body's hash followed by the first arrival id.
+-- A guard holds ARGV[3] followed by the first arrival id.
 -- Returns {'stored', <new entry id>}, {'replayed', <first entry id>} for the
 -- same body again, or {'conflict', <first entry id>} for another body under
 -- the same delivery (a forgery where only a checksum covers the body).
 --
 -- Buckets: a delivery that signs its time stops verifying at one instant,
 -- the same for every copy, so its guard goes in the hash of that second,
--- which expires a second later at most. One hash field costs about a third
--- of a key with its own expiry. ARGV[2] is passed on as the caller's text,
+-- which expires a second later at most. A field in a small hash costs a
+-- sixth of a key with its own expiry (about 45 bytes against 280). ARGV[2] is passed on as the caller's text,
 -- since Lua would print a large number as 1e+12.
 local bucket = ARGV[1] ~= ''
 local seen
@@ -37,8 +40,9 @@ if not seen then
   end
   return {'stored', id}
 end
-local first = string.sub(seen, 33)
-if string.sub(seen, 1, 32) ~= ARGV[3] then
+local bound = #ARGV[3]
+local first = string.sub(seen, bound + 1)
+if string.sub(seen, 1, bound) ~= ARGV[3] then
   return {'conflict', first}
 end
 -- A replay writes too, so that the WAIT sent after this script can only

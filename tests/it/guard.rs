@@ -286,7 +286,8 @@ async fn the_guard_forgets_a_delivery_once_it_could_no_longer_verify() {
     // A copy verifies until signed_at + 60 (whole seconds, so one more): the
     // guard is in the hash of the deliveries that stop verifying then.
     let keys = guard_keys(&app).await;
-    assert_eq!(keys, [format!("payhook:seen:{{payhook:arrivals}}:t{}", signed_at + 61)]);
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].starts_with(&format!("payhook:seen:{{payhook:arrivals}}:t{}:", signed_at + 61)), "{keys:?}");
     let mut conn = app.redis.conn().await;
     let fields: usize = conn.hlen(&keys[0]).await.unwrap();
     assert_eq!(fields, 1, "one field per delivery");
