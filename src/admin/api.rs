@@ -12,12 +12,12 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::AdminState;
 use crate::{
     domain::ArrivalId,
     processing::ReplayRange,
+    providers::credential_eq,
     store::{StoreError, StoredDeadLetter},
 };
 
@@ -26,9 +26,8 @@ pub async fn authorize(State(state): State<AdminState>, request: Request, next: 
     let given =
         request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let expected = state.token.as_ref().map(|t| t.expose_secret().as_bytes());
-    // Hash both sides so the comparison is constant-time whatever the lengths.
     let ok = match (given, expected) {
-        (Some(given), Some(expected)) => bool::from(Sha256::digest(given).ct_eq(&Sha256::digest(expected))),
+        (Some(given), Some(expected)) => credential_eq(given.as_bytes(), expected),
         _ => false,
     };
     if ok {

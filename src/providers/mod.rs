@@ -59,6 +59,7 @@ use self::signature::Credential;
 pub use self::{
     delivery::{Delivery, Guard},
     mapping::Mapping,
+    signature::credential_eq,
     source::{signed_sample, verify, Source, SourceTable, VerifiedArrival},
 };
 use crate::{
