@@ -21,7 +21,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{signature::within_tolerance, Rejection, SignatureMatch, Verified};
+use super::{
+    signature::{within_tolerance, MacBytes},
+    Rejection, SignatureMatch, Verified,
+};
 
 /// The signed identity of one delivery. Only providers build one, from the
 /// parts their verification checked.
@@ -41,7 +44,7 @@ pub struct Delivery {
 /// How a signature binds the body to the signed values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Binding {
-    /// A MAC covers the body: the body is part of the identity.
+    /// A MAC covers the body: the MAC is part of the identity.
     Signed,
     /// Only a forgeable checksum covers it (PayPal's CRC-32): the signed
     /// values alone name the delivery, and one body is allowed under them.
@@ -49,42 +52,44 @@ enum Binding {
 }
 
 impl Delivery {
-    /// A delivery whose MAC covers `parts` (its time, its id, whatever else
-    /// the scheme signs besides the body) and the body; `parts` include the
-    /// signed time, after which the delivery verifies for `valid_for` more.
-    pub fn signed(parts: &[&[u8]], valid_for: Duration) -> Self {
-        Self { signed: length_prefixed(parts), binding: Binding::Signed, valid_for, timed: true }
+    /// A delivery whose `mac` (as verified: computed by payhook with the
+    /// matching key, never the header's text) covers `parts` (its time, its
+    /// id, whatever else the scheme signs besides the body) and the body;
+    /// `parts` include the signed time, after which the delivery verifies
+    /// for `valid_for` more. The MAC stands for the body: another body has
+    /// another MAC, so the body need not be hashed again.
+    pub fn signed(parts: &[&[u8]], mac: &[u8], valid_for: Duration) -> Self {
+        let signed = length_prefixed(parts.iter().copied().chain([mac]));
+        Self { signed, binding: Binding::Signed, valid_for, timed: true }
     }
 
-    /// A delivery whose MAC covers `parts` (an id, no time) and the body: a
-    /// copy verifies forever, so the guard remembers it for `remember_for`
+    /// A delivery whose `mac` covers `parts` (an id, no time) and the body:
+    /// a copy verifies forever, so the guard remembers it for `remember_for`
     /// after each copy's arrival.
-    pub fn untimed(parts: &[&[u8]], remember_for: Duration) -> Self {
-        Self { timed: false, ..Self::signed(parts, remember_for) }
+    pub fn untimed(parts: &[&[u8]], mac: &[u8], remember_for: Duration) -> Self {
+        Self { timed: false, ..Self::signed(parts, mac, remember_for) }
     }
 
     /// A delivery named by `parts` (its signed time among them) whose body is
     /// covered only by a checksum an attacker can match: one body per name.
     pub fn checksummed(parts: &[&[u8]], valid_for: Duration) -> Self {
-        Self { binding: Binding::Checksum, ..Self::signed(parts, valid_for) }
+        let signed = length_prefixed(parts.iter().copied());
+        Self { signed, binding: Binding::Checksum, valid_for, timed: true }
     }
 
-    /// The guard of this delivery of `body` to `source`.
+    /// The guard of this delivery of `body` to `source`. Only a checksummed
+    /// delivery hashes its body.
     pub fn guard(&self, source: &str, body: &[u8]) -> Guard {
-        let body_hash: [u8; 32] = Sha256::digest(body).into();
         let mut key = Sha256::new();
-        key.update(length_prefixed(&[source.as_bytes()]));
+        key.update(length_prefixed([source.as_bytes()]));
         key.update(&self.signed);
-        if self.binding == Binding::Signed {
-            key.update(body_hash);
-        }
-        let body_hash = (self.binding == Binding::Checksum).then_some(body_hash);
+        let body_hash = (self.binding == Binding::Checksum).then(|| Sha256::digest(body).into());
         Guard { key: key.finalize().into(), body_hash, ttl: self.valid_for, timed: self.timed }
     }
 }
 
-fn length_prefixed(parts: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 8).sum());
+fn length_prefixed<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
     for part in parts {
         out.extend_from_slice(&(part.len() as u64).to_be_bytes());
         out.extend_from_slice(part);
@@ -122,10 +127,10 @@ impl Verified {
     /// A signature that matched, then its signed time: refused outside
     /// `tolerance_secs` of the arrival (checked after the signature, as the
     /// SDKs do, so a forger learns nothing about the tolerance), else the
-    /// delivery named by the `signed` values and the body, for as long as a
-    /// copy would verify.
+    /// delivery named by the `signed` values and the verified MAC, for as
+    /// long as a copy would verify.
     pub(super) fn timed(
-        matched: SignatureMatch,
+        (matched, mac): (SignatureMatch, MacBytes),
         signed_at: i64,
         tolerance_secs: u64,
         received_at: DateTime<Utc>,
@@ -135,7 +140,7 @@ impl Verified {
             return Err(Rejection::TimestampOutOfTolerance);
         }
         let valid_for = valid_for(signed_at, tolerance_secs, received_at);
-        Ok(Self { matched, delivery: Some(Delivery::signed(signed, valid_for)) })
+        Ok(Self { matched, delivery: Some(Delivery::signed(signed, mac.as_ref(), valid_for)) })
     }
 }
 
@@ -146,15 +151,17 @@ mod tests {
     const MINUTE: Duration = Duration::from_secs(60);
 
     #[test]
-    fn a_mac_bound_delivery_is_named_by_its_signed_values_and_body() {
-        let delivery = Delivery::signed(&[b"1700000000"], MINUTE);
+    fn a_mac_bound_delivery_is_named_by_its_signed_values_and_mac() {
+        let delivery = Delivery::signed(&[b"1700000000"], b"mac of body", MINUTE);
         let guard = delivery.guard("stripe", b"body");
-        assert_eq!(guard, delivery.guard("stripe", b"body"));
-        assert_ne!(guard.key, delivery.guard("stripe", b"other").key);
+        assert_eq!(guard, Delivery::signed(&[b"1700000000"], b"mac of body", MINUTE).guard("stripe", b"body"));
+        // Another body has another MAC: that is what tells them apart.
+        let other_body = Delivery::signed(&[b"1700000000"], b"mac of other", MINUTE);
+        assert_ne!(guard.key, other_body.guard("stripe", b"other").key);
         assert_ne!(guard.key, delivery.guard("stripe-2", b"body").key);
-        assert_ne!(guard.key, Delivery::signed(&[b"1700000001"], MINUTE).guard("stripe", b"body").key);
+        assert_ne!(guard.key, Delivery::signed(&[b"1700000001"], b"mac of body", MINUTE).guard("stripe", b"body").key);
         assert_eq!(guard.ttl, MINUTE);
-        assert_eq!(guard.body_hash, None, "the key holds the body already");
+        assert_eq!(guard.body_hash, None, "the MAC stands for the body");
     }
 
     #[test]
@@ -167,8 +174,10 @@ mod tests {
 
     #[test]
     fn parts_cannot_be_shifted_into_each_other() {
-        let (a, b) = (Delivery::signed(&[b"ab", b"c"], MINUTE), Delivery::signed(&[b"a", b"bc"], MINUTE));
+        let (a, b) = (Delivery::signed(&[b"ab", b"c"], b"m", MINUTE), Delivery::signed(&[b"a", b"bc"], b"m", MINUTE));
         assert_ne!(a.guard("s", b"").key, b.guard("s", b"").key);
+        let (c, d) = (Delivery::signed(&[b"ab"], b"cm", MINUTE), Delivery::signed(&[b"abc"], b"m", MINUTE));
+        assert_ne!(c.guard("s", b"").key, d.guard("s", b"").key, "nor into the MAC");
     }
 
     #[test]

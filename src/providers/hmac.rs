@@ -213,20 +213,21 @@ impl Hmac {
 
 impl Hmac {
     /// The delivery, when the template signs a time or an id: every signed
-    /// value but the body (which the MAC covers too). A header that is read
+    /// value but the body, and the verified `mac` (which stands for the
+    /// body). A header that is read
     /// but not signed names nothing. With a signed time, a copy verifies
     /// until `tolerance_secs` past it; a signed id without a time verifies
     /// forever, so the guard remembers it for `tolerance_secs` only (a later
     /// copy is stored again, and the processors' dedupe stops it there).
-    fn delivery(&self, request: &WebhookRequest, signed_at: Option<i64>) -> Option<Delivery> {
+    fn delivery(&self, request: &WebhookRequest, mac: &[u8], signed_at: Option<i64>) -> Option<Delivery> {
         let named = self.content.iter().filter(|part| **part != Part::Body);
         let named: Vec<&[u8]> = named.filter_map(|part| self.part(part, &request.headers, &[])).collect();
         match signed_at.filter(|_| self.content.contains(&Part::Timestamp)) {
             Some(at) => {
-                Some(Delivery::signed(&named, delivery::valid_for(at, self.tolerance_secs, request.received_at)))
+                Some(Delivery::signed(&named, mac, delivery::valid_for(at, self.tolerance_secs, request.received_at)))
             }
             None if self.content.contains(&Part::Id) => {
-                Some(Delivery::untimed(&named, Duration::from_secs(self.tolerance_secs)))
+                Some(Delivery::untimed(&named, mac, Duration::from_secs(self.tolerance_secs)))
             }
             None => None,
         }
@@ -262,7 +263,10 @@ impl Scheme for Hmac {
             }
             signed_at = Some(at);
         }
-        Ok(Verified { matched, delivery: self.delivery(request, signed_at) })
+        // The signature matched, so its bytes are the MAC under that key.
+        let matched_mac = MacBytes::copy_of(&signature).ok_or(Rejection::InvalidSignature)?;
+        let naming = self.keys.naming_mac(matched, matched_mac, || self.algorithm.mac(self.keys.first(), signed()));
+        Ok(Verified { matched, delivery: self.delivery(request, naming.as_ref(), signed_at) })
     }
 
     // ---- Signing ----------------------------------------------------------

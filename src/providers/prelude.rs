@@ -12,7 +12,7 @@ pub(super) use super::{
     hmac::{Encoding, Hmac, Preset},
     mapping::{AmountUnit, Mapping},
     one, sample,
-    signature::{within_tolerance, Algorithm, Credential, SigningKeys},
+    signature::{within_tolerance, Algorithm, Credential, MacBytes, SigningKeys},
     NormalizeError, Normalizer, Notification, Provider, Rejection, Scheme, SignatureMatch, Verification, Verified,
 };
 pub(super) use crate::{

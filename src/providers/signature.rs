@@ -77,16 +77,39 @@ impl SigningKeys {
     }
 
     /// The first key (by position) whose HMAC over `parts` equals one of
-    /// `candidates`. Each comparison is constant-time, so timing reveals
-    /// nothing of the expected signature.
-    pub fn match_hmac(&self, algorithm: Algorithm, parts: &[&[u8]], candidates: &[Vec<u8>]) -> Option<SignatureMatch> {
-        self.0
-            .iter()
-            .position(|key| {
-                let expected = algorithm.mac(key.expose_secret(), parts);
-                candidates.iter().any(|c| constant_time_eq(c, expected.as_ref()))
-            })
-            .map(|secret_index| SignatureMatch { secret_index })
+    /// `candidates`, and the HMAC naming the delivery (see
+    /// [`SigningKeys::naming_mac`]). Each comparison is constant-time, so
+    /// timing reveals nothing of the expected signature.
+    pub fn match_hmac(
+        &self,
+        algorithm: Algorithm,
+        parts: &[&[u8]],
+        candidates: &[Vec<u8>],
+    ) -> Option<(SignatureMatch, MacBytes)> {
+        self.0.iter().enumerate().find_map(|(secret_index, key)| {
+            let expected = algorithm.mac(key.expose_secret(), parts);
+            let matches = candidates.iter().any(|c| constant_time_eq(c, expected.as_ref()));
+            let matched = SignatureMatch { secret_index };
+            matches.then(|| (matched, self.naming_mac(matched, expected, || algorithm.mac(self.first(), parts))))
+        })
+    }
+
+    /// The HMAC that names a verified delivery for its replay guard: the one
+    /// under the first key, whichever key matched, so that a header listing
+    /// signatures by several keys (a rotation) names one delivery however
+    /// many of them a copy keeps. `matched_mac` is the HMAC under the key
+    /// that matched; `first_mac` computes the other, only when needed.
+    pub fn naming_mac(
+        &self,
+        matched: SignatureMatch,
+        matched_mac: MacBytes,
+        first_mac: impl FnOnce() -> MacBytes,
+    ) -> MacBytes {
+        if matched.secret_index == 0 {
+            matched_mac
+        } else {
+            first_mac()
+        }
     }
 
     /// The first key (by position) for which `matches` holds: for schemes the
@@ -156,9 +179,19 @@ impl Algorithm {
 }
 
 /// An HMAC on the stack (SHA-512's, the longest, is 64 bytes).
+#[derive(Debug)]
 pub struct MacBytes {
     bytes: [u8; 64],
     len: usize,
+}
+
+impl MacBytes {
+    /// A received signature that verified: the HMAC itself.
+    pub fn copy_of(bytes: &[u8]) -> Option<Self> {
+        let mut mac = Self { bytes: [0; 64], len: bytes.len() };
+        mac.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(mac)
+    }
 }
 
 impl AsRef<[u8]> for MacBytes {
@@ -269,12 +302,14 @@ mod tests {
     fn the_matching_key_is_reported_by_position() {
         let keys = SigningKeys::new(vec![b"new".to_vec(), b"old".to_vec()]);
         let by_old = SHA256.mac(b"old", [b"body"]).as_ref().to_vec();
-        assert_eq!(
-            keys.match_hmac(SHA256, &[b"body"], &[vec![0; 32], by_old.clone()]),
-            Some(SignatureMatch { secret_index: 1 })
-        );
-        assert_eq!(keys.match_hmac(SHA256, &[b"other"], &[by_old]), None);
-        assert_eq!(keys.match_hmac(SHA256, &[b"body"], &[]), None);
+        let (matched, mac) = keys.match_hmac(SHA256, &[b"body"], &[vec![0; 32], by_old.clone()]).unwrap();
+        assert_eq!(matched, SignatureMatch { secret_index: 1 });
+        let by_new = SHA256.mac(b"new", [b"body"]);
+        assert_eq!(mac.as_ref(), by_new.as_ref(), "the delivery is named by the first key's MAC");
+        let (_, mac) = keys.match_hmac(SHA256, &[b"body"], &[by_new.as_ref().to_vec(), by_old.clone()]).unwrap();
+        assert_eq!(mac.as_ref(), by_new.as_ref());
+        assert!(keys.match_hmac(SHA256, &[b"other"], &[by_old]).is_none());
+        assert!(keys.match_hmac(SHA256, &[b"body"], &[]).is_none());
     }
 
     #[test]
@@ -289,7 +324,7 @@ mod tests {
     fn truncated_signatures_never_match() {
         let keys = SigningKeys::new(vec![b"k".to_vec()]);
         let full = SHA256.mac(b"k", [b"body"]).as_ref().to_vec();
-        assert_eq!(keys.match_hmac(SHA256, &[b"body"], &[full[..31].to_vec()]), None);
+        assert!(keys.match_hmac(SHA256, &[b"body"], &[full[..31].to_vec()]).is_none());
     }
 
     #[test]

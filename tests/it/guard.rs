@@ -219,6 +219,29 @@ async fn unsigned_additions_to_a_stripe_signature_do_not_make_a_copy_new() {
 }
 
 #[tokio::test]
+async fn during_a_rotation_a_copy_keeping_either_signature_is_the_same_delivery() {
+    const NEW_SECRET: &str = "whsec_rotated_in";
+    let app = TestApp::spawn_with(Role::Ingress, |c| {
+        let stripe = c.sources.iter_mut().find(|s| s.name.as_str() == "stripe").unwrap();
+        stripe.settings.insert("secrets".into(), toml::Value::from(vec![NEW_SECRET, STRIPE_SECRET]));
+    })
+    .await;
+    let body = json_bytes(&stripe_payment_intent("evt_g6", "pi_g6", 100, "eur"));
+    let t = Utc::now().timestamp();
+    // Stripe signs with every active secret during a rotation.
+    let (by_new, by_old) = (stripe_header(NEW_SECRET, t, &body), stripe_header(STRIPE_SECRET, t, &body));
+    let both = format!("{by_new},{}", by_old.split_once(',').unwrap().1);
+    let first = app.post("stripe", &body, &[("Stripe-Signature".into(), both)]).await;
+    assert_eq!(first.status(), 200);
+    // Dropping the first key's signature (unsigned text) does not make it new.
+    for (i, kept) in [by_old, by_new].into_iter().enumerate() {
+        let copy = app.post("stripe", &body, &[("Stripe-Signature".into(), kept)]).await;
+        assert_eq!((copy.status().as_u16(), arrival_id(&copy)), (200, arrival_id(&first)), "copy {i}");
+    }
+    assert_eq!(stream_len(&app, "payhook:arrivals").await, 1);
+}
+
+#[tokio::test]
 async fn a_padded_standard_webhooks_signature_list_does_not_make_a_copy_new() {
     let app = TestApp::ingress().await;
     let body = json_bytes(&json!({"type": "payment.succeeded", "data": {"payment_id": "pay_g2", "total_amount": 100,
