@@ -7,14 +7,16 @@
 //! part in it, so a captured request cannot be made to look new.
 //!
 //! The guard is named by the SHA-256 of the source and that identity; it holds
-//! the SHA-256 of the body and the first arrival id, and it lives as long as
-//! a copy of the delivery could still verify. Where the signature carries its
-//! time, that is one instant for every copy ([`Guard::timed`]), so the store
-//! can keep such guards in buckets that expire together. When the signature
-//! covers the body (every HMAC scheme), the body is part of the identity.
+//! the first arrival id, and it lives as long as a copy of the delivery could
+//! still verify. Where the signature carries its time, that is one instant for
+//! every copy ([`Guard::timed`]), so the store can keep such guards in buckets
+//! that expire together. When a MAC covers the body (every HMAC scheme), the
+//! MAC is part of the identity and stands for the body: it is the one payhook
+//! computes with the source's first secret, whichever secret matched, so
+//! dropping one of several signatures of a rotation makes no new delivery.
 //! PayPal signs only a CRC-32 of the body, which anyone can match, so there
-//! the transmission id alone names the delivery and a second body under it is
-//! refused as a forgery.
+//! the transmission id alone names the delivery, the guard keeps the body's
+//! SHA-256 too, and a second body under it is refused as a forgery.
 
 use std::time::Duration;
 
