@@ -11,7 +11,7 @@
 //! | `{p}:dlq` | stream | dead letters |
 //! | `{p}:rejected` | capped stream | verification failures, for forensics |
 //! | `{p}:layout` | hash | the partitions, arrival shards and key version the data was written with |
-//! | `{p}:seen:{{p}:arrivals}:t<unix s>` | hash, expires at the second's end | replay guards of the signed deliveries that stop verifying in that second: delivery SHA-256 → body hash and first arrival id, to drop exact replays |
+//! | `{p}:seen:{{p}:arrivals}:t<unix s>:<slice>` | hash, expires at the second's end | replay guards of the signed deliveries that stop verifying in that second, one of 512 slices by hash: first 16 bytes of the delivery's SHA-256 → the first arrival id (after 16 bytes of the body's SHA-256 where only a checksum binds the body), to drop exact replays |
 //! | `{p}:seen:{{p}:arrivals}:<sha256>` | string, TTL | the guard of a delivery that signs an id but no time (generic `hmac`) |
 //! | `{p}:story:{N}:{key}` | capped list of JSON, TTL of the dedupe record | a payment's story: each announcement's outcome |
 //! | `{p}:pevent:{N}:<provider event id>` | string, same TTL | the idempotency key a provider event announced |
