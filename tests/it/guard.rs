@@ -13,7 +13,10 @@ use chrono::{SecondsFormat, Utc};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
-use payhook::{app::Role, config::Config};
+use payhook::{
+    app::Role,
+    config::{Config, SourceConfig},
+};
 
 use crate::harness::{
     metric, source, standard_webhooks_headers, stripe_header, stripe_payment_intent, RedisServer, TestApp,
@@ -30,24 +33,37 @@ async fn ingress_with_sources() -> TestApp {
         "paypal",
         toml::toml! { webhook_id = PAYPAL_WEBHOOK_ID cert_path = "tests/fixtures/vectors/paypal-cert.pem" },
     );
-    let generic = source(
+    let generic = generic_source(
         "generic",
-        "hmac",
-        toml::toml! {
-            secrets = ["generic_secret"]
-            header = "X-Signature"
-            timestamp_header = "X-Timestamp"
-            id_header = "X-Delivery"
-            signed_content = "{timestamp}.{body}"
-            [mapping]
-            event_type = "/type"
-            succeeded_types = ["payment.succeeded"]
-            payment_id = "/data/id"
-            amount = "/data/amount"
-            currency = "/data/currency"
-        },
+        toml::toml! { timestamp_header = "X-Timestamp" id_header = "X-Delivery" signed_content = "{timestamp}.{body}" },
     );
     TestApp::spawn_with(Role::Ingress, |c| c.sources.extend([paypal, generic])).await
+}
+
+/// A generic HMAC source keyed by `generic_secret` (signature in
+/// `X-Signature`) for `{"type", "data": {"id", "amount", "currency"}}`
+/// payloads, signing what `signing` says.
+fn generic_source(name: &str, signing: toml::Table) -> SourceConfig {
+    let mut settings = toml::toml! {
+        secrets = ["generic_secret"]
+        header = "X-Signature"
+        [mapping]
+        event_type = "/type"
+        succeeded_types = ["payment.succeeded"]
+        payment_id = "/data/id"
+        amount = "/data/amount"
+        currency = "/data/currency"
+    };
+    settings.extend(signing);
+    source(name, "hmac", settings)
+}
+
+/// The hex HMAC-SHA256 of `parts` under `generic_secret`.
+fn generic_mac(parts: &[&[u8]]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"generic_secret").unwrap();
+    parts.iter().for_each(|part| mac.update(part));
+    hex::encode(mac.finalize().into_bytes())
 }
 
 fn json_bytes(value: &Value) -> Vec<u8> {
@@ -274,13 +290,7 @@ async fn an_unsigned_delivery_id_header_does_not_make_a_generic_hmac_copy_new() 
     let body =
         json_bytes(&json!({"type": "payment.succeeded", "data": {"id": "g3", "amount": 100, "currency": "EUR"}}));
     let t = Utc::now().timestamp().to_string();
-    let mac = {
-        use hmac::{Hmac, Mac};
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"generic_secret").unwrap();
-        mac.update(format!("{t}.").as_bytes());
-        mac.update(&body);
-        hex::encode(mac.finalize().into_bytes())
-    };
+    let mac = generic_mac(&[format!("{t}.").as_bytes(), &body]);
     let headers = |delivery: &str| {
         [("X-Signature", mac.clone()), ("X-Timestamp", t.clone()), ("X-Delivery", delivery.to_owned())]
             .map(|(n, v)| (n.to_owned(), v))
@@ -321,33 +331,14 @@ async fn the_guard_forgets_a_delivery_once_it_could_no_longer_verify() {
 
 #[tokio::test]
 async fn a_delivery_signing_an_id_but_no_time_is_remembered_for_the_tolerance_after_each_copy() {
-    let by_id = source(
+    let by_id = generic_source(
         "by-id",
-        "hmac",
-        toml::toml! {
-            secrets = ["generic_secret"]
-            header = "X-Signature"
-            id_header = "X-Delivery"
-            signed_content = "{id}.{body}"
-            tolerance_secs = 120
-            [mapping]
-            event_type = "/type"
-            succeeded_types = ["payment.succeeded"]
-            payment_id = "/data/id"
-            amount = "/data/amount"
-            currency = "/data/currency"
-        },
+        toml::toml! { id_header = "X-Delivery" signed_content = "{id}.{body}" tolerance_secs = 120 },
     );
     let app = TestApp::spawn_with(Role::Ingress, |c| c.sources.push(by_id)).await;
     let body =
         json_bytes(&json!({"type": "payment.succeeded", "data": {"id": "g5", "amount": 100, "currency": "EUR"}}));
-    let mac = {
-        use hmac::{Hmac, Mac};
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"generic_secret").unwrap();
-        mac.update(b"dlv_5.");
-        mac.update(&body);
-        hex::encode(mac.finalize().into_bytes())
-    };
+    let mac = generic_mac(&[b"dlv_5.", &body]);
     let headers = [("X-Signature".to_owned(), mac), ("X-Delivery".to_owned(), "dlv_5".to_owned())];
     let first = app.post("by-id", &body, &headers).await;
     assert_eq!(first.status(), 200);
