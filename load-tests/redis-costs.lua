@@ -3,7 +3,7 @@
 -- calls would pay; the gateway does not use it).
 --
 -- KEYS[1]  the stream; KEYS[2…] each arrival's guard bucket
--- ARGV     per arrival: field, bucket expiry (unix ms), bound body hash,
+-- ARGV     per arrival: field, bucket TTL (ms), bound body hash,
 --          number of entry values N, then the N entry values
 local out = {}
 local a = 1
@@ -13,7 +13,7 @@ for k = 2, #KEYS do
   if not seen then
     local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, a + 4, a + 3 + n))
     redis.call('HSET', KEYS[k], field, bound .. id)
-    redis.call('PEXPIREAT', KEYS[k], expires)
+    redis.call('PEXPIRE', KEYS[k], expires)
     out[#out + 1] = {'stored', id}
   else
     out[#out + 1] = {'replayed', string.sub(seen, #bound + 1)}

@@ -197,13 +197,13 @@ impl Store {
                 if guard.timed {
                     // Every copy stops verifying at this instant: its bucket
                     // is that second (and a slice of the deliveries by hash),
-                    // and expires at the second's end.
-                    let expires_ms = arrival.request().received_at.timestamp_millis().saturating_add(ttl_ms);
-                    let second = expires_ms.div_euclid(1000);
+                    // and lives to the second's end (a TTL from this arrival).
+                    let received_ms = arrival.request().received_at.timestamp_millis();
+                    let second = received_ms.saturating_add(ttl_ms).div_euclid(1000);
                     let slice = u16::from_be_bytes([guard.key[4], guard.key[5]]) % GUARD_SLICES;
                     cmd.arg(self.keys.seen_bucket(shard, second, slice))
                         .arg(&guard.key[..GUARD_BYTES])
-                        .arg((second + 1) * 1000);
+                        .arg(((second + 1) * 1000).saturating_sub(received_ms).max(1));
                 } else {
                     cmd.arg(self.keys.seen(shard, &hex::encode(guard.key))).arg("").arg(ttl_ms);
                 }

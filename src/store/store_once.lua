@@ -7,7 +7,8 @@
 --          second (one slice of them by their hash), or
 --          {p}:seen:{T}:<hex delivery>, a delivery's own key
 -- ARGV[1]  the delivery (16 raw bytes), the hash field; '' with its own key
--- ARGV[2]  milliseconds: the bucket's expiry (unix ms), or the own key's TTL
+-- ARGV[2]  TTL, milliseconds: the bucket's (to the end of its second, counted
+--          from this arrival), or the own key's
 -- ARGV[3]  the body's SHA-256, its first 16 raw bytes, where only a checksum
 --          binds the body to the delivery; else '' (the MAC covers the body,
 --          so the delivery names it already)
@@ -21,8 +22,11 @@
 -- Buckets: a delivery that signs its time stops verifying at one instant,
 -- the same for every copy, so its guard goes in the hash of that second,
 -- which expires a second later at most. A field in a small hash costs a
--- sixth of a key with its own expiry (about 45 bytes against 280). ARGV[2] is passed on as the caller's text,
--- since Lua would print a large number as 1e+12.
+-- sixth of a key with its own expiry (about 45 bytes against 280). Each
+-- append sets the bucket's TTL again, relative to its own arrival, so all
+-- of them point at the same instant and the gateway's clock need not agree
+-- with Redis's. ARGV[2] is passed on as the caller's text, since Lua would
+-- print a large number as 1e+12.
 local bucket = ARGV[1] ~= ''
 local seen
 if bucket then
@@ -34,7 +38,7 @@ if not seen then
   local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
   if bucket then
     redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. id)
-    redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+    redis.call('PEXPIRE', KEYS[2], ARGV[2])
   else
     redis.call('SET', KEYS[2], ARGV[3] .. id, 'PX', ARGV[2])
   end
