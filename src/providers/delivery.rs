@@ -61,7 +61,7 @@ impl Delivery {
     /// for `valid_for` more. The MAC stands for the body: another body has
     /// another MAC, so the body need not be hashed again.
     pub fn signed(parts: &[&[u8]], mac: &[u8], valid_for: Duration) -> Self {
-        let signed = length_prefixed(parts.iter().copied().chain([mac]));
+        let signed = length_prefixed(parts, Some(mac));
         Self { signed, binding: Binding::Signed, valid_for, timed: true }
     }
 
@@ -75,7 +75,7 @@ impl Delivery {
     /// A delivery named by `parts` (its signed time among them) whose body is
     /// covered only by a checksum an attacker can match: one body per name.
     pub fn checksummed(parts: &[&[u8]], valid_for: Duration) -> Self {
-        let signed = length_prefixed(parts.iter().copied());
+        let signed = length_prefixed(parts, None);
         Self { signed, binding: Binding::Checksum, valid_for, timed: true }
     }
 
@@ -83,16 +83,21 @@ impl Delivery {
     /// delivery hashes its body.
     pub fn guard(&self, source: &str, body: &[u8]) -> Guard {
         let mut key = Sha256::new();
-        key.update(length_prefixed([source.as_bytes()]));
+        // The source, length-prefixed like the parts, straight into the hash.
+        key.update((source.len() as u64).to_be_bytes());
+        key.update(source.as_bytes());
         key.update(&self.signed);
         let body_hash = (self.binding == Binding::Checksum).then(|| Sha256::digest(body).into());
         Guard { key: key.finalize().into(), body_hash, ttl: self.valid_for, timed: self.timed }
     }
 }
 
-fn length_prefixed<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128);
-    for part in parts {
+/// `parts`, then `mac` if any, each after its length, so that no two lists
+/// of values encode alike; allocated once, at its exact size.
+fn length_prefixed(parts: &[&[u8]], mac: Option<&[u8]>) -> Vec<u8> {
+    let all = || parts.iter().copied().chain(mac);
+    let mut out = Vec::with_capacity(all().map(|p| p.len() + 8).sum());
+    for part in all() {
         out.extend_from_slice(&(part.len() as u64).to_be_bytes());
         out.extend_from_slice(part);
     }

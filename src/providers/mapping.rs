@@ -204,14 +204,14 @@ impl Normalizer for Mapping {
     }
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
+        let Some(template) = self.sample else {
+            return serde_json::to_vec_pretty(&self.sample_payload(at)).expect("a JSON value always serializes");
+        };
         let amount = match self.amount_unit {
             AmountUnit::Minor => "10000",
             AmountUnit::Major => "\"100.00\"",
         };
-        match self.sample {
-            Some(template) => sample::render(template, at, &[("amount", amount)]),
-            None => serde_json::to_vec_pretty(&self.sample_payload(at)).expect("a JSON value always serializes"),
-        }
+        sample::render(template, at, &[("amount", amount)])
     }
 
     fn mapping(&self) -> Option<&Mapping> {

@@ -23,11 +23,11 @@
 -- the same for every copy, so its guard goes in the hash of that second,
 -- which expires a second later at most. At high rates a field in a small
 -- hash costs a sixth of a key with its own expiry (about 40 bytes against
--- 260), and never more than such a key. Each
--- append sets the bucket's TTL again, relative to its own arrival, so all
--- of them point at the same instant and the gateway's clock need not agree
--- with Redis's. ARGV[2] is passed on as the caller's text, since Lua would
--- print a large number as 1e+12.
+-- 260), and never more than such a key. Each append sets the bucket's TTL
+-- again, relative to its own arrival, so all of them point at the same
+-- instant and the gateway's clock need not agree with Redis's. ARGV[2] is
+-- passed on as the caller's text, since Lua would print a large number as
+-- 1e+12.
 local bucket = ARGV[1] ~= ''
 local seen
 if bucket then
