@@ -40,6 +40,26 @@ impl<'env> SourceSettings<'env> {
         self.string(key)?.ok_or_else(|| ConfigError::invalid(self.key(key), "is required"))
     }
 
+    /// Removes a string that must be one of `options` (by name), else `default`.
+    pub fn choice<T: Copy>(&mut self, key: &str, options: &[(&str, T)], default: T) -> Result<T, ConfigError> {
+        let Some(name) = self.string(key)? else { return Ok(default) };
+        let found = options.iter().find(|(option, _)| *option == name).map(|(_, value)| *value);
+        found.ok_or_else(|| {
+            let names: Vec<String> = options.iter().map(|(option, _)| format!("{option:?}")).collect();
+            let (last, rest) = names.split_last().expect("a choice has options");
+            ConfigError::invalid(self.key(key), format!("must be {} or {last}", rest.join(", ")))
+        })
+    }
+
+    /// Removes a required string that must not be empty (`problem` says what it must be).
+    pub fn nonempty_string(&mut self, key: &str, problem: &str) -> Result<String, ConfigError> {
+        let value = self.required_string(key)?;
+        if value.is_empty() {
+            return Err(ConfigError::invalid(self.key(key), problem));
+        }
+        Ok(value)
+    }
+
     /// Removes and returns a non-negative integer.
     pub fn u64(&mut self, key: &str) -> Result<Option<u64>, ConfigError> {
         match self.table.remove(key) {

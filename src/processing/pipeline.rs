@@ -266,7 +266,7 @@ impl Pipeline {
         }
         // Live processing verifies again too, so every path makes the same
         // checks: no Redis round trip, and a fetch only for a key not cached.
-        match source.reverify(&arrival.request).await {
+        match source.reverify(&arrival.request).verdict().await {
             Ok(_) => {}
             Err(VerifyError::KeyUnavailable(error)) => {
                 return Err(match self.may_pass(arrival, attempt, DlqReason::KeyUnavailable, &error) {

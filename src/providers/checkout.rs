@@ -39,11 +39,11 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
     let succeeded_types = super::succeeded_on(settings, &SUCCESS_EVENTS, &SUCCESS_EVENTS[..1], Some("event type"))?;
     let credential = Credential::key(settings, "authorization_key")?;
     let mapping = Mapping {
-        livemode: settings.bool("livemode")?.unwrap_or(false),
+        livemode: Livemode::Configured(settings.bool("livemode")?.unwrap_or(false)),
         succeeded_types,
-        event_id: Some("/id".into()),
+        event_id: EventId::Field("/id".into()),
         occurred_at: ["/created_on", "/timestamp", "/data/processed_on"].map(String::from).to_vec(),
-        merchant_reference: Some("/data/reference".into()),
+        merchant_reference: vec!["/data/reference".into()],
         customer_id: Some("/data/customer/id".into()),
         payment_method: Some("/data/source/type".into()),
         ..Mapping::fixed(

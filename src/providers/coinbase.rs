@@ -36,11 +36,11 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
     let key = settings.string("merchant_reference_metadata_key")?.unwrap_or_else(|| "order_id".into());
     let data = |field: &str| format!("/event/data/{field}");
     let mapping = Mapping {
-        livemode: settings.bool("livemode")?.unwrap_or(false),
-        event_id: Some("/event/id".into()),
+        livemode: Livemode::Configured(settings.bool("livemode")?.unwrap_or(false)),
+        event_id: EventId::Field("/event/id".into()),
         amount_unit: AmountUnit::configure(settings, AmountUnit::Major)?,
         occurred_at: vec!["/event/created_at".into()],
-        merchant_reference: Some(fields::child(&data("metadata"), &key)),
+        merchant_reference: vec![fields::child(&data("metadata"), &key)],
         ..Mapping::fixed(
             "coinbase",
             include_str!("samples/coinbase.json"),

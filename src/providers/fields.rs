@@ -105,10 +105,11 @@ pub fn flag(json: &Value, pointer: &str) -> Result<bool, NormalizeError> {
     }
 }
 
-/// A required payment id.
+/// A required payment id, a string or a non-negative integer (Paystack and
+/// Shopify number theirs).
 pub fn payment_id(json: &Value, pointer: &str) -> Result<PaymentId, NormalizeError> {
-    PaymentId::parse(str(json, pointer)?)
-        .map_err(|_| NormalizeError::field(name(pointer), "is not a usable payment id"))
+    let id = opt_id(json, pointer)?.ok_or_else(|| NormalizeError::field(name(pointer), "is missing"))?;
+    PaymentId::parse(&id).map_err(|_| NormalizeError::field(name(pointer), "is not a usable payment id"))
 }
 
 /// A required ISO 4217 currency code, in any case.

@@ -103,27 +103,16 @@ impl Hmac {
 
     /// The keys listed in the module doc, but `livemode` and the mapping.
     fn configure(settings: &mut SourceSettings<'_>) -> Result<Self, ConfigError> {
-        let encoding_key = settings.key("secret_encoding");
-        let (what, decode): (&str, Decode) = match settings.string("secret_encoding")?.as_deref() {
-            None | Some("utf8") => ("text", |secret| Some(secret.as_bytes().to_vec())),
-            Some("hex") => ("valid hex", |secret| hex::decode(secret).ok()),
-            Some("base64") => ("valid base64", |secret| STANDARD.decode(secret).ok()),
-            Some(_) => return Err(ConfigError::invalid(encoding_key, "must be utf8, hex or base64")),
-        };
+        let utf8: (&str, Decode) = ("text", |secret| Some(secret.as_bytes().to_vec()));
+        let hex: (&str, Decode) = ("valid hex", |secret| hex::decode(secret).ok());
+        let base64: (&str, Decode) = ("valid base64", |secret| STANDARD.decode(secret).ok());
+        let (what, decode) =
+            settings.choice("secret_encoding", &[("utf8", utf8), ("hex", hex), ("base64", base64)], utf8)?;
         let keys = SigningKeys::decoded(settings, what, decode)?;
         let header = settings.required_string("header")?.to_ascii_lowercase();
-        let algorithm_key = settings.key("algorithm");
-        let algorithm = match settings.string("algorithm")? {
-            None => Algorithm::Sha256,
-            Some(name) => Algorithm::parse(&name)
-                .ok_or_else(|| ConfigError::invalid(algorithm_key, "must be \"sha1\", \"sha256\" or \"sha512\""))?,
-        };
-        let encoding_key = settings.key("encoding");
-        let encoding = match settings.string("encoding")?.as_deref() {
-            None | Some("hex") => Encoding::Hex,
-            Some("base64") => Encoding::Base64,
-            Some(_) => return Err(ConfigError::invalid(encoding_key, "must be \"hex\" or \"base64\"")),
-        };
+        let algorithms = [("sha1", Algorithm::Sha1), ("sha256", Algorithm::Sha256), ("sha512", Algorithm::Sha512)];
+        let algorithm = settings.choice("algorithm", &algorithms, Algorithm::Sha256)?;
+        let encoding = settings.choice("encoding", &[("hex", Encoding::Hex), ("base64", Encoding::Base64)], Encoding::Hex)?;
         let timestamp_header = settings.string("timestamp_header")?.map(|h| h.to_ascii_lowercase());
         let id_header = settings.string("id_header")?.map(|h| h.to_ascii_lowercase());
         let template_key = settings.key("signed_content");

@@ -50,7 +50,7 @@ struct LemonSqueezy {
 }
 
 impl Normalizer for LemonSqueezy {
-    fn headers(&self) -> &'static [&'static str] {
+    fn headers(&self) -> &[&'static str] {
         &[EVENT_NAME]
     }
 

@@ -3,7 +3,7 @@
 //! schemes (`standard-webhooks`, `hmac`), whose senders define them, so a
 //! provider payhook does not know yet is a config change, not a code change;
 //! named providers whose payloads need no more than pointers (Coinbase,
-//! Razorpay, Checkout.com) build theirs in code.
+//! Razorpay, Checkout.com, PayPal, Paystack) build theirs in code.
 
 use serde_json::Map;
 
@@ -20,13 +20,32 @@ pub(super) enum AmountUnit {
 impl AmountUnit {
     /// The `amount_unit` key: `"minor"` or `"major"`, else `default`.
     pub(super) fn configure(settings: &mut SourceSettings<'_>, default: Self) -> Result<Self, ConfigError> {
-        match settings.string("amount_unit")?.as_deref() {
-            None => Ok(default),
-            Some("minor") => Ok(Self::Minor),
-            Some("major") => Ok(Self::Major),
-            Some(_) => Err(ConfigError::invalid(settings.key("amount_unit"), "must be \"minor\" or \"major\"")),
-        }
+        settings.choice("amount_unit", &[("minor", Self::Minor), ("major", Self::Major)], default)
     }
+}
+
+/// Where a notification's event id comes from.
+#[derive(Debug)]
+pub(super) enum EventId {
+    /// A field of the payload.
+    Field(String),
+    /// The first of the scheme's delivery id headers present; none: no id.
+    SchemeHeaders(Vec<String>),
+    /// A header the provider sends besides its signature (kept with each
+    /// arrival, and sent with samples).
+    ProviderHeader(&'static str),
+    /// `{event type}:{payment id}`, for providers whose payloads carry no
+    /// event id (one success per payment and type).
+    TypeAndPayment,
+}
+
+/// Whether a notification is live.
+#[derive(Debug)]
+pub(super) enum Livemode {
+    /// The source's `livemode` (the payload does not say).
+    Configured(bool),
+    /// Read from the payload, where the provider says it.
+    Payload(fn(&Value) -> Result<bool, NormalizeError>),
 }
 
 /// Where the payment facts are in a payload, and what stands in for the
@@ -38,8 +57,11 @@ pub struct Mapping {
     pub(super) label: Option<String>,
     pub(super) event_type: String,
     pub(super) succeeded_types: Vec<String>,
-    /// The event id; none: the first of `id_headers` present.
-    pub(super) event_id: Option<String>,
+    /// A field that must hold one of `succeeded_statuses` for a payment
+    /// (`resource.status = "COMPLETED"`); none: the type alone decides.
+    pub(super) status: Option<String>,
+    pub(super) succeeded_statuses: Vec<String>,
+    pub(super) event_id: EventId,
     pub(super) payment_id: String,
     pub(super) amount: String,
     pub(super) amount_unit: AmountUnit,
@@ -48,15 +70,13 @@ pub struct Mapping {
     /// none: the unix time in the first of `time_headers` present, else the
     /// arrival time.
     pub(super) occurred_at: Vec<String>,
-    pub(super) merchant_reference: Option<String>,
+    /// The first of these present, if any.
+    pub(super) merchant_reference: Vec<String>,
     pub(super) customer_id: Option<String>,
     pub(super) payment_method: Option<String>,
-    /// Headers holding the delivery id (the scheme's, or the provider's).
-    pub(super) id_headers: Vec<String>,
     /// Headers holding the signed unix time.
     pub(super) time_headers: Vec<String>,
-    /// The source's `livemode`.
-    pub(super) livemode: bool,
+    pub(super) livemode: Livemode,
     /// A named provider's sample template (`{{amount}}` is filled in by the
     /// unit); none: a payload laid out by the pointers.
     pub(super) sample: Option<&'static str>,
@@ -76,20 +96,27 @@ impl Mapping {
             label: Some(provider.into()),
             event_type: event_type.into(),
             succeeded_types: succeeded.iter().map(|t| (*t).to_owned()).collect(),
-            event_id: None,
+            status: None,
+            succeeded_statuses: Vec::new(),
+            event_id: EventId::SchemeHeaders(Vec::new()),
             payment_id: payment_id.into(),
             amount: amount.into(),
             amount_unit: AmountUnit::Minor,
             currency: currency.into(),
             occurred_at: Vec::new(),
-            merchant_reference: None,
+            merchant_reference: Vec::new(),
             customer_id: None,
             payment_method: None,
-            id_headers: Vec::new(),
             time_headers: Vec::new(),
-            livemode: false,
+            livemode: Livemode::Configured(false),
             sample: Some(sample),
         }
+    }
+
+    /// Payments only where the field at `pointer` holds one of `statuses`.
+    pub(super) fn when_status(self, pointer: &str, statuses: &[&str]) -> Self {
+        let succeeded_statuses = statuses.iter().map(|s| (*s).to_owned()).collect();
+        Self { status: Some(pointer.into()), succeeded_statuses, ..self }
     }
 
     /// A generic scheme's normalizer: the source's `livemode` and required
@@ -99,10 +126,16 @@ impl Mapping {
         id_headers: impl IntoIterator<Item = String>,
         time_headers: impl IntoIterator<Item = String>,
     ) -> Result<Self, ConfigError> {
-        let livemode = settings.bool("livemode")?.unwrap_or(false);
+        let livemode = Livemode::Configured(settings.bool("livemode")?.unwrap_or(false));
         let key = settings.key("mapping");
         let mut table = settings.table("mapping")?.ok_or_else(|| ConfigError::invalid(key, "is required"))?;
-        let succeeded_types = table.strings("succeeded_types")?.filter(|t| !t.is_empty());
+        let nonempty = |table: &mut SourceSettings<'_>, key: &str| {
+            let list = table.strings(key)?.filter(|t| !t.is_empty());
+            list.ok_or_else(|| ConfigError::invalid(table.key(key), "must list at least one value"))
+        };
+        let succeeded_types = nonempty(&mut table, "succeeded_types")?;
+        let status = optional_pointer(&mut table, "status")?;
+        let succeeded_statuses = if status.is_some() { nonempty(&mut table, "succeeded_statuses")? } else { Vec::new() };
         let amount_unit = AmountUnit::configure(&mut table, AmountUnit::Minor)?;
         let label_key = table.key("provider");
         let label = table.string("provider")?;
@@ -112,18 +145,21 @@ impl Mapping {
         let mapping = Self {
             label,
             event_type: pointer(&mut table, "event_type")?,
-            succeeded_types: succeeded_types
-                .ok_or_else(|| ConfigError::invalid(table.key("succeeded_types"), "must list at least one type"))?,
-            event_id: optional_pointer(&mut table, "event_id")?,
+            succeeded_types,
+            status,
+            succeeded_statuses,
+            event_id: match optional_pointer(&mut table, "event_id")? {
+                Some(pointer) => EventId::Field(pointer),
+                None => EventId::SchemeHeaders(id_headers.into_iter().collect()),
+            },
             payment_id: pointer(&mut table, "payment_id")?,
             amount: pointer(&mut table, "amount")?,
             amount_unit,
             currency: pointer(&mut table, "currency")?,
             occurred_at: optional_pointer(&mut table, "occurred_at")?.into_iter().collect(),
-            merchant_reference: optional_pointer(&mut table, "merchant_reference")?,
+            merchant_reference: optional_pointer(&mut table, "merchant_reference")?.into_iter().collect(),
             customer_id: optional_pointer(&mut table, "customer_id")?,
             payment_method: optional_pointer(&mut table, "payment_method")?,
-            id_headers: id_headers.into_iter().collect(),
             time_headers: time_headers.into_iter().collect(),
             livemode,
             sample: None,
@@ -137,31 +173,43 @@ impl Mapping {
         self.label.as_deref()
     }
 
+    /// Whether `doc`, of a succeeded type, has a succeeded status too.
+    fn succeeded(&self, doc: &Value) -> Result<bool, NormalizeError> {
+        let Some(status) = &self.status else { return Ok(true) };
+        Ok(fields::opt_str(doc, status)?.is_some_and(|s| self.succeeded_statuses.contains(&s)))
+    }
+
     /// Applies the mapping to a request: its one notification.
     pub(super) fn event(&self, request: &WebhookRequest) -> Result<Normalized, NormalizeError> {
         let doc = fields::parse(&request.body)?;
         let event_type = fields::str(&doc, &self.event_type)?.to_owned();
-        if !self.succeeded_types.contains(&event_type) {
+        if !self.succeeded_types.contains(&event_type) || !self.succeeded(&doc)? {
             return Ok(Normalized::Ignored { event_type });
         }
         let header = |names: &[String]| names.iter().find_map(|name| request.headers.get(name));
         let currency = fields::currency(&doc, &self.currency)?;
-        let optional = |p: &Option<String>| p.as_deref().map_or(Ok(None), |p| fields::opt_str(&doc, p));
+        let optional = |p: Option<&str>| p.map_or(Ok(None), |p| fields::opt_id(&doc, p));
+        let payment_id = fields::payment_id(&doc, &self.payment_id)?;
         Ok(Normalized::Payment(PaymentFacts {
-            payment_id: fields::payment_id(&doc, &self.payment_id)?,
             amount: match self.amount_unit {
                 AmountUnit::Minor => MinorUnits::new(fields::minor_amount(&doc, &self.amount)?),
                 AmountUnit::Major => fields::major_amount(&doc, &self.amount, currency)?,
             },
             currency,
-            livemode: self.livemode,
-            merchant_reference: optional(&self.merchant_reference)?,
-            customer_id: optional(&self.customer_id)?,
-            payment_method: optional(&self.payment_method)?,
-            provider_event_id: match &self.event_id {
-                Some(p) => Some(fields::str(&doc, p)?.to_owned()),
-                None => header(&self.id_headers).map(str::to_owned),
+            livemode: match self.livemode {
+                Livemode::Configured(live) => live,
+                Livemode::Payload(read) => read(&doc)?,
             },
+            merchant_reference: optional(fields::first_present(&doc, &self.merchant_reference))?,
+            customer_id: optional(self.customer_id.as_deref())?,
+            payment_method: optional(self.payment_method.as_deref())?,
+            provider_event_id: match &self.event_id {
+                EventId::Field(p) => Some(fields::str(&doc, p)?.to_owned()),
+                EventId::SchemeHeaders(names) => header(names).map(str::to_owned),
+                EventId::ProviderHeader(name) => request.headers.get(name).map(str::to_owned),
+                EventId::TypeAndPayment => Some(format!("{event_type}:{}", payment_id.as_str())),
+            },
+            payment_id,
             provider_event_type: event_type,
             occurred_at: match (self.occurred_at.first(), fields::first_present(&doc, &self.occurred_at)) {
                 (Some(first), present) => fields::time(&doc, present.unwrap_or(first))?,
@@ -186,12 +234,15 @@ impl Mapping {
             }
         };
         put(Some(&self.event_type), Value::from(self.succeeded_types[0].clone()));
-        put(self.event_id.as_ref(), Value::from(format!("evt_{id}")));
+        put(self.status.as_ref(), self.succeeded_statuses.first().cloned().into());
+        if let EventId::Field(pointer) = &self.event_id {
+            put(Some(pointer), Value::from(format!("evt_{id}")));
+        }
         put(Some(&self.payment_id), Value::from(format!("pay_{}", &id[..16])));
         put(Some(&self.amount), amount);
         put(Some(&self.currency), Value::from("EUR"));
         put(self.occurred_at.first(), Value::from(crate::domain::rfc3339(at)));
-        put(self.merchant_reference.as_ref(), Value::from(format!("order_{}", &id[..8])));
+        put(self.merchant_reference.first(), Value::from(format!("order_{}", &id[..8])));
         put(self.customer_id.as_ref(), Value::from(format!("cus_{}", &id[8..16])));
         put(self.payment_method.as_ref(), Value::from("card"));
         doc
@@ -199,8 +250,15 @@ impl Mapping {
 }
 
 impl Normalizer for Mapping {
+    fn headers(&self) -> &[&'static str] {
+        match &self.event_id {
+            EventId::ProviderHeader(name) => std::slice::from_ref(name),
+            _ => &[],
+        }
+    }
+
     fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        self.event(&arrival.request).map(|n| vec![Ok(n)])
+        one(self.event(&arrival.request)?)
     }
 
     fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
@@ -212,6 +270,12 @@ impl Normalizer for Mapping {
             AmountUnit::Major => "\"100.00\"",
         };
         sample::render(template, at, &[("amount", amount)])
+    }
+
+    /// A fresh event id in the provider's own header, where it sends one.
+    fn headers_for(&self, _body: &[u8], _at: DateTime<Utc>) -> Vec<(String, String)> {
+        let fresh = || uuid::Uuid::new_v4().simple().to_string()[..14].to_owned();
+        self.headers().iter().map(|name| ((*name).to_owned(), fresh())).collect()
     }
 
     fn mapping(&self) -> Option<&Mapping> {

@@ -45,12 +45,7 @@ mod stripe;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use std::{
-    fmt,
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-};
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -106,7 +101,7 @@ pub trait Scheme: Send + Sync + fmt::Debug {
 pub trait Normalizer: Send + Sync + fmt::Debug {
     /// Header names (lower case) it reads besides the scheme's (an event id,
     /// a topic), kept with each arrival.
-    fn headers(&self) -> &'static [&'static str] {
+    fn headers(&self) -> &[&'static str] {
         &[]
     }
 
@@ -206,32 +201,26 @@ pub fn registered() -> impl Iterator<Item = &'static str> {
 }
 
 /// A verification under way: decided at once, or waiting for a key it
-/// fetches. Await it either way; only the second allocates.
+/// fetches. Only the second allocates.
 pub enum Verification<'a> {
     /// Decided without waiting (every scheme but PayPal's fetching one).
-    /// Empty once awaited.
-    Decided(Option<Result<Verified, Rejection>>),
+    Decided(Result<Verified, Rejection>),
     /// Fetches a verification key (a PayPal certificate), then decides.
     Fetching(BoxFuture<'a, Result<Verified, VerifyError>>),
 }
 
 impl From<Result<Verified, Rejection>> for Verification<'_> {
     fn from(verdict: Result<Verified, Rejection>) -> Self {
-        Self::Decided(Some(verdict))
+        Self::Decided(verdict)
     }
 }
 
-impl Future for Verification<'_> {
-    type Output = Result<Verified, VerifyError>;
-
-    /// # Panics
-    /// When polled again after it finished, like any future.
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Self::Decided(verdict) => {
-                Poll::Ready(verdict.take().expect("a decided verification is awaited once").map_err(Into::into))
-            }
-            Self::Fetching(fetch) => fetch.as_mut().poll(cx),
+impl Verification<'_> {
+    /// The verdict, once any key is fetched.
+    pub async fn verdict(self) -> Result<Verified, VerifyError> {
+        match self {
+            Self::Decided(verdict) => Ok(verdict?),
+            Self::Fetching(fetch) => fetch.await,
         }
     }
 }

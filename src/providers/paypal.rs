@@ -79,59 +79,31 @@ use self::scheme::PayPalSignature;
 use super::prelude::*;
 
 const SUCCEEDED: &str = "PAYMENT.CAPTURE.COMPLETED";
+/// Where the merchant's own reference may be, by configuration.
 const MERCHANT_REFERENCE_FIELDS: [&str; 2] = ["invoice_id", "custom_id"];
 
 // ---- Configuration --------------------------------------------------------
 
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let scheme = PayPalSignature::configure(settings)?;
-    let field_key = settings.key("merchant_reference_field");
-    let field = settings.string("merchant_reference_field")?.unwrap_or_else(|| "invoice_id".into());
-    if !MERCHANT_REFERENCE_FIELDS.contains(&field.as_str()) {
-        return Err(ConfigError::invalid(field_key, "expected \"invoice_id\" or \"custom_id\""));
-    }
-    let livemode = settings.bool("livemode")?.unwrap_or(false);
-    Ok(Provider::new(scheme, PayPal { reference_pointer: format!("/resource/{field}"), livemode }))
-}
-
-// ---- Normalization --------------------------------------------------------
-
-/// A PayPal webhook's normalizer.
-#[derive(Debug)]
-struct PayPal {
-    /// `/resource/invoice_id` or `/resource/custom_id`.
-    reference_pointer: String,
-    livemode: bool,
-}
-
-impl Normalizer for PayPal {
-    /// A delivery is one event.
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        let event = fields::parse(&arrival.request.body)?;
-        let event_type = fields::str(&event, "/event_type")?.to_owned();
-        if event_type != SUCCEEDED || fields::opt_str(&event, "/resource/status")?.as_deref() != Some("COMPLETED") {
-            return one(Normalized::Ignored { event_type });
-        }
-        let currency = fields::currency(&event, "/resource/amount/currency_code")?;
-        one(Normalized::Payment(PaymentFacts {
-            payment_id: fields::payment_id(&event, "/resource/id")?,
-            amount: fields::major_amount(&event, "/resource/amount/value", currency)?,
-            currency,
-            livemode: self.livemode,
-            merchant_reference: fields::opt_str(&event, &self.reference_pointer)?,
-            customer_id: None,
-            payment_method: None,
-            provider_event_id: Some(fields::str(&event, "/id")?.to_owned()),
-            provider_event_type: event_type,
-            occurred_at: fields::time(&event, "/create_time")?,
-        }))
-    }
-
-    // ---- Sample -----------------------------------------------------------
-
-    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        sample::render(include_str!("samples/paypal.json"), at, &[])
-    }
+    let fields = MERCHANT_REFERENCE_FIELDS.map(|f| (f, f));
+    let field = settings.choice("merchant_reference_field", &fields, MERCHANT_REFERENCE_FIELDS[0])?;
+    let resource = |field: &str| format!("/resource/{field}");
+    let mapping = Mapping {
+        livemode: Livemode::Configured(settings.bool("livemode")?.unwrap_or(false)),
+        event_id: EventId::Field("/id".into()),
+        amount_unit: AmountUnit::Major,
+        occurred_at: vec!["/create_time".into()],
+        merchant_reference: vec![resource(field)],
+        ..Mapping::fixed(
+            "paypal",
+            include_str!("samples/paypal.json"),
+            ["/event_type", &resource("id"), &resource("amount/value"), &resource("amount/currency_code")],
+            &[SUCCEEDED],
+        )
+        .when_status("/resource/status", &["COMPLETED"])
+    };
+    Ok(Provider::new(scheme, mapping))
 }
 
 #[cfg(test)]

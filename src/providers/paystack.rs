@@ -22,48 +22,23 @@ use super::prelude::*;
 const SIGNATURE: Preset = Preset(&["x-paystack-signature"], Algorithm::Sha512, Encoding::Hex);
 
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
-    Ok(Provider::new(Hmac::preset(&SIGNATURE, settings)?, Paystack))
-}
-
-// ---- Normalization --------------------------------------------------------
-
-/// A Paystack endpoint's normalizer (it has no settings).
-#[derive(Debug)]
-struct Paystack;
-
-impl Normalizer for Paystack {
-    /// A delivery is one event.
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        let event = fields::parse(&arrival.request.body)?;
-        let event_type = fields::str(&event, "/event")?.to_owned();
-        let succeeded = fields::opt_str(&event, "/data/status")?.as_deref() == Some("success");
-        if event_type != "charge.success" || !succeeded {
-            return one(Normalized::Ignored { event_type });
-        }
-        // `data.id` is a number in Paystack's payloads; a string is accepted too.
-        let id = fields::opt_id(&event, "/data/id")?.ok_or_else(|| NormalizeError::field("data.id", "is missing"))?;
+    let mapping = Mapping {
+        livemode: Livemode::Payload(livemode),
+        event_id: EventId::TypeAndPayment,
         // Paystack sends `paid_at`, and in some payloads `paidAt` instead.
-        let paid_at = fields::first_present(&event, &["/data/paid_at", "/data/paidAt"]).unwrap_or("/data/paid_at");
-        one(Normalized::Payment(PaymentFacts {
-            payment_id: PaymentId::parse(&id)
-                .map_err(|_| NormalizeError::field("data.id", "is not a usable payment id"))?,
-            amount: MinorUnits::new(fields::minor_amount(&event, "/data/amount")?),
-            currency: fields::currency(&event, "/data/currency")?,
-            livemode: livemode(&event)?,
-            merchant_reference: fields::opt_str(&event, "/data/reference")?,
-            customer_id: fields::opt_str(&event, "/data/customer/customer_code")?,
-            payment_method: fields::opt_str(&event, "/data/channel")?,
-            provider_event_id: Some(format!("{event_type}:{id}")),
-            provider_event_type: event_type,
-            occurred_at: fields::time(&event, paid_at)?,
-        }))
-    }
-
-    // ---- Sample -----------------------------------------------------------
-
-    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        sample::render(include_str!("samples/paystack.json"), at, &[])
-    }
+        occurred_at: vec!["/data/paid_at".into(), "/data/paidAt".into()],
+        merchant_reference: vec!["/data/reference".into()],
+        customer_id: Some("/data/customer/customer_code".into()),
+        payment_method: Some("/data/channel".into()),
+        ..Mapping::fixed(
+            "paystack",
+            include_str!("samples/paystack.json"),
+            ["/event", "/data/id", "/data/amount", "/data/currency"],
+            &["charge.success"],
+        )
+        .when_status("/data/status", &["success"])
+    };
+    Ok(Provider::new(Hmac::preset(&SIGNATURE, settings)?, mapping))
 }
 
 /// `data.domain` is `"live"` or `"test"`; anything else is refused rather

@@ -29,11 +29,12 @@ const SIGNATURE: Preset = Preset(&["x-razorpay-signature"], Algorithm::Sha256, E
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let scheme = Hmac::preset(&SIGNATURE, settings)?;
     let at = |field: &str| format!("/payload/payment/entity/{field}");
+    // A captured card payment as Razorpay shows it (no contact details).
     let mapping = Mapping {
-        livemode: settings.bool("livemode")?.unwrap_or(false),
-        id_headers: vec![EVENT_ID.into()],
+        livemode: Livemode::Configured(settings.bool("livemode")?.unwrap_or(false)),
+        event_id: EventId::ProviderHeader("x-razorpay-event-id"),
         occurred_at: vec!["/created_at".into()],
-        merchant_reference: Some(at("order_id")),
+        merchant_reference: vec![at("order_id")],
         customer_id: Some(at("customer_id")),
         payment_method: Some(at("method")),
         ..Mapping::fixed(
@@ -43,41 +44,7 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
             &["payment.captured", "order.paid"],
         )
     };
-    Ok(Provider::new(scheme, Razorpay(mapping)))
-}
-
-// ---- Normalization --------------------------------------------------------
-
-const EVENT_ID: &str = "x-razorpay-event-id";
-
-/// A Razorpay webhook's normalizer: its mapping, with the event id header.
-#[derive(Debug)]
-struct Razorpay(Mapping);
-
-impl Normalizer for Razorpay {
-    fn headers(&self) -> &'static [&'static str] {
-        &[EVENT_ID]
-    }
-
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        one(self.0.event(&arrival.request)?)
-    }
-
-    // ---- Sample -----------------------------------------------------------
-
-    /// A captured card payment as Razorpay shows it (no contact details).
-    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        self.0.sample(at)
-    }
-
-    fn headers_for(&self, _body: &[u8], _at: DateTime<Utc>) -> Vec<(String, String)> {
-        vec![("X-Razorpay-Event-Id".into(), random_id())]
-    }
-}
-
-/// Razorpay ids are 14 alphanumerics after the prefix.
-fn random_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..14].to_owned()
+    Ok(Provider::new(scheme, mapping))
 }
 
 #[cfg(test)]

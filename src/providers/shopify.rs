@@ -72,7 +72,7 @@ fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
 struct Shopify;
 
 impl Normalizer for Shopify {
-    fn headers(&self) -> &'static [&'static str] {
+    fn headers(&self) -> &[&'static str] {
         &HEADERS
     }
 

@@ -146,16 +146,6 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    /// `sha1`, `sha256` or `sha512`.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "sha1" => Some(Self::Sha1),
-            "sha256" => Some(Self::Sha256),
-            "sha512" => Some(Self::Sha512),
-            _ => None,
-        }
-    }
-
     /// The HMAC of the concatenation of `parts`, without copying them into
     /// one buffer or the MAC onto the heap.
     pub fn mac<P: AsRef<[u8]>>(self, key: &[u8], parts: impl IntoIterator<Item = P>) -> MacBytes {
@@ -317,7 +307,6 @@ mod tests {
         let lengths =
             [Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512].map(|a| a.mac(b"k", [b"m"]).as_ref().len());
         assert_eq!(lengths, [20, 32, 64]);
-        assert_eq!(Algorithm::parse("md5"), None);
     }
 
     #[test]

@@ -226,7 +226,7 @@ pub async fn verify(
             Ok(verified) => verified?,
             Err(_) => return Err(KeyFetchError("timed out".into()).into()),
         },
-        decided => decided.await?,
+        decided => decided.verdict().await?,
     };
     let guard = delivery.map(|delivery| delivery.guard(source.name.as_str(), &request.body));
     // A credential sent as `Authorization` (Adyen's Basic auth, Checkout.com's

@@ -37,17 +37,8 @@ const AMOUNT_FIELDS: [&str; 2] = ["amount_money", "total_money"];
 
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let scheme = Hmac::preset(&SIGNATURE, settings)?;
-    let url_key = settings.key("notification_url");
-    let notification_url = settings.required_string("notification_url")?;
-    if notification_url.is_empty() {
-        return Err(ConfigError::invalid(url_key, "must be the URL registered with Square"));
-    }
-    let field_key = settings.key("amount_field");
-    let wanted = settings.string("amount_field")?.unwrap_or_else(|| AMOUNT_FIELDS[0].into());
-    let amount_field = AMOUNT_FIELDS
-        .into_iter()
-        .find(|f| *f == wanted)
-        .ok_or_else(|| ConfigError::invalid(field_key, "expected \"amount_money\" or \"total_money\""))?;
+    let notification_url = settings.nonempty_string("notification_url", "must be the URL registered with Square")?;
+    let amount_field = settings.choice("amount_field", &AMOUNT_FIELDS.map(|f| (f, f)), AMOUNT_FIELDS[0])?;
     let livemode = settings.bool("livemode")?.unwrap_or(false);
     Ok(Provider::new(scheme.signing_after(notification_url), Square { amount_field, livemode }))
 }
