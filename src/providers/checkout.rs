@@ -39,7 +39,7 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
     let succeeded_types = super::succeeded_on(settings, &SUCCESS_EVENTS, &SUCCESS_EVENTS[..1], Some("event type"))?;
     let credential = Credential::key(settings, "authorization_key")?;
     let mapping = Mapping {
-        livemode: Livemode::Configured(settings.bool("livemode")?.unwrap_or(false)),
+        livemode: settings.bool("livemode")?.unwrap_or(false),
         succeeded_types,
         event_id: EventId::Field("/id".into()),
         occurred_at: ["/created_on", "/timestamp", "/data/processed_on"].map(String::from).to_vec(),

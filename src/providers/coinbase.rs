@@ -36,7 +36,7 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
     let key = settings.string("merchant_reference_metadata_key")?.unwrap_or_else(|| "order_id".into());
     let data = |field: &str| format!("/event/data/{field}");
     let mapping = Mapping {
-        livemode: Livemode::Configured(settings.bool("livemode")?.unwrap_or(false)),
+        livemode: settings.bool("livemode")?.unwrap_or(false),
         event_id: EventId::Field("/event/id".into()),
         amount_unit: AmountUnit::configure(settings, AmountUnit::Major)?,
         occurred_at: vec!["/event/created_at".into()],

@@ -39,14 +39,9 @@ pub(super) enum EventId {
     TypeAndPayment,
 }
 
-/// Whether a notification is live.
-#[derive(Debug)]
-pub(super) enum Livemode {
-    /// The source's `livemode` (the payload does not say).
-    Configured(bool),
-    /// Read from the payload, where the provider says it.
-    Payload(fn(&Value) -> Result<bool, NormalizeError>),
-}
+/// What a named provider reads besides its pointers: it adjusts the facts
+/// the mapping read from `doc` (Paystack's `data.domain` says live or test).
+pub(super) type Refine = fn(doc: &Value, facts: &mut PaymentFacts) -> Result<(), NormalizeError>;
 
 /// Where the payment facts are in a payload, and what stands in for the
 /// ones it does not map. As a [`Normalizer`] it is a generic scheme's.
@@ -76,7 +71,9 @@ pub struct Mapping {
     pub(super) payment_method: Option<String>,
     /// Headers holding the signed unix time.
     pub(super) time_headers: Vec<String>,
-    pub(super) livemode: Livemode,
+    /// The source's `livemode`.
+    pub(super) livemode: bool,
+    pub(super) refine: Option<Refine>,
     /// A named provider's sample template (`{{amount}}` is filled in by the
     /// unit); none: a payload laid out by the pointers.
     pub(super) sample: Option<&'static str>,
@@ -108,7 +105,8 @@ impl Mapping {
             customer_id: None,
             payment_method: None,
             time_headers: Vec::new(),
-            livemode: Livemode::Configured(false),
+            livemode: false,
+            refine: None,
             sample: Some(sample),
         }
     }
@@ -126,7 +124,7 @@ impl Mapping {
         id_headers: impl IntoIterator<Item = String>,
         time_headers: impl IntoIterator<Item = String>,
     ) -> Result<Self, ConfigError> {
-        let livemode = Livemode::Configured(settings.bool("livemode")?.unwrap_or(false));
+        let livemode = settings.bool("livemode")?.unwrap_or(false);
         let key = settings.key("mapping");
         let mut table = settings.table("mapping")?.ok_or_else(|| ConfigError::invalid(key, "is required"))?;
         let nonempty = |table: &mut SourceSettings<'_>, key: &str| {
@@ -162,6 +160,7 @@ impl Mapping {
             payment_method: optional_pointer(&mut table, "payment_method")?,
             time_headers: time_headers.into_iter().collect(),
             livemode,
+            refine: None,
             sample: None,
         };
         table.finish()?;
@@ -190,16 +189,13 @@ impl Mapping {
         let currency = fields::currency(&doc, &self.currency)?;
         let optional = |p: Option<&str>| p.map_or(Ok(None), |p| fields::opt_id(&doc, p));
         let payment_id = fields::payment_id(&doc, &self.payment_id)?;
-        Ok(Normalized::Payment(PaymentFacts {
+        let mut facts = PaymentFacts {
             amount: match self.amount_unit {
                 AmountUnit::Minor => MinorUnits::new(fields::minor_amount(&doc, &self.amount)?),
                 AmountUnit::Major => fields::major_amount(&doc, &self.amount, currency)?,
             },
             currency,
-            livemode: match self.livemode {
-                Livemode::Configured(live) => live,
-                Livemode::Payload(read) => read(&doc)?,
-            },
+            livemode: self.livemode,
             merchant_reference: optional(fields::first_present(&doc, &self.merchant_reference))?,
             customer_id: optional(self.customer_id.as_deref())?,
             payment_method: optional(self.payment_method.as_deref())?,
@@ -217,7 +213,11 @@ impl Mapping {
                     .and_then(|t| DateTime::from_timestamp(t.trim().parse().ok()?, 0))
                     .unwrap_or(request.received_at),
             },
-        }))
+        };
+        if let Some(refine) = self.refine {
+            refine(&doc, &mut facts)?;
+        }
+        Ok(Normalized::Payment(facts))
     }
 
     /// A realistic payment-succeeded payload laid out as this mapping expects.

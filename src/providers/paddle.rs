@@ -52,11 +52,26 @@ const PAID_STATES: [&str; 2] = ["paid", "completed"];
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let keys = SigningKeys::from_settings(settings)?;
     let tolerance_secs = settings.u64("tolerance_secs")?.unwrap_or(5);
-    let succeeded_on = super::succeeded_on(settings, &PAYMENT_EVENTS, &PAYMENT_EVENTS[..1], None)?;
+    let succeeded_types = super::succeeded_on(settings, &PAYMENT_EVENTS, &PAYMENT_EVENTS[..1], None)?;
     let key = settings.string("merchant_reference_custom_data_key")?.unwrap_or_else(|| "order_id".into());
-    let reference_pointer = fields::child("/data/custom_data", &key);
-    let livemode = settings.bool("livemode")?.unwrap_or(false);
-    Ok(Provider::new(PaddleSignature { keys, tolerance_secs }, Paddle { succeeded_on, reference_pointer, livemode }))
+    let mapping = Mapping {
+        livemode: settings.bool("livemode")?.unwrap_or(false),
+        succeeded_types,
+        event_id: EventId::Field("/event_id".into()),
+        occurred_at: vec!["/occurred_at".into()],
+        // `custom_data` is free-form JSON: an order id may be a string or a number.
+        merchant_reference: vec![fields::child("/data/custom_data", &key)],
+        customer_id: Some("/data/customer_id".into()),
+        refine: Some(captured_method),
+        ..Mapping::fixed(
+            "paddle",
+            include_str!("samples/paddle.json"),
+            ["/event_type", "/data/id", "/data/details/totals/grand_total", "/data/currency_code"],
+            &[],
+        )
+        .when_status("/data/status", &PAID_STATES)
+    };
+    Ok(Provider::new(PaddleSignature { keys, tolerance_secs }, mapping))
 }
 
 // ---- Header parsing -------------------------------------------------------
@@ -143,61 +158,13 @@ impl Scheme for PaddleSignature {
 
 // ---- Normalization --------------------------------------------------------
 
-/// A Paddle notification destination's normalizer.
-#[derive(Debug)]
-struct Paddle {
-    succeeded_on: Vec<String>,
-    /// JSON pointer to the merchant reference inside `data.custom_data`.
-    reference_pointer: String,
-    livemode: bool,
-}
-
-impl Normalizer for Paddle {
-    /// A delivery is one event: a payment when its type is chosen and the
-    /// transaction's status is paid or completed.
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        let event = fields::parse(&arrival.request.body)?;
-        let event_type = fields::str(&event, "/event_type")?.to_owned();
-        if !self.succeeded_on.contains(&event_type) || !PAID_STATES.contains(&fields::str(&event, "/data/status")?) {
-            return one(Normalized::Ignored { event_type });
-        }
-        let currency = fields::currency(&event, "/data/currency_code")?;
-        let amount = fields::minor_amount(&event, "/data/details/totals/grand_total")?;
-        one(Normalized::Payment(PaymentFacts {
-            payment_id: fields::payment_id(&event, "/data/id")?,
-            amount: MinorUnits::new(amount),
-            currency,
-            livemode: self.livemode,
-            merchant_reference: reference(&event, &self.reference_pointer)?,
-            customer_id: fields::opt_str(&event, "/data/customer_id")?,
-            payment_method: captured_method(&event),
-            provider_event_id: Some(fields::str(&event, "/event_id")?.to_owned()),
-            provider_event_type: event_type,
-            occurred_at: fields::time(&event, "/occurred_at")?,
-        }))
-    }
-
-    // ---- Sample -----------------------------------------------------------
-
-    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        sample::render(include_str!("samples/paddle.json"), at, &[])
-    }
-}
-
-/// `custom_data` is free-form JSON: an order id may be a string or a number.
-fn reference(event: &Value, pointer: &str) -> Result<Option<String>, NormalizeError> {
-    match fields::get(event, pointer) {
-        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
-        _ => fields::opt_str(event, pointer),
-    }
-}
-
 /// The method of the attempt that captured the money (earlier attempts may
 /// have failed with another card or method).
-fn captured_method(event: &Value) -> Option<String> {
-    let attempts = fields::get(event, "/data/payments")?.as_array()?;
-    let captured = attempts.iter().find(|p| p.get("status").and_then(Value::as_str) == Some("captured"))?;
-    captured.pointer("/method_details/type")?.as_str().map(str::to_owned)
+fn captured_method(event: &Value, facts: &mut PaymentFacts) -> Result<(), NormalizeError> {
+    let attempts = fields::get(event, "/data/payments").and_then(Value::as_array).into_iter().flatten();
+    let captured = attempts.into_iter().find(|p| p.get("status").and_then(Value::as_str) == Some("captured"));
+    facts.payment_method = captured.and_then(|p| p.pointer("/method_details/type")?.as_str()).map(str::to_owned);
+    Ok(())
 }
 
 #[cfg(test)]

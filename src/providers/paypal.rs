@@ -90,7 +90,7 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
     let field = settings.choice("merchant_reference_field", &fields, MERCHANT_REFERENCE_FIELDS[0])?;
     let resource = |field: &str| format!("/resource/{field}");
     let mapping = Mapping {
-        livemode: Livemode::Configured(settings.bool("livemode")?.unwrap_or(false)),
+        livemode: settings.bool("livemode")?.unwrap_or(false),
         event_id: EventId::Field("/id".into()),
         amount_unit: AmountUnit::Major,
         occurred_at: vec!["/create_time".into()],

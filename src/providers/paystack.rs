@@ -23,7 +23,7 @@ const SIGNATURE: Preset = Preset(&["x-paystack-signature"], Algorithm::Sha512, E
 
 pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, ConfigError> {
     let mapping = Mapping {
-        livemode: Livemode::Payload(livemode),
+        refine: Some(livemode),
         event_id: EventId::TypeAndPayment,
         // Paystack sends `paid_at`, and in some payloads `paidAt` instead.
         occurred_at: vec!["/data/paid_at".into(), "/data/paidAt".into()],
@@ -43,12 +43,13 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
 
 /// `data.domain` is `"live"` or `"test"`; anything else is refused rather
 /// than guessed, since it decides whether real money moved.
-fn livemode(event: &Value) -> Result<bool, NormalizeError> {
-    match fields::str(event, "/data/domain")? {
-        "live" => Ok(true),
-        "test" => Ok(false),
-        _ => Err(NormalizeError::field("data.domain", "is neither live nor test")),
-    }
+fn livemode(event: &Value, facts: &mut PaymentFacts) -> Result<(), NormalizeError> {
+    facts.livemode = match fields::str(event, "/data/domain")? {
+        "live" => true,
+        "test" => false,
+        _ => return Err(NormalizeError::field("data.domain", "is neither live nor test")),
+    };
+    Ok(())
 }
 
 #[cfg(test)]

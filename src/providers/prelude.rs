@@ -10,7 +10,7 @@ pub(super) use super::{
     delivery::{self, Delivery},
     fields,
     hmac::{Encoding, Hmac, Preset},
-    mapping::{AmountUnit, EventId, Livemode, Mapping},
+    mapping::{AmountUnit, EventId, Mapping},
     one, sample,
     signature::{within_tolerance, Algorithm, Credential, MacBytes, SigningKeys},
     NormalizeError, Normalizer, Notification, Provider, Rejection, Scheme, SignatureMatch, Verification, Verified,

@@ -31,7 +31,7 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
     let at = |field: &str| format!("/payload/payment/entity/{field}");
     // A captured card payment as Razorpay shows it (no contact details).
     let mapping = Mapping {
-        livemode: Livemode::Configured(settings.bool("livemode")?.unwrap_or(false)),
+        livemode: settings.bool("livemode")?.unwrap_or(false),
         event_id: EventId::ProviderHeader("x-razorpay-event-id"),
         occurred_at: vec!["/created_at".into()],
         merchant_reference: vec![at("order_id")],

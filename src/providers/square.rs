@@ -39,57 +39,32 @@ pub(super) fn build(settings: &mut SourceSettings<'_>) -> Result<Provider, Confi
     let scheme = Hmac::preset(&SIGNATURE, settings)?;
     let notification_url = settings.nonempty_string("notification_url", "must be the URL registered with Square")?;
     let amount_field = settings.choice("amount_field", &AMOUNT_FIELDS.map(|f| (f, f)), AMOUNT_FIELDS[0])?;
-    let livemode = settings.bool("livemode")?.unwrap_or(false);
-    Ok(Provider::new(scheme.signing_after(notification_url), Square { amount_field, livemode }))
+    let at = |field: &str| format!("/data/object/payment/{field}");
+    let money = |field: &str| at(&format!("{amount_field}/{field}"));
+    // A completed card payment of 10.00 USD, as Square shows it.
+    let mapping = Mapping {
+        livemode: settings.bool("livemode")?.unwrap_or(false),
+        event_id: EventId::Field("/event_id".into()),
+        occurred_at: vec!["/created_at".into()],
+        merchant_reference: vec![at("reference_id"), at("order_id")],
+        customer_id: Some(at("customer_id")),
+        payment_method: Some(at("source_type")),
+        refine: Some(lowercase_method),
+        ..Mapping::fixed(
+            "square",
+            include_str!("samples/square.json"),
+            ["/type", &at("id"), &money("amount"), &money("currency")],
+            &["payment.created", "payment.updated"],
+        )
+        .when_status(&at("status"), &["COMPLETED"])
+    };
+    Ok(Provider::new(scheme.signing_after(notification_url), mapping))
 }
 
-// ---- Normalization --------------------------------------------------------
-
-const SUCCEEDED: [&str; 2] = ["payment.created", "payment.updated"];
-
-/// A Square webhook subscription's normalizer.
-#[derive(Debug)]
-struct Square {
-    /// `amount_money` or `total_money`.
-    amount_field: &'static str,
-    livemode: bool,
-}
-
-impl Normalizer for Square {
-    /// A delivery is one event.
-    fn normalize(&self, arrival: &Arrival) -> Result<Vec<Notification>, NormalizeError> {
-        let event = fields::parse(&arrival.request.body)?;
-        let event_type = fields::str(&event, "/type")?.to_owned();
-        let at = |field: &str| format!("/data/object/payment/{field}");
-        let completed = fields::opt_str(&event, &at("status"))?.as_deref() == Some("COMPLETED");
-        if !SUCCEEDED.contains(&event_type.as_str()) || !completed {
-            return one(Normalized::Ignored { event_type });
-        }
-        let money = |field: &str| format!("{}/{field}", at(self.amount_field));
-        let reference = match fields::opt_str(&event, &at("reference_id"))? {
-            Some(reference) => Some(reference),
-            None => fields::opt_str(&event, &at("order_id"))?,
-        };
-        one(Normalized::Payment(PaymentFacts {
-            payment_id: fields::payment_id(&event, &at("id"))?,
-            amount: MinorUnits::new(fields::minor_amount(&event, &money("amount"))?),
-            currency: fields::currency(&event, &money("currency"))?,
-            livemode: self.livemode,
-            merchant_reference: reference,
-            customer_id: fields::opt_str(&event, &at("customer_id"))?,
-            payment_method: fields::opt_str(&event, &at("source_type"))?.map(|t| t.to_ascii_lowercase()),
-            provider_event_id: Some(fields::str(&event, "/event_id")?.to_owned()),
-            provider_event_type: event_type,
-            occurred_at: fields::time(&event, "/created_at")?,
-        }))
-    }
-
-    // ---- Sample -----------------------------------------------------------
-
-    /// A completed card payment of 10.00 USD, as Square shows it.
-    fn sample(&self, at: DateTime<Utc>) -> Vec<u8> {
-        sample::render(include_str!("samples/square.json"), at, &[])
-    }
+/// Square's `source_type` (`CARD`) in the lower case other providers use.
+fn lowercase_method(_: &Value, facts: &mut PaymentFacts) -> Result<(), NormalizeError> {
+    facts.payment_method = facts.payment_method.take().map(|method| method.to_ascii_lowercase());
+    Ok(())
 }
 
 #[cfg(test)]
