@@ -112,7 +112,8 @@ impl Hmac {
         let header = settings.required_string("header")?.to_ascii_lowercase();
         let algorithms = [("sha1", Algorithm::Sha1), ("sha256", Algorithm::Sha256), ("sha512", Algorithm::Sha512)];
         let algorithm = settings.choice("algorithm", &algorithms, Algorithm::Sha256)?;
-        let encoding = settings.choice("encoding", &[("hex", Encoding::Hex), ("base64", Encoding::Base64)], Encoding::Hex)?;
+        let encoding =
+            settings.choice("encoding", &[("hex", Encoding::Hex), ("base64", Encoding::Base64)], Encoding::Hex)?;
         let timestamp_header = settings.string("timestamp_header")?.map(|h| h.to_ascii_lowercase());
         let id_header = settings.string("id_header")?.map(|h| h.to_ascii_lowercase());
         let template_key = settings.key("signed_content");

@@ -133,7 +133,8 @@ impl Mapping {
         };
         let succeeded_types = nonempty(&mut table, "succeeded_types")?;
         let status = optional_pointer(&mut table, "status")?;
-        let succeeded_statuses = if status.is_some() { nonempty(&mut table, "succeeded_statuses")? } else { Vec::new() };
+        let succeeded_statuses =
+            if status.is_some() { nonempty(&mut table, "succeeded_statuses")? } else { Vec::new() };
         let amount_unit = AmountUnit::configure(&mut table, AmountUnit::Minor)?;
         let label_key = table.key("provider");
         let label = table.string("provider")?;

@@ -19,6 +19,7 @@
 mod appender;
 mod arrivals;
 mod connection;
+mod consume;
 mod dead_letter_search;
 mod dlq;
 mod durability;
@@ -33,8 +34,9 @@ mod stats;
 
 use std::{sync::Arc, time::Duration};
 
-pub use arrivals::{Appended, ArrivalEntry, Claimed, Rejected};
+pub use arrivals::{Appended, Rejected};
 pub use connection::Connection;
+pub use consume::{ArrivalEntry, Claimed};
 pub use dead_letter_search::{DeadLetterFilter, DeadLetterPage};
 pub use dlq::{DeadLetter, DlqReason, StoredDeadLetter, UnknownReason};
 pub use durability::Durability;

@@ -46,6 +46,18 @@ fn no_module_imports_a_module_above_it() {
     assert!(violations.is_empty(), "imports against the layer order:\n{}", violations.join("\n"));
 }
 
+/// Every file stays small enough to read in one sitting.
+#[test]
+fn no_source_file_is_over_500_lines() {
+    let long: Vec<String> = rust_files(Path::new("src"))
+        .into_iter()
+        .map(|file| (std::fs::read_to_string(&file).expect("source files are readable").lines().count(), file))
+        .filter(|(lines, _)| *lines > 500)
+        .map(|(lines, file)| format!("{}: {lines} lines", file.display()))
+        .collect();
+    assert!(long.is_empty(), "files over 500 lines:\n{}", long.join("\n"));
+}
+
 #[test]
 fn the_layer_check_reads_grouped_nested_and_inline_paths() {
     let text = "use crate::{\n    config::Config,\n    store::{Store, keys::{Keys}},\n};\nlet x = crate::app::Role;\n";
