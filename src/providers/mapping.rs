@@ -393,6 +393,24 @@ mod tests {
     }
 
     #[test]
+    fn a_status_condition_decides_with_the_type_and_ids_may_be_integers() {
+        let with_status = format!("{DODO}\nstatus = \"/data/status\"\nsucceeded_statuses = [\"paid\"]");
+        let paid = mapping(&with_status).unwrap();
+        let body = |status: &str| {
+            json!({"type": "payment.succeeded", "data": {"payment_id": 42, "total_amount": 1, "currency": "EUR",
+                "status": status, "metadata": {"order_id": 7}}})
+            .to_string()
+        };
+        let Ok(Normalized::Payment(facts)) = paid.event(&request(body("paid").as_bytes())) else { panic!() };
+        assert_eq!((facts.payment_id.as_str(), facts.merchant_reference.as_deref()), ("42", Some("7")));
+        assert!(matches!(paid.event(&request(body("pending").as_bytes())), Ok(Normalized::Ignored { .. })));
+        let sample = paid.sample_payload(Utc::now()).to_string();
+        assert!(matches!(paid.event(&request(sample.as_bytes())), Ok(Normalized::Payment(_))));
+        let missing = mapping(&format!("{DODO}\nstatus = \"/data/status\"")).unwrap_err().to_string();
+        assert!(missing.starts_with("sources[0].mapping.succeeded_statuses"), "{missing}");
+    }
+
+    #[test]
     fn samples_fit_their_mapping() {
         let mapping = mapping(DODO).unwrap();
         let sample = mapping.sample_payload(Utc::now()).to_string();
