@@ -123,7 +123,9 @@ impl Adyen {
     fn item(&self, json: &Value, item: &str, livemode: bool) -> Result<Normalized, NormalizeError> {
         let at = |field: &str| format!("{item}/{field}");
         let event_type = fields::str(json, &at("eventCode"))?.to_owned();
-        if !success(json, &at("success"))? || !self.succeeded_on.contains(&event_type) {
+        let success = flag(json, &at("success"))?
+            .ok_or_else(|| NormalizeError::field(fields::name(&at("success")), "is missing"))?;
+        if !success || !self.succeeded_on.contains(&event_type) {
             return Ok(Normalized::Ignored { event_type });
         }
         let id_field = if event_type == "CAPTURE" { "originalReference" } else { "pspReference" };
@@ -152,7 +154,7 @@ impl Adyen {
     /// never decides; when present and contrary, the notification went to
     /// the wrong endpoint (or was edited), which an operator must see.
     fn livemode(&self, json: &Value) -> Result<bool, NormalizeError> {
-        match live(json)? {
+        match flag(json, "/live")? {
             Some(live) if live != self.livemode => {
                 Err(NormalizeError::LivemodeMismatch { field: "live".into(), configured: self.livemode })
             }
@@ -161,26 +163,17 @@ impl Adyen {
     }
 }
 
-/// The top-level `live`, a string `"true"`/`"false"` (a JSON boolean is
-/// accepted too); absent or `null` is `None`; anything else is refused
-/// rather than guessed.
-fn live(json: &Value) -> Result<Option<bool>, NormalizeError> {
-    match fields::get(json, "/live") {
+/// A flag as Adyen writes it, the string `"true"`/`"false"` (a JSON boolean
+/// is accepted too); absent or `null` is `None`; anything else is refused
+/// rather than guessed. (The signature covers `success` as text, so a
+/// verified item's is always one of the two.)
+fn flag(json: &Value, pointer: &str) -> Result<Option<bool>, NormalizeError> {
+    match fields::get(json, pointer) {
         Some(Value::String(s)) if s == "true" => Ok(Some(true)),
         Some(Value::String(s)) if s == "false" => Ok(Some(false)),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(NormalizeError::field("live", "is neither \"true\" nor \"false\"")),
+        Some(_) => Err(NormalizeError::field(fields::name(pointer), "is neither \"true\" nor \"false\"")),
         None => Ok(None),
-    }
-}
-
-/// `success` is the string `"true"`/`"false"`.
-fn success(json: &Value, pointer: &str) -> Result<bool, NormalizeError> {
-    match fields::get(json, pointer) {
-        Some(Value::String(s)) => Ok(s == "true"),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(NormalizeError::field(fields::name(pointer), "is not \"true\" or \"false\"")),
-        None => Err(NormalizeError::field(fields::name(pointer), "is missing")),
     }
 }
 

@@ -201,13 +201,13 @@ pub fn within_tolerance(signed_at: i64, received_at: DateTime<Utc>, tolerance_se
 /// The header carrying the credential.
 pub(super) const AUTHORIZATION: &str = "authorization";
 
-/// What a source expects in `Authorization`. `Debug` shows no secret.
+/// What a source expects in `Authorization`: the credential as sent
+/// (`username:password` before Basic's base64, or the whole header value).
+/// `Debug` shows no secret.
 #[derive(Debug)]
-pub(super) enum Credential {
-    /// `Basic base64(username:password)` (Adyen).
-    Basic { username: String, password: SecretString },
-    /// The whole header value (Checkout.com).
-    Key(SecretString),
+pub(super) struct Credential {
+    expected: SecretString,
+    basic: bool,
 }
 
 impl Credential {
@@ -218,7 +218,10 @@ impl Credential {
         let missing =
             |key: &str, with: &str| ConfigError::invalid(settings.key(key), format!("is required with a {with}"));
         match (username, password) {
-            (Some(username), Some(password)) if !username.contains(':') => Ok(Some(Self::Basic { username, password })),
+            (Some(username), Some(password)) if !username.contains(':') => {
+                let expected = format!("{username}:{}", password.expose_secret()).into();
+                Ok(Some(Self { expected, basic: true }))
+            }
             (Some(_), Some(_)) => {
                 Err(ConfigError::invalid(settings.key("basic_auth_username"), "must not contain ':'"))
             }
@@ -230,25 +233,14 @@ impl Credential {
 
     /// The key given as `key` (or `{key}_env`), if any.
     pub(super) fn key(settings: &mut SourceSettings<'_>, key: &str) -> Result<Option<Self>, ConfigError> {
-        Ok(settings.secret(key)?.map(Self::Key))
-    }
-
-    /// The credential bytes as sent: decoded `username:password` for Basic.
-    fn expected(&self) -> String {
-        match self {
-            Self::Basic { username, password } => format!("{username}:{}", password.expose_secret()),
-            Self::Key(key) => key.expose_secret().to_owned(),
-        }
+        Ok(settings.secret(key)?.map(|expected| Self { expected, basic: false }))
     }
 
     /// Whether `headers` carry the credential.
     pub(super) fn check(&self, headers: &Headers) -> Result<(), Rejection> {
         let header = headers.get(AUTHORIZATION).ok_or(Rejection::MissingSignature)?;
-        let received = match self {
-            Self::Basic { .. } => parse_basic(header).ok_or(Rejection::InvalidSignature)?,
-            Self::Key(_) => header.as_bytes().to_vec(),
-        };
-        if credential_eq(&received, self.expected().as_bytes()) {
+        let received = if self.basic { parse_basic(header).ok_or(Rejection::InvalidSignature)? } else { header.into() };
+        if credential_eq(&received, self.expected.expose_secret().as_bytes()) {
             Ok(())
         } else {
             Err(Rejection::InvalidSignature)
@@ -257,10 +249,8 @@ impl Credential {
 
     /// The header the provider sends (for `payhook sign` and tests).
     pub(super) fn header(&self) -> (String, String) {
-        let value = match self {
-            Self::Basic { .. } => format!("Basic {}", STANDARD.encode(self.expected())),
-            Self::Key(_) => self.expected(),
-        };
+        let expected = self.expected.expose_secret();
+        let value = if self.basic { format!("Basic {}", STANDARD.encode(expected)) } else { expected.to_owned() };
         ("Authorization".into(), value)
     }
 }
