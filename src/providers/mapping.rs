@@ -11,8 +11,9 @@ use super::prelude::*;
 use crate::domain::SourceName;
 
 /// Whether the mapped amount is in minor units (`2000`) or major units (`"20.00"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) enum AmountUnit {
+    #[default]
     Minor,
     Major,
 }
@@ -39,13 +40,20 @@ pub(super) enum EventId {
     TypeAndPayment,
 }
 
+/// No event id unless the mapping names one.
+impl Default for EventId {
+    fn default() -> Self {
+        Self::SchemeHeaders(Vec::new())
+    }
+}
+
 /// What a named provider reads besides its pointers: it adjusts the facts
 /// the mapping read from `doc` (Paystack's `data.domain` says live or test).
 pub(super) type Refine = fn(doc: &Value, facts: &mut PaymentFacts) -> Result<(), NormalizeError>;
 
 /// Where the payment facts are in a payload, and what stands in for the
 /// ones it does not map. As a [`Normalizer`] it is a generic scheme's.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Mapping {
     /// `provider`: the name payments of this source are keyed and published
     /// under; `None`: the source's name.
@@ -93,21 +101,11 @@ impl Mapping {
             label: Some(provider.into()),
             event_type: event_type.into(),
             succeeded_types: succeeded.iter().map(|t| (*t).to_owned()).collect(),
-            status: None,
-            succeeded_statuses: Vec::new(),
-            event_id: EventId::SchemeHeaders(Vec::new()),
             payment_id: payment_id.into(),
             amount: amount.into(),
-            amount_unit: AmountUnit::Minor,
             currency: currency.into(),
-            occurred_at: Vec::new(),
-            merchant_reference: Vec::new(),
-            customer_id: None,
-            payment_method: None,
-            time_headers: Vec::new(),
-            livemode: false,
-            refine: None,
             sample: Some(sample),
+            ..Self::default()
         }
     }
 
@@ -161,8 +159,7 @@ impl Mapping {
             payment_method: optional_pointer(&mut table, "payment_method")?,
             time_headers: time_headers.into_iter().collect(),
             livemode,
-            refine: None,
-            sample: None,
+            ..Self::default()
         };
         table.finish()?;
         Ok(mapping)
