@@ -8,7 +8,7 @@ use std::{collections::HashMap, sync::LazyLock, time::Duration};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use redis::{
-    streams::{StreamClaimReply, StreamId, StreamPendingCountReply, StreamReadReply},
+    streams::{StreamClaimReply, StreamId, StreamPendingCountReply},
     Script, Value,
 };
 
@@ -22,6 +22,11 @@ use crate::domain::{Arrival, ArrivalId, Headers, RequestId, Shard, SourceName, W
 
 /// Claims pending arrivals and reports those deleted while pending.
 static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("claim.lua")));
+
+/// `XREADGROUP`'s reply (nil when nothing came): per stream, its entries,
+/// each an id with its fields. Read by value, since redis-rs's
+/// `StreamReadReply` first copies the whole reply, every body included.
+type ReadReply = Option<Vec<HashMap<String, Vec<HashMap<String, HashMap<String, Value>>>>>>;
 
 /// Arrivals taken over by a processor.
 #[derive(Debug, Default)]
@@ -120,8 +125,9 @@ impl Store {
             cmd.arg("BLOCK").arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX));
         }
         cmd.arg("STREAMS").arg(self.keys.arrivals(shard)).arg(from);
-        let reply: Option<StreamReadReply> = cmd.query_async(&mut self.connection()).await?;
-        Ok(reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect())
+        let reply: ReadReply = cmd.query_async(&mut self.connection()).await?;
+        let entries = reply.into_iter().flatten().flat_map(HashMap::into_values).flatten().flatten();
+        Ok(entries.map(|(id, map)| StreamId { id, map, ..StreamId::default() }).collect())
     }
 
     /// Takes over up to `count` arrivals that another processor received but
