@@ -163,7 +163,7 @@ impl Scheme for PaddleSignature {
 fn captured_method(event: &Value, facts: &mut PaymentFacts) -> Result<(), NormalizeError> {
     let attempts = fields::get(event, "/data/payments").and_then(Value::as_array).into_iter().flatten();
     let captured = attempts.into_iter().find(|p| p.get("status").and_then(Value::as_str) == Some("captured"));
-    facts.payment_method = captured.and_then(|p| p.pointer("/method_details/type")?.as_str()).map(str::to_owned);
+    facts.payment_method = captured.and_then(|p| fields::at(p, "/method_details/type")?.as_str()).map(str::to_owned);
     Ok(())
 }
 

@@ -23,7 +23,10 @@
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::Value;
 
-use crate::providers::signature::{constant_time_eq, Algorithm};
+use crate::providers::{
+    fields,
+    signature::{constant_time_eq, Algorithm},
+};
 
 /// The signed fields, in signing order, as JSON pointers into an item.
 pub(in crate::providers) const SIGNED_FIELDS: [&str; 8] = [
@@ -51,7 +54,7 @@ impl SignedItem {
     /// `None` when a signed field is an object or a list (no signer would
     /// produce that).
     fn parse(item: &Value) -> Option<Self> {
-        let signature = match item.pointer("/additionalData/hmacSignature") {
+        let signature = match fields::at(item, "/additionalData/hmacSignature") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(STANDARD.decode(s).unwrap_or_default()),
             Some(_) => Some(Vec::new()),
@@ -92,7 +95,7 @@ impl SignedFields {
     pub(super) fn of(item: &Value) -> Option<Self> {
         let mut texts: [String; 8] = Default::default();
         for (text, pointer) in texts.iter_mut().zip(SIGNED_FIELDS) {
-            *text = scalar_text(item.pointer(pointer))?;
+            *text = scalar_text(fields::at(item, pointer))?;
         }
         Some(Self(texts))
     }
