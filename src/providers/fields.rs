@@ -33,9 +33,10 @@ pub fn at<'a>(json: &'a Value, pointer: &str) -> Option<&'a Value> {
         return Some(json);
     }
     pointer.strip_prefix('/')?.split('/').try_fold(json, |target, token| {
-        let token = match token.contains('~') {
-            true => Cow::Owned(token.replace("~1", "/").replace("~0", "~")),
-            false => Cow::Borrowed(token),
+        let token = if token.contains('~') {
+            Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+        } else {
+            Cow::Borrowed(token)
         };
         match target {
             Value::Object(map) => map.get(token.as_ref()),
