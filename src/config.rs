@@ -168,9 +168,9 @@ impl Config {
         sources::validate(&self.sources)
     }
 
-    /// The settings each source's provider reads, at `sources[i]`.
-    pub fn source_settings(&self) -> impl Iterator<Item = SourceSettings<'_>> {
-        self.sources.iter().enumerate().map(|(i, source)| source.settings(i, &self.env))
+    /// Each source, with the settings its provider reads at `sources[i]`.
+    pub fn source_settings(&self) -> impl Iterator<Item = (&SourceConfig, SourceSettings<'_>)> {
+        self.sources.iter().enumerate().map(|(i, source)| (source, source.settings(i, &self.env)))
     }
 
     /// The config file to use: `--config`, else `$PAYHOOK_CONFIG`, else the default.
@@ -235,6 +235,10 @@ mod tests {
             .starts_with("sources[0].name"));
         assert!(error(&MINIMAL.replace("provider = \"stripe\"", "")).starts_with("sources[0].provider: is required"));
         assert!(error(&MINIMAL.replace("provider = \"stripe\"", "provider = 1")).starts_with("sources[0].provider"));
+        for rate in ["0", "-1", "4294967296", "\"5\"", "1.5"] {
+            let text = format!("{MINIMAL}rate_limit_per_sec = {rate}");
+            assert!(error(&text).starts_with("sources[0].rate_limit_per_sec: must be between 1"), "{rate}");
+        }
     }
 
     #[test]
@@ -315,6 +319,7 @@ mod tests {
             [[sources]]
             name = "shop"
             provider = "hmac"
+            rate_limit_per_sec = 50
             secrets_env = ["SHOP_SECRET"]
             tolerance_secs = 60
             [sources.mapping]
@@ -324,6 +329,8 @@ mod tests {
         );
         let env = Env::from_pairs([("SHOP_SECRET", "s")]);
         let config = Config::parse(&text, &env).unwrap();
+        assert_eq!(config.sources[1].rate_limit_per_sec.map(|r| r.get()), Some(50));
+        assert_eq!(config.sources[0].rate_limit_per_sec, None);
         let written = toml::to_string(&config).unwrap();
         assert_eq!(Config::parse(&written, &env).unwrap(), config, "{written}");
         assert!(!written.contains("SHOP_SECRET = "), "the environment is not written: {written}");

@@ -59,8 +59,9 @@ impl Runtime {
     /// `config.env`.
     pub fn build(config: &Config) -> Result<Self, BuildError> {
         config.validate()?;
-        let sources = config.source_settings().map(Source::configure).collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { sources: SourceTable::new(sources)?, sealer: sealer(config)?, admin_token: admin_token(config)? })
+        let sources = config.source_settings().map(|(source, settings)| Source::configure(source, settings));
+        let sources = SourceTable::new(sources.collect::<Result<_, _>>()?);
+        Ok(Self { sources, sealer: sealer(config)?, admin_token: admin_token(config)? })
     }
 
     /// A store on `config`'s Redis that seals with this runtime's keys;

@@ -1,11 +1,11 @@
 //! `[[sources]]`: one table per provider account endpoint, kept as data.
 //!
-//! Config knows a source's name and provider; every other key of its table
-//! belongs to the provider, which reads them one by one through
-//! [`SourceSettings`] when the app builds the source, and refuses the keys it
-//! does not know there.
+//! Config knows what every source has: its name, its provider and its rate
+//! limit. Every other key of its table belongs to the provider, which reads
+//! them one by one through [`SourceSettings`] when the app builds the source,
+//! and refuses the keys it does not know there.
 
-use std::fmt;
+use std::{fmt, num::NonZeroU32};
 
 use serde::{Serialize, Serializer};
 
@@ -20,19 +20,25 @@ pub struct SourceConfig {
     pub name: SourceName,
     /// The `provider = "…"` value, checked against the registry when built.
     pub provider: String,
+    /// `rate_limit_per_sec`: requests per second the source accepts, with
+    /// one second of burst; none: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_sec: Option<NonZeroU32>,
     /// Every other key of the table, for the provider (secrets included).
     #[serde(flatten)]
     pub settings: toml::Table,
 }
 
 impl SourceConfig {
-    /// A source of `provider` named `name`, with the provider's `settings`.
+    /// A source of `provider` named `name`, without a rate limit, with the
+    /// provider's `settings`.
     pub fn new(name: SourceName, provider: impl Into<String>, settings: toml::Table) -> Self {
-        Self { name, provider: provider.into(), settings }
+        Self { name, provider: provider.into(), rate_limit_per_sec: None, settings }
     }
 
     /// The table at `sources[index]`: `name` and `provider` are required
-    /// strings, and the name must be a valid URL segment.
+    /// strings, the name a valid URL segment, the rate limit a positive
+    /// 32-bit integer.
     pub fn parse(index: usize, mut table: toml::Table) -> Result<Self, ConfigError> {
         let path = path(index);
         let mut required = |key: &str| match table.remove(key) {
@@ -42,16 +48,21 @@ impl SourceConfig {
         };
         let (name, provider) = (required("name")?, required("provider")?);
         let name = SourceName::parse(&name).map_err(|e| ConfigError::invalid(format!("{path}.name"), e.to_string()))?;
-        Ok(Self { name, provider, settings: table })
+        let rate_limit_per_sec = match table.remove("rate_limit_per_sec") {
+            None => None,
+            Some(value) => Some(
+                (value.as_integer().and_then(|rate| u32::try_from(rate).ok()).and_then(NonZeroU32::new)).ok_or_else(
+                    || ConfigError::invalid(format!("{path}.rate_limit_per_sec"), "must be between 1 and 4294967295"),
+                )?,
+            ),
+        };
+        Ok(Self { name, provider, rate_limit_per_sec, settings: table })
     }
 
-    /// The whole table as the source at `sources[index]` reads it, with
-    /// `env` resolving its `*_env` keys.
+    /// The provider's keys, as the source at `sources[index]` reads them,
+    /// with `env` resolving its `*_env` keys.
     pub fn settings<'env>(&self, index: usize, env: &'env Env) -> SourceSettings<'env> {
-        let mut table = self.settings.clone();
-        table.insert("name".into(), self.name.as_str().into());
-        table.insert("provider".into(), self.provider.as_str().into());
-        SourceSettings::new(path(index), table, env)
+        SourceSettings::new(path(index), self.settings.clone(), env)
     }
 }
 
@@ -61,6 +72,7 @@ impl fmt::Debug for SourceConfig {
         f.debug_struct("SourceConfig")
             .field("name", &self.name.as_str())
             .field("provider", &self.provider)
+            .field("rate_limit_per_sec", &self.rate_limit_per_sec)
             .field("keys", &self.settings.keys().collect::<Vec<_>>())
             .finish()
     }

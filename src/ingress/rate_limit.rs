@@ -22,7 +22,7 @@ impl RateLimits {
     /// Buckets for the sources that set `rate_limit_per_sec`.
     pub fn new(sources: &SourceTable) -> Self {
         let buckets = sources.iter().filter_map(|source| {
-            let per_sec = f64::from(source.rate_limit_per_sec?);
+            let per_sec = f64::from(source.rate_limit_per_sec?.get());
             Some((source.name.clone(), Bucket { per_sec, state: Mutex::new((per_sec, Instant::now())) }))
         });
         Self(buckets.collect())

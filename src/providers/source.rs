@@ -1,7 +1,7 @@
 //! Sources: one provider account endpoint each, as configured, and the one
 //! way a request becomes a [`VerifiedArrival`].
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, num::NonZeroU32, sync::Arc};
 
 use axum::http::HeaderMap;
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use super::{
     Verification, Verified, VerifyError, REGISTRY,
 };
 use crate::{
-    config::{ConfigError, SourceSettings},
+    config::{ConfigError, SourceConfig, SourceSettings},
     domain::{Arrival, Headers, RequestId, SourceName, WebhookRequest},
 };
 
@@ -31,7 +31,7 @@ pub struct Source {
     /// provider.
     pub payment_provider: String,
     /// Requests per second this source accepts (`rate_limit_per_sec`); none: no limit.
-    pub rate_limit_per_sec: Option<u32>,
+    pub rate_limit_per_sec: Option<NonZeroU32>,
     /// Its scheme and normalizer.
     provider: Provider,
     /// Headers kept with each arrival: the provider's plus tracing context.
@@ -42,27 +42,14 @@ pub struct Source {
 const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
 impl Source {
-    /// Builds a source from its `[[sources]]` table.
-    pub fn configure(mut settings: SourceSettings<'_>) -> Result<Self, ConfigError> {
-        let name_key = settings.key("name");
-        let name = SourceName::parse(&settings.required_string("name")?)
-            .map_err(|e| ConfigError::invalid(name_key, e.to_string()))?;
-        let provider_key = settings.key("provider");
-        let wanted = settings.required_string("provider")?;
+    /// Builds the source `config` describes, its provider reading `settings`.
+    pub fn configure(config: &SourceConfig, mut settings: SourceSettings<'_>) -> Result<Self, ConfigError> {
+        let wanted = config.provider.as_str();
         let (provider_name, build) = REGISTRY.iter().find(|(n, _)| *n == wanted).ok_or_else(|| {
             let known: Vec<&str> = super::registered().collect();
-            ConfigError::invalid(provider_key, format!("unknown provider {wanted:?}; known: {}", known.join(", ")))
+            let problem = format!("unknown provider {wanted:?}; known: {}", known.join(", "));
+            ConfigError::invalid(settings.key("provider"), problem)
         })?;
-        let rate_key = settings.key("rate_limit_per_sec");
-        let rate_limit_per_sec = match settings.u64("rate_limit_per_sec")? {
-            None => None,
-            Some(rate) => Some(
-                u32::try_from(rate)
-                    .ok()
-                    .filter(|r| *r > 0)
-                    .ok_or_else(|| ConfigError::invalid(rate_key, "must be between 1 and 4294967295"))?,
-            ),
-        };
         let provider = build(&mut settings)?;
         settings.finish()?;
         let mut kept_headers = provider.scheme.headers();
@@ -70,9 +57,10 @@ impl Source {
         kept_headers.extend(provider.credential.iter().map(|_| AUTHORIZATION.to_owned()));
         kept_headers.extend(TRACE_HEADERS.map(String::from));
         let payment_provider = match provider.normalizer.mapping() {
-            Some(mapping) => mapping.label().unwrap_or(name.as_str()).to_owned(),
+            Some(mapping) => mapping.label().unwrap_or(config.name.as_str()).to_owned(),
             None => (*provider_name).to_owned(),
         };
+        let (name, rate_limit_per_sec) = (config.name.clone(), config.rate_limit_per_sec);
         Ok(Self { name, provider_name, payment_provider, rate_limit_per_sec, provider, kept_headers })
     }
 
@@ -135,19 +123,10 @@ impl Source {
 pub struct SourceTable(Arc<HashMap<SourceName, Source>>);
 
 impl SourceTable {
-    /// Refuses two sources with one name.
-    pub fn new(sources: Vec<Source>) -> Result<Self, ConfigError> {
-        let mut table = HashMap::with_capacity(sources.len());
-        for (i, source) in sources.into_iter().enumerate() {
-            if table.contains_key(&source.name) {
-                return Err(ConfigError::invalid(
-                    format!("sources[{i}].name"),
-                    format!("{} is used twice", source.name),
-                ));
-            }
-            table.insert(source.name.clone(), source);
-        }
-        Ok(Self(Arc::new(table)))
+    /// The table of `sources`, whose names config has found distinct
+    /// ([`crate::config::Config::validate`]).
+    pub fn new(sources: Vec<Source>) -> Self {
+        Self(Arc::new(sources.into_iter().map(|source| (source.name.clone(), source)).collect()))
     }
 
     /// The source named `name` (raw URL segment; anything unknown is `None`).

@@ -11,17 +11,15 @@ use serde_json::Value;
 
 use super::{Rejection, SignatureMatch, Source, SourceTable, Verification, Verified, VerifiedArrival, VerifyError};
 use crate::{
-    config::{Env, SourceSettings},
-    domain::{Arrival, ArrivalId, Normalized, PaymentFacts, RequestId, WebhookRequest},
+    config::{Env, SourceConfig},
+    domain::{Arrival, ArrivalId, Normalized, PaymentFacts, RequestId, SourceName, WebhookRequest},
 };
 
 /// A source named `test` of `provider`, configured from JSON `settings`.
 pub fn source(provider: &str, settings: &Value) -> Result<Source, crate::config::ConfigError> {
-    let mut table: toml::Table = serde_json::from_value(settings.clone()).expect("settings are a TOML-able object");
-    table.insert("name".into(), "test".into());
-    table.insert("provider".into(), provider.into());
-    let env = Env::default();
-    Source::configure(SourceSettings::new("sources[0]".into(), table, &env))
+    let table: toml::Table = serde_json::from_value(settings.clone()).expect("settings are a TOML-able object");
+    let config = SourceConfig::new(SourceName::parse("test").expect("a valid name"), provider, table);
+    Source::configure(&config, config.settings(0, &Env::default()))
 }
 
 /// The sources of `tests/fixtures/sources.toml`, built once: one or more per
@@ -35,10 +33,13 @@ pub fn fixture_sources() -> &'static SourceTable {
         let env = Env::default();
         let sources = tables.iter().enumerate().map(|(i, table)| {
             let table = table.as_table().expect("each source is a table").clone();
-            Source::configure(SourceSettings::new(format!("sources[{i}]"), table, &env))
-                .unwrap_or_else(|e| panic!("sources.toml: {e}"))
+            let config = SourceConfig::parse(i, table).unwrap_or_else(|e| panic!("sources.toml: {e}"));
+            Source::configure(&config, config.settings(i, &env)).unwrap_or_else(|e| panic!("sources.toml: {e}"))
         });
-        SourceTable::new(sources.collect()).expect("sources.toml names each source once")
+        let sources: Vec<Source> = sources.collect();
+        let table = SourceTable::new(sources);
+        assert_eq!(table.len(), tables.len(), "sources.toml names each source once");
+        table
     })
 }
 

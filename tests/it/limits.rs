@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use payhook::app::Role;
+use payhook::{app::Role, config::SourceConfig};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -138,7 +138,10 @@ async fn an_exact_replay_is_answered_but_not_stored_while_a_fresh_signature_is()
 
 #[tokio::test]
 async fn a_rate_limited_source_answers_429_with_retry_after_and_others_are_unaffected() {
-    let limited = source("limited", "stripe", toml::toml! { secrets = [STRIPE_SECRET] rate_limit_per_sec = 5 });
+    let limited = SourceConfig {
+        rate_limit_per_sec: std::num::NonZeroU32::new(5),
+        ..source("limited", "stripe", toml::toml! { secrets = [STRIPE_SECRET] })
+    };
     let app = TestApp::spawn_with(Role::Ingress, |c| c.sources.push(limited)).await;
     // Twenty deliveries at once: about one second of burst (5) gets through.
     let sends = (0..20).map(|i| {
