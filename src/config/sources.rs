@@ -48,14 +48,13 @@ impl SourceConfig {
         };
         let (name, provider) = (required("name")?, required("provider")?);
         let name = SourceName::parse(&name).map_err(|e| ConfigError::invalid(format!("{path}.name"), e.to_string()))?;
-        let rate_limit_per_sec = match table.remove("rate_limit_per_sec") {
-            None => None,
-            Some(value) => Some(
-                (value.as_integer().and_then(|rate| u32::try_from(rate).ok()).and_then(NonZeroU32::new)).ok_or_else(
-                    || ConfigError::invalid(format!("{path}.rate_limit_per_sec"), "must be between 1 and 4294967295"),
-                )?,
-            ),
-        };
+        let rate_limit_per_sec = table.remove("rate_limit_per_sec").map(|value| {
+            let rate = value.as_integer().and_then(|rate| u32::try_from(rate).ok()).and_then(NonZeroU32::new);
+            rate.ok_or_else(|| {
+                ConfigError::invalid(format!("{path}.rate_limit_per_sec"), "must be between 1 and 4294967295")
+            })
+        });
+        let rate_limit_per_sec = rate_limit_per_sec.transpose()?;
         Ok(Self { name, provider, rate_limit_per_sec, settings: table })
     }
 

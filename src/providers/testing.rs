@@ -36,8 +36,7 @@ pub fn fixture_sources() -> &'static SourceTable {
             let config = SourceConfig::parse(i, table).unwrap_or_else(|e| panic!("sources.toml: {e}"));
             Source::configure(&config, config.settings(i, &env)).unwrap_or_else(|e| panic!("sources.toml: {e}"))
         });
-        let sources: Vec<Source> = sources.collect();
-        let table = SourceTable::new(sources);
+        let table = SourceTable::new(sources.collect());
         assert_eq!(table.len(), tables.len(), "sources.toml names each source once");
         table
     })
